@@ -1,0 +1,299 @@
+"""The record contract: what each kind of record looks like on the wire.
+
+Field names are a public API that sources (shop backends, CRMs, tag managers, support
+systems) program against. Unknown fields are refused rather than silently dropped, which
+also stops a caller from setting server-owned fields (``tenant_id``, ``id``, ``segment``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE = re.compile(r"^\+?[0-9 ().-]{5,32}$")
+MAX_AMOUNT = 1e12
+
+
+def _no_nul(value: str) -> str:
+    # Postgres text cannot hold NUL; refuse it here rather than fail on insert.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _no_nul_deep(value: Any) -> Any:
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul_deep(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul_deep(item)
+    elif isinstance(value, float) and abs(value) >= MAX_AMOUNT * 1e6:
+        raise ValueError("number out of range")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("is not a valid email address")
+    return value
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.match(value):
+        raise ValueError("is not a valid phone number")
+    return value
+
+
+Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
+Id = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=128), AfterValidator(_no_nul)
+]
+Short = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=32), AfterValidator(_no_nul)
+]
+Amount = Annotated[float, Strict(), Field(ge=0, lt=MAX_AMOUNT, allow_inf_nan=False)]
+FreeObject = Annotated[dict[str, Any], AfterValidator(_no_nul_deep)]
+Language = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomerIn(Record):
+    customer_id: Id
+    email: (
+        Annotated[str, Strict(), StringConstraints(max_length=320), AfterValidator(_email)] | None
+    ) = None
+    phone: Annotated[str, Strict(), AfterValidator(_phone)] | None = None
+    signup_at: AwareDatetime | None = None
+    attributes: FreeObject | None = None
+    consent: (
+        dict[Annotated[str, StringConstraints(max_length=64)], Annotated[bool, Strict()]] | None
+    ) = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "c-000123",
+                    "email": "ada@example.com",
+                    "phone": "+46 70 123 45 67",
+                    "signup_at": "2025-03-14T09:26:53Z",
+                    "attributes": {"country": "SE", "birth_year": 1987},
+                    "consent": {"email": True, "sms": False},
+                }
+            ]
+        }
+    )
+
+
+class ProductIn(Record):
+    product_id: Id
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=512)]
+    category: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+    price: Amount
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": "p-0042",
+                    "name": "Merino crew neck",
+                    "category": "knitwear",
+                    "price": 79.9,
+                }
+            ]
+        }
+    )
+
+
+class OrderLineIn(Record):
+    product_id: Id
+    quantity: Annotated[int, Strict(), Field(ge=1, le=1_000_000)]
+    unit_price: Amount
+
+
+class OrderIn(Record):
+    order_id: Id
+    customer_id: Id
+    placed_at: AwareDatetime
+    currency: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{3}$")]
+    total: Amount
+    channel: Short | None = None
+    discount_code: Annotated[Text, StringConstraints(min_length=1, max_length=64)] | None = None
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=500)]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "o-98121",
+                    "customer_id": "c-000123",
+                    "placed_at": "2026-10-30T18:02:11Z",
+                    "currency": "EUR",
+                    "total": 159.8,
+                    "channel": "web",
+                    "discount_code": "AUTUMN10",
+                    "lines": [{"product_id": "p-0042", "quantity": 2, "unit_price": 79.9}],
+                }
+            ]
+        }
+    )
+
+
+class EventType(StrEnum):
+    PAGE_VIEW = "page_view"
+    SEARCH = "search"
+    ADD_TO_CART = "add_to_cart"
+    CHECKOUT_START = "checkout_start"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    APP_SESSION = "app_session"
+    STORE_VISIT = "store_visit"
+    SUPPORT_CONTACT = "support_contact"
+    PURCHASE = "purchase"
+    RETURN = "return"
+    REFUND = "refund"
+
+
+class EventIn(Record):
+    event_id: Id
+    customer_id: Id
+    type: EventType
+    occurred_at: AwareDatetime
+    channel: Short | None = None
+    properties: FreeObject | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "e-5512",
+                    "customer_id": "c-000123",
+                    "type": "add_to_cart",
+                    "occurred_at": "2026-10-30T17:55:02Z",
+                    "channel": "app",
+                    "properties": {"product_id": "p-0042"},
+                }
+            ]
+        }
+    )
+
+
+class ReviewIn(Record):
+    review_id: Id
+    customer_id: Id
+    product_id: Id | None = None
+    rating: Annotated[int, Strict(), Field(ge=1, le=5)] | None = None
+    text: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
+    language: Language | None = None
+    created_at: AwareDatetime
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "review_id": "r-771",
+                    "customer_id": "c-000123",
+                    "product_id": "p-0042",
+                    "rating": 2,
+                    "text": "Lovely wool, but it arrived a week late and the sleeves are short.",
+                    "language": "en",
+                    "created_at": "2026-11-02T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+
+class TurnIn(Record):
+    speaker: Literal["customer", "agent", "bot"]
+    text: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
+    at: AwareDatetime | None = None
+
+
+class TranscriptIn(Record):
+    transcript_id: Id
+    customer_id: Id
+    channel: Literal["call", "chat", "email"]
+    started_at: AwareDatetime
+    turns: Annotated[list[TurnIn], Field(min_length=1, max_length=500)]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "transcript_id": "t-3301",
+                    "customer_id": "c-000123",
+                    "channel": "chat",
+                    "started_at": "2026-11-03T10:15:00Z",
+                    "turns": [
+                        {"speaker": "customer", "text": "My parcel is two weeks late. Again."},
+                        {"speaker": "agent", "text": "I'm sorry! I've sent a replacement today."},
+                        {"speaker": "customer", "text": "Thank you, that's great."},
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class RecordKind(StrEnum):
+    CUSTOMERS = "customers"
+    PRODUCTS = "products"
+    ORDERS = "orders"
+    EVENTS = "events"
+    REVIEWS = "reviews"
+    TRANSCRIPTS = "transcripts"
+
+
+RECORD_MODELS: dict[RecordKind, type[Record]] = {
+    RecordKind.CUSTOMERS: CustomerIn,
+    RecordKind.PRODUCTS: ProductIn,
+    RecordKind.ORDERS: OrderIn,
+    RecordKind.EVENTS: EventIn,
+    RecordKind.REVIEWS: ReviewIn,
+    RecordKind.TRANSCRIPTS: TranscriptIn,
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class RejectedRecord(BaseModel):
+    index: int
+    errors: list[FieldError]
+
+
+class IngestResult(BaseModel):
+    """What happened to a request's records. ``accepted`` were stored (or changed)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    rejected: list[RejectedRecord] = Field(default_factory=list)
+    rejected_count: int = 0
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    errors: list[FieldError] = Field(default_factory=list)

@@ -1,0 +1,187 @@
+"""Storing a validated batch: suppression, de-duplication, and the outbox work it causes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from services.ingest.records import repository as repo
+from services.ingest.records.schemas import (
+    CustomerIn,
+    EventIn,
+    OrderIn,
+    ProductIn,
+    Record,
+    RecordKind,
+    ReviewIn,
+    TranscriptIn,
+)
+from shared.contracts import (
+    NLP_ANALYZE_REVIEWS,
+    NLP_ANALYZE_TRANSCRIPTS,
+    SEGMENT_REFRESH_CUSTOMERS,
+)
+from shared.outbox import enqueue
+from shared.pii import keyed_hash, normalise_email, normalise_phone
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    accepted: int
+    duplicates: int
+    suppressed: int
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    session: Session
+    tenant_id: int
+    secret: str
+
+
+def customer_hash(secret: str, customer_id: str) -> str:
+    return keyed_hash(secret, customer_id, purpose="customer_id")
+
+
+def _customer_id(record: Record) -> str | None:
+    return getattr(record, "customer_id", None)
+
+
+def drop_suppressed(ctx: StoreContext, records: Sequence[R]) -> list[R]:
+    """Records of erased customers are counted but never stored."""
+    hashes = {cid: customer_hash(ctx.secret, cid) for r in records if (cid := _customer_id(r))}
+    if not hashes:
+        return list(records)
+    suppressed = set(
+        ctx.session.execute(
+            text(
+                "SELECT subject_hash FROM suppression "
+                "WHERE tenant_id = :t AND subject_hash = ANY(:h)"
+            ),
+            {"t": ctx.tenant_id, "h": sorted(set(hashes.values()))},
+        ).scalars()
+    )
+    if not suppressed:
+        return list(records)
+    return [r for r in records if hashes.get(_customer_id(r) or "") not in suppressed]
+
+
+def _last_per_key(records: Sequence[R], key: Callable[[R], str]) -> list[R]:
+    # An upsert may not touch one row twice in one statement: the last version wins.
+    latest = {key(r): r for r in records}
+    return [latest[k] for k in sorted(latest)]
+
+
+def _first_per_key(records: Sequence[R], key: Callable[[R], str]) -> list[R]:
+    first: dict[str, R] = {}
+    for r in records:
+        first.setdefault(key(r), r)
+    return [first[k] for k in sorted(first)]
+
+
+def _refresh_customers(ctx: StoreContext, customer_pks: Sequence[int]) -> None:
+    pks = sorted(set(customer_pks))
+    enqueue(
+        ctx.session,
+        tenant_id=ctx.tenant_id,
+        task_name=SEGMENT_REFRESH_CUSTOMERS,
+        subject_ids=pks,
+        customer_pks=pks,
+    )
+
+
+def _store_customers(ctx: StoreContext, records: Sequence[CustomerIn]) -> int:
+    records = _last_per_key(records, lambda r: r.customer_id)
+    changed = repo.upsert_customers(ctx.session, ctx.tenant_id, records)
+    pks = repo.ensure_customers(ctx.session, ctx.tenant_id, {r.customer_id for r in records})
+    ordered_pks = [pks[r.customer_id] for r in records]
+    contact_changed = repo.upsert_contacts(ctx.session, ctx.tenant_id, ordered_pks, records)
+    if contact_changed:
+        by_pk = dict(zip(ordered_pks, records, strict=True))
+        links: list[tuple[int, str, str]] = []
+        for pk in sorted(contact_changed):
+            r = by_pk[pk]
+            email = r.email and keyed_hash(ctx.secret, normalise_email(r.email), purpose="email")
+            phone = r.phone and keyed_hash(ctx.secret, normalise_phone(r.phone), purpose="phone")
+            links += [(pk, "email", email or ""), (pk, "phone", phone or "")]
+        repo.replace_identity_links(ctx.session, ctx.tenant_id, links)
+    changed |= contact_changed
+    _refresh_customers(ctx, sorted(changed))
+    return len(changed)
+
+
+def _store_products(ctx: StoreContext, records: Sequence[ProductIn]) -> int:
+    return repo.upsert_products(
+        ctx.session, ctx.tenant_id, _last_per_key(records, lambda r: r.product_id)
+    )
+
+
+def _customer_pks(
+    ctx: StoreContext, records: Sequence[EventIn | OrderIn | ReviewIn | TranscriptIn]
+) -> dict[str, int]:
+    return repo.ensure_customers(ctx.session, ctx.tenant_id, {r.customer_id for r in records})
+
+
+def _store_events(ctx: StoreContext, records: Sequence[EventIn]) -> int:
+    records = _first_per_key(records, lambda r: r.event_id)
+    inserted = repo.insert_events(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
+    _refresh_customers(ctx, inserted)
+    return len(inserted)
+
+
+def _store_orders(ctx: StoreContext, records: Sequence[OrderIn]) -> int:
+    records = _first_per_key(records, lambda r: r.order_id)
+    inserted = repo.insert_orders(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
+    _refresh_customers(ctx, inserted)
+    return len(inserted)
+
+
+def _store_texts(ctx: StoreContext, task_name: str, inserted: list[tuple[int, int]]) -> int:
+    enqueue(
+        ctx.session,
+        tenant_id=ctx.tenant_id,
+        task_name=task_name,
+        subject_ids=[pk for pk, _ in inserted],
+        customer_pks=[customer_pk for _, customer_pk in inserted],
+    )
+    return len(inserted)
+
+
+def _store_reviews(ctx: StoreContext, records: Sequence[ReviewIn]) -> int:
+    records = _first_per_key(records, lambda r: r.review_id)
+    inserted = repo.insert_reviews(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
+    return _store_texts(ctx, NLP_ANALYZE_REVIEWS, inserted)
+
+
+def _store_transcripts(ctx: StoreContext, records: Sequence[TranscriptIn]) -> int:
+    records = _first_per_key(records, lambda r: r.transcript_id)
+    pks = _customer_pks(ctx, records)
+    inserted = repo.insert_transcripts(ctx.session, ctx.tenant_id, records, pks)
+    return _store_texts(ctx, NLP_ANALYZE_TRANSCRIPTS, inserted)
+
+
+_STORES: dict[RecordKind, Callable[[StoreContext, Sequence[Record]], int]] = {
+    RecordKind.CUSTOMERS: _store_customers,  # type: ignore[dict-item]
+    RecordKind.PRODUCTS: _store_products,  # type: ignore[dict-item]
+    RecordKind.ORDERS: _store_orders,  # type: ignore[dict-item]
+    RecordKind.EVENTS: _store_events,  # type: ignore[dict-item]
+    RecordKind.REVIEWS: _store_reviews,  # type: ignore[dict-item]
+    RecordKind.TRANSCRIPTS: _store_transcripts,  # type: ignore[dict-item]
+}
+
+
+def store_records(
+    session: Session, *, tenant_id: int, kind: RecordKind, records: Sequence[Record], secret: str
+) -> StoreOutcome:
+    """Store valid records of one kind; flushes, never commits (the caller's boundary does)."""
+    ctx = StoreContext(session=session, tenant_id=tenant_id, secret=secret)
+    kept = drop_suppressed(ctx, records)
+    accepted = _STORES[kind](ctx, kept) if kept else 0
+    suppressed = len(records) - len(kept)
+    return StoreOutcome(accepted=accepted, duplicates=len(kept) - accepted, suppressed=suppressed)

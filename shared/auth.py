@@ -1,0 +1,134 @@
+"""API keys: per client, bound to a tenant, hashed at rest, shown once, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+
+from shared.models import ApiKey, Tenant
+
+KEY_PREFIX = "sgm"
+
+
+class Scope(StrEnum):
+    ADMIN = "admin"
+    INGEST_WRITE = "ingest:write"
+    TRANSCRIPTS_WRITE = "transcripts:write"
+    SEGMENTS_READ = "segments:read"
+    OFFERS_READ = "offers:read"
+    FEEDBACK_WRITE = "feedback:write"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the authenticated key, its tenant and what it may do."""
+
+    key_id: int
+    tenant_id: int
+    client: str
+    scopes: frozenset[str]
+    rate_limit_per_minute: int | None
+
+    def allows(self, *scopes: Scope) -> bool:
+        return Scope.ADMIN in self.scopes or any(s in self.scopes for s in scopes)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str  # the only time the secret exists in clear
+    prefix: str
+    client: str
+    tenant: str
+    scopes: tuple[str, ...]
+
+
+def _hash_secret(secret: str) -> str:
+    # Keys are 256-bit random secrets, so a fast hash is as strong as a slow one here.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _split(raw_key: str) -> tuple[str, str] | None:
+    parts = raw_key.split("_")
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def get_or_create_tenant(session: Session, *, name: str) -> Tenant:
+    session.execute(
+        text("INSERT INTO tenant (name) VALUES (:name) ON CONFLICT (name) DO NOTHING"),
+        {"name": name},
+    )
+    return session.exec(select(Tenant).where(Tenant.name == name)).one()
+
+
+def create_api_key(
+    session: Session,
+    *,
+    client: str,
+    scopes: list[str],
+    tenant: str = "default",
+    rate_limit_per_minute: int | None = None,
+) -> IssuedKey:
+    unknown = set(scopes) - {s.value for s in Scope}
+    if unknown or not scopes:
+        raise ValueError(f"unknown or missing scopes: {sorted(unknown)}; known: {list(Scope)}")
+    tenant_row = get_or_create_tenant(session, name=tenant)
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32).replace("_", "-")
+    assert tenant_row.id is not None
+    session.add(
+        ApiKey(
+            tenant_id=tenant_row.id,
+            client=client,
+            prefix=prefix,
+            secret_hash=_hash_secret(secret),
+            scopes=sorted(set(scopes)),
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+    )
+    session.flush()
+    key = f"{KEY_PREFIX}_{prefix}_{secret}"
+    return IssuedKey(key=key, prefix=prefix, client=client, tenant=tenant, scopes=tuple(scopes))
+
+
+def authenticate(session: Session, raw_key: str) -> Principal | None:
+    """The principal for a presented key, or None if it is unknown, wrong or revoked."""
+    parts = _split(raw_key)
+    if parts is None:
+        return None
+    prefix, secret = parts
+    row = session.exec(
+        select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
+        return None
+    assert row.id is not None
+    return Principal(
+        key_id=row.id,
+        tenant_id=row.tenant_id,
+        client=row.client,
+        scopes=frozenset(row.scopes),
+        rate_limit_per_minute=row.rate_limit_per_minute,
+    )
+
+
+def revoke_api_key(session: Session, *, prefix: str) -> bool:
+    row = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = session.exec(select(func.now())).one()
+        session.add(row)
+        session.flush()
+    return True
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.exec(select(ApiKey).order_by(ApiKey.id)))  # type: ignore[arg-type]

@@ -1,0 +1,32 @@
+"""Named task contracts between services: ``<service>.<verb>_<noun>`` plus a payload model.
+
+Producers never call another service's code: they enqueue a task by name through the outbox.
+Every message carries outbox ids only; the consumer re-reads what they point to.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NLP_ANALYZE_REVIEWS: Final = "nlp.analyze_reviews"
+NLP_ANALYZE_TRANSCRIPTS: Final = "nlp.analyze_transcripts"
+SEGMENT_REFRESH_CUSTOMERS: Final = "segment.refresh_customers"
+
+QUEUES: Final = ("ingest", "nlp", "segment", "personalize")
+
+
+def queue_for(task_name: str) -> str:
+    queue = task_name.split(".", 1)[0]
+    if queue not in QUEUES:
+        raise ValueError(f"task {task_name!r} names no known queue")
+    return queue
+
+
+class OutboxBatch(BaseModel):
+    """The payload of every relayed task: which outbox rows to work on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outbox_ids: list[int] = Field(min_length=1)

@@ -1,0 +1,29 @@
+"""The one Postgres schema. Tables only: request/response models live in the services."""
+
+from shared.models.base import metadata
+from shared.models.commerce import Event, Order, OrderLine, Product
+from shared.models.customers import Customer, CustomerContact, IdentityLink
+from shared.models.messaging import DeadLetter, ErasureRequest, Outbox
+from shared.models.tenancy import ApiKey, AuditLog, Suppression, Tenant
+from shared.models.texts import Review, Transcript, TranscriptTurn
+
+__all__ = [
+    "ApiKey",
+    "AuditLog",
+    "Customer",
+    "CustomerContact",
+    "DeadLetter",
+    "ErasureRequest",
+    "Event",
+    "IdentityLink",
+    "Order",
+    "OrderLine",
+    "Outbox",
+    "Product",
+    "Review",
+    "Suppression",
+    "Tenant",
+    "Transcript",
+    "TranscriptTurn",
+    "metadata",
+]

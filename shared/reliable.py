@@ -1,0 +1,167 @@
+"""Reliable consumption of relayed outbox work: attempts, dead letters, exactly-once effect.
+
+A task's results and the deletion of its outbox rows commit in one transaction, so a
+re-delivered message finds nothing left to do. Celery re-queues a message whose worker
+died (acks_late + reject on worker lost), but no broker counts how often: our own attempt
+counter on the outbox row does, and a subject that keeps failing (or keeps killing its
+process) is dead-lettered after ``max_attempts`` while the rest of its batch completes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from shared.contracts import OutboxBatch
+from shared.db import session_scope
+from shared.pii import redact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subject:
+    outbox_id: int
+    tenant_id: int
+    subject_id: int
+    customer_pk: int | None
+    attempts: int
+
+
+Handler = Callable[[Session, Sequence[Subject]], None]
+
+_LOAD = text(
+    "SELECT id, tenant_id, subject_id, customer_pk, attempts FROM outbox "
+    "WHERE id = ANY(:ids) ORDER BY id"
+)
+_BUMP = text(
+    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY(:ids) "
+    "RETURNING id, tenant_id, subject_id, customer_pk, attempts"
+)
+_COMPLETE = text("DELETE FROM outbox WHERE id = ANY(:ids)")
+_DEAD_LETTER = text(
+    """
+    WITH gone AS (DELETE FROM outbox WHERE id = :id
+                  RETURNING tenant_id, task_name, subject_id, customer_pk, attempts, last_error)
+    INSERT INTO dead_letter (tenant_id, task_name, subject_id, customer_pk, attempts, reason)
+    SELECT tenant_id, task_name, subject_id, customer_pk, attempts - 1,
+           'gave up after ' || (attempts - 1) || ' attempts; last error: '
+           || coalesce(last_error, 'the worker process died')
+    FROM gone
+    """
+)
+# Retried through the relay after a backoff. If newer work for the same subject is
+# already pending, that row covers this one.
+_RETRY_LATER = text(
+    """
+    UPDATE outbox o SET published_at = NULL, last_error = :error,
+        available_at = now() + make_interval(secs => least(2 ^ o.attempts, 300))
+    WHERE o.id = :id AND NOT EXISTS (
+        SELECT 1 FROM outbox p WHERE p.task_name = o.task_name
+          AND p.subject_id = o.subject_id AND p.published_at IS NULL)
+    """
+)
+_DROP = text("DELETE FROM outbox WHERE id = :id")
+
+
+def _subjects(rows: Sequence[Any]) -> list[Subject]:
+    return [Subject(*row) for row in rows]
+
+
+def _describe(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")[:500]
+
+
+@dataclass
+class ReliableRunner:
+    """Runs a handler over the subjects of one outbox batch."""
+
+    engine: Engine
+    handler: Handler
+    max_attempts: int
+
+    def run(self, outbox_ids: Sequence[int]) -> None:
+        with session_scope(self.engine) as session:
+            pending = _subjects(session.execute(_LOAD, {"ids": list(outbox_ids)}).all())
+        if not pending:
+            return  # done already, or erased meanwhile
+        if len(pending) > 1 and all(s.attempts == 0 for s in pending):
+            if self._try_batch(pending):
+                return
+        for subject in pending:
+            self._run_one(subject.outbox_id)
+
+    def _try_batch(self, pending: list[Subject]) -> bool:
+        ids = [s.outbox_id for s in pending]
+        with session_scope(self.engine) as session:
+            bumped = _subjects(session.execute(_BUMP, {"ids": ids}).all())
+        try:
+            with session_scope(self.engine) as session:
+                self.handler(session, bumped)
+                session.execute(_COMPLETE, {"ids": ids})
+        except Exception as exc:
+            # One bad subject must not hold back the rest: go one by one.
+            log.warning("batch of %d failed (%s); retrying one by one", len(ids), _describe(exc))
+            return False
+        return True
+
+    def _run_one(self, outbox_id: int) -> None:
+        with session_scope(self.engine) as session:
+            bumped = _subjects(session.execute(_BUMP, {"ids": [outbox_id]}).all())
+            if bumped and bumped[0].attempts > self.max_attempts:
+                session.execute(_DEAD_LETTER, {"id": outbox_id})
+                log.error(
+                    "outbox row %d dead-lettered after %d attempts", outbox_id, self.max_attempts
+                )
+                return
+        if not bumped:
+            return
+        try:
+            with session_scope(self.engine) as session:
+                self.handler(session, bumped)
+                session.execute(_COMPLETE, {"ids": [outbox_id]})
+        except Exception as exc:
+            self._retry_later(outbox_id, exc)
+
+    def _retry_later(self, outbox_id: int, exc: Exception) -> None:
+        error = _describe(exc)
+        log.warning("outbox row %d failed: %s", outbox_id, error)
+        with session_scope(self.engine) as session:
+            updated = session.execute(_RETRY_LATER, {"id": outbox_id, "error": error})
+            if updated.rowcount == 0:  # type: ignore[attr-defined]
+                session.execute(_DROP, {"id": outbox_id})
+
+
+class WorkerEngine:
+    """One engine per worker process, created lazily after the prefork fork."""
+
+    def __init__(self, factory: Callable[[], Engine]) -> None:
+        self._factory = factory
+        self._engine: Engine | None = None
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._factory()
+        return self._engine
+
+
+def reliable_task(
+    app: Celery, name: str, *, engine: WorkerEngine, max_attempts: int
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as the Celery task ``name`` consuming outbox batches."""
+
+    def register(handler: Handler) -> Handler:
+        def task(*, outbox_ids: list[int]) -> None:
+            batch = OutboxBatch(outbox_ids=outbox_ids)
+            ReliableRunner(engine.get(), handler, max_attempts).run(batch.outbox_ids)
+
+        app.task(name=name, acks_late=True, reject_on_worker_lost=True)(task)
+        return handler
+
+    return register

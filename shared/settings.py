@@ -1,0 +1,86 @@
+"""Typed settings, read once per process from ``SEGMENTA_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "development-only-secret"})
+DEVELOPMENT_SECRET = "development-only-secret"
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEGMENTA_", extra="ignore")
+
+
+class PostgresSettings(_Base):
+    # None means "not configured": the CLI then starts an embedded PostgreSQL.
+    database_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+    db_connect_timeout_s: int = Field(default=3, ge=1)
+    db_statement_timeout_ms: int = Field(default=60_000, ge=100)
+
+
+class RedisSettings(_Base):
+    redis_url: str | None = None
+
+
+class LimitSettings(_Base):
+    max_record_bytes: int = 32 * 1024
+    max_transcript_bytes: int = 256 * 1024
+    max_body_bytes: int = 500_000
+    max_batch_items: int = 2_500
+    rate_limit_per_minute: int = Field(default=6_000, ge=1)
+
+
+class CelerySettings(_Base):
+    # RELIABILITY.md: the hard time limit must stay below the visibility timeout,
+    # or Redis hands a still-running task to a second worker.
+    task_time_limit_s: int = 300
+    visibility_timeout_s: int = 900
+    max_task_attempts: int = Field(default=5, ge=1)
+    relay_batch_size: int = Field(default=200, ge=1)
+    relay_poll_interval_s: float = 0.2
+    relay_stale_after_s: int = 900
+
+    @model_validator(mode="after")
+    def _time_limit_below_visibility(self) -> Self:
+        if self.task_time_limit_s >= self.visibility_timeout_s:
+            raise ValueError(
+                "SEGMENTA_TASK_TIME_LIMIT_S must be below SEGMENTA_VISIBILITY_TIMEOUT_S"
+            )
+        return self
+
+
+class Settings(PostgresSettings, RedisSettings, LimitSettings, CelerySettings):
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    log_level: str = "INFO"
+    ingest_port: int = 8001
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.environment == "production" and (
+            self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS
+            or len(self.secret_key.get_secret_value()) < 16
+        ):
+            raise ValueError("SEGMENTA_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("SEGMENTA_DATABASE_URL is not set (or run through `segmenta up`)")
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("SEGMENTA_REDIS_URL is not set (or run through `segmenta up`)")
+        return self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
