@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy import func, text
+from sqlmodel import Session, select
 
 from shared.models import metadata
+from shared.models.messaging import ErasureRequest
+from shared.models.tenancy import AuditLog
+from shared.pii import keyed_hash
 
 EraseFn = Callable[[Session, int, int], dict[str, int]]
 
@@ -54,3 +58,54 @@ def _erase_postgres(session: Session, tenant_id: int, customer_pk: int) -> dict[
 
 
 register_erasure_store(ErasureStore(name="postgres", erase=_erase_postgres))
+
+
+def subject_hash(secret: str, customer_id: str) -> str:
+    """The keyed hash that stands for a customer id in suppressions, audits and requests."""
+    return keyed_hash(secret, customer_id, purpose="customer_id")
+
+
+def erase_customer(
+    session: Session, *, tenant_id: int, customer_id: str, secret: str, actor: str
+) -> ErasureRequest:
+    """Erase a customer from every registered store and suppress their id from now on.
+
+    Runs in the caller's transaction: the suppression, the deletions and the request's
+    record commit together, so an erasure is never half done. The customer id itself is
+    not kept anywhere, only its keyed hash.
+    """
+    hashed = subject_hash(secret, customer_id)
+    session.execute(
+        text(
+            "INSERT INTO suppression (tenant_id, subject_hash) VALUES (:t, :h) "
+            "ON CONFLICT (tenant_id, subject_hash) DO NOTHING"
+        ),
+        {"t": tenant_id, "h": hashed},
+    )
+    customer_pk = session.execute(
+        text("SELECT id FROM customer WHERE tenant_id = :t AND customer_id = :c"),
+        {"t": tenant_id, "c": customer_id},
+    ).scalar_one_or_none()
+    stores: dict[str, Any] = {}
+    for store in erasure_stores():
+        rows = store.erase(session, tenant_id, customer_pk) if customer_pk is not None else {}
+        stores[store.name] = {"status": "erased", "rows": rows}
+    request = ErasureRequest(
+        tenant_id=tenant_id,
+        subject_hash=hashed,
+        status="completed",
+        stores=stores,
+        completed_at=session.exec(select(func.now())).one(),
+    )
+    session.add(request)
+    session.add(
+        AuditLog(
+            tenant_id=tenant_id,
+            actor=actor,
+            action="customer.erase",
+            target=hashed,
+            detail={"found": customer_pk is not None},
+        )
+    )
+    session.flush()
+    return request

@@ -60,3 +60,8 @@ def timestamp_field(*, nullable: bool = False, server_now: bool = False) -> Any:
 
 def jsonb_field(*, nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSONB, nullable=nullable))
+
+
+def counter_field() -> Any:
+    """An integer counter starting at 0, also for rows inserted by plain SQL."""
+    return Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -9,6 +9,7 @@ from sqlalchemy import Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from shared.models.base import (
+    counter_field,
     customer_fk_field,
     id_field,
     jsonb_field,
@@ -46,8 +47,8 @@ class Outbox(SQLModel, table=True):
     created_at: datetime | None = timestamp_field(server_now=True)
     available_at: datetime | None = timestamp_field(server_now=True)
     published_at: datetime | None = timestamp_field(nullable=True)
-    publish_count: int = 0
-    attempts: int = 0
+    publish_count: int = counter_field()
+    attempts: int = counter_field()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 

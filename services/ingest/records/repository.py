@@ -47,7 +47,7 @@ def ensure_customers(session: Session, tenant_id: int, customer_ids: set[str]) -
         "SELECT customer_id, id FROM customer WHERE tenant_id = :t AND customer_id = ANY(:ids)",
         {"t": tenant_id, "ids": ids},
     )
-    return {customer_id: pk for customer_id, pk in rows}
+    return dict(rows)  # type: ignore[arg-type]
 
 
 def upsert_customers(session: Session, tenant_id: int, records: Sequence[CustomerIn]) -> set[int]:
@@ -193,6 +193,7 @@ def insert_orders(
         SELECT :t, u.* FROM unnest(CAST(:ids AS text[]), CAST(:pks AS bigint[]),
             CAST(:placed AS timestamptz[]), CAST(:currencies AS text[]),
             CAST(:totals AS numeric[]), CAST(:channels AS text[]), CAST(:codes AS text[]))
+            AS u
         ON CONFLICT (tenant_id, order_id) DO NOTHING
         RETURNING id, order_id, customer_pk
         """,
@@ -215,7 +216,8 @@ def insert_orders(
     ]
     session.execute(
         text(
-            "INSERT INTO order_line (order_pk, line_no, tenant_id, product_id, quantity, unit_price) "
+            "INSERT INTO order_line "
+            "(order_pk, line_no, tenant_id, product_id, quantity, unit_price) "
             "SELECT u.o, u.n, :t, u.p, u.q, u.up FROM unnest(CAST(:o AS bigint[]), "
             "CAST(:n AS int[]), CAST(:p AS text[]), CAST(:q AS int[]), CAST(:up AS numeric[])) "
             "AS u(o, n, p, q, up)"
@@ -243,7 +245,7 @@ def insert_reviews(
                             language, created_at)
         SELECT :t, u.* FROM unnest(CAST(:ids AS text[]), CAST(:pks AS bigint[]),
             CAST(:products AS text[]), CAST(:ratings AS smallint[]), CAST(:texts AS text[]),
-            CAST(:languages AS text[]), CAST(:created AS timestamptz[]))
+            CAST(:languages AS text[]), CAST(:created AS timestamptz[])) AS u
         ON CONFLICT (tenant_id, review_id) DO NOTHING
         RETURNING id, customer_pk
         """,
@@ -270,7 +272,7 @@ def insert_transcripts(
         """
         INSERT INTO transcript (tenant_id, transcript_id, customer_pk, channel, started_at)
         SELECT :t, u.* FROM unnest(CAST(:ids AS text[]), CAST(:pks AS bigint[]),
-            CAST(:channels AS text[]), CAST(:started AS timestamptz[]))
+            CAST(:channels AS text[]), CAST(:started AS timestamptz[])) AS u
         ON CONFLICT (tenant_id, transcript_id) DO NOTHING
         RETURNING id, transcript_id, customer_pk
         """,

@@ -1,7 +1,5 @@
 """``POST /v1/{kind}``: one record or a batch of up to 2,500, answered after commit."""
 
-from __future__ import annotations
-
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -13,6 +11,7 @@ from services.ingest.body import read_capped_body
 from services.ingest.deps import EngineDep, SettingsDep, require
 from services.ingest.metrics import count_records
 from services.ingest.records.schemas import (
+    RECORD_MODELS,
     ErrorResponse,
     IngestResult,
     Record,
@@ -22,8 +21,6 @@ from services.ingest.records.service import StoreOutcome, store_records
 from services.ingest.records.validation import parse_json, validate_batch
 from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope
-
-router = APIRouter(prefix="/v1", tags=["records"])
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -104,8 +101,7 @@ def make_endpoint(kind: RecordKind, *scopes: Scope) -> Callable[..., Awaitable[I
 
 
 def build_router(max_items: int) -> APIRouter:
-    from services.ingest.records.schemas import RECORD_MODELS
-
+    router = APIRouter(prefix="/v1", tags=["records"])
     for kind, model in RECORD_MODELS.items():
         scopes = (
             (Scope.INGEST_WRITE, Scope.TRANSCRIPTS_WRITE)

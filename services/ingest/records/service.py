@@ -9,6 +9,7 @@ from typing import TypeVar
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.ingest.imports.staging import merge_events
 from services.ingest.records import repository as repo
 from services.ingest.records.schemas import (
     CustomerIn,
@@ -25,6 +26,7 @@ from shared.contracts import (
     NLP_ANALYZE_TRANSCRIPTS,
     SEGMENT_REFRESH_CUSTOMERS,
 )
+from shared.erasure import subject_hash
 from shared.outbox import enqueue
 from shared.pii import keyed_hash, normalise_email, normalise_phone
 
@@ -45,17 +47,13 @@ class StoreContext:
     secret: str
 
 
-def customer_hash(secret: str, customer_id: str) -> str:
-    return keyed_hash(secret, customer_id, purpose="customer_id")
-
-
 def _customer_id(record: Record) -> str | None:
     return getattr(record, "customer_id", None)
 
 
 def drop_suppressed(ctx: StoreContext, records: Sequence[R]) -> list[R]:
     """Records of erased customers are counted but never stored."""
-    hashes = {cid: customer_hash(ctx.secret, cid) for r in records if (cid := _customer_id(r))}
+    hashes = {cid: subject_hash(ctx.secret, cid) for r in records if (cid := _customer_id(r))}
     if not hashes:
         return list(records)
     suppressed = set(
@@ -176,12 +174,29 @@ _STORES: dict[RecordKind, Callable[[StoreContext, Sequence[Record]], int]] = {
 }
 
 
+def _bulk_events(ctx: StoreContext, records: Sequence[EventIn]) -> int:
+    inserted = merge_events(ctx.session, ctx.tenant_id, records)
+    _refresh_customers(ctx, inserted)
+    return len(inserted)
+
+
+# Bulk imports send events, the high-volume kind, through COPY and a staging table.
+_BULK_STORES = {**_STORES, RecordKind.EVENTS: _bulk_events}
+
+
 def store_records(
-    session: Session, *, tenant_id: int, kind: RecordKind, records: Sequence[Record], secret: str
+    session: Session,
+    *,
+    tenant_id: int,
+    kind: RecordKind,
+    records: Sequence[Record],
+    secret: str,
+    bulk: bool = False,
 ) -> StoreOutcome:
     """Store valid records of one kind; flushes, never commits (the caller's boundary does)."""
     ctx = StoreContext(session=session, tenant_id=tenant_id, secret=secret)
     kept = drop_suppressed(ctx, records)
-    accepted = _STORES[kind](ctx, kept) if kept else 0
+    store = (_BULK_STORES if bulk else _STORES)[kind]
+    accepted = store(ctx, kept) if kept else 0  # type: ignore[arg-type]
     suppressed = len(records) - len(kept)
     return StoreOutcome(accepted=accepted, duplicates=len(kept) - accepted, suppressed=suppressed)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 038bb1cd2704
+Revision ID: 751e9f4c40aa
 Revises:
-Create Date: 2026-11-22 15:43:46.812800
+Create Date: 2026-11-22 20:35:10.254193
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "038bb1cd2704"
+revision: str = "751e9f4c40aa"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -355,8 +355,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("publish_count", sa.Integer(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("publish_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["customer_pk"],

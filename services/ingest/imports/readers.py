@@ -1,0 +1,178 @@
+"""Streaming readers for bulk files: JSONL and CSV, line by line, memory flat at any size.
+
+Each reader turns an async stream of byte chunks into ``(line_number, item)`` pairs, where
+``item`` is the decoded object or a ``LineError`` saying why the line could not be read.
+A line longer than the record limit is skipped without being buffered.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from services.ingest.errors import ApiError
+from services.ingest.records.schemas import RecordKind
+
+
+@dataclass(frozen=True)
+class LineError:
+    field: str
+    message: str
+
+
+Item = dict[str, Any] | LineError
+
+# CSV holds text only: these columns are converted before validation.
+_INTEGER_COLUMNS = frozenset({"rating", "quantity"})
+_NUMBER_COLUMNS = frozenset({"price", "total", "unit_price"})
+_JSON_COLUMNS = frozenset({"attributes", "consent", "properties"})
+CSV_KINDS = frozenset(
+    {RecordKind.CUSTOMERS, RecordKind.PRODUCTS, RecordKind.EVENTS, RecordKind.REVIEWS}
+)
+
+
+async def read_jsonl(
+    chunks: AsyncIterator[bytes], max_line_bytes: int
+) -> AsyncIterator[tuple[int, Item]]:
+    buffer = bytearray()
+    line_no = 0
+    skipping = False  # inside an over-long line, dropping bytes up to its end
+    async for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            piece = chunk[start:end]
+            start = end + 1
+            line_no += 1
+            if skipping or len(buffer) + len(piece) > max_line_bytes:
+                skipping = False
+                buffer.clear()
+                yield line_no, _too_long(max_line_bytes)
+                continue
+            buffer += piece
+            if buffer.strip():
+                yield line_no, _decode_json(bytes(buffer))
+            buffer.clear()
+        rest = chunk[start:]
+        if not skipping and len(buffer) + len(rest) > max_line_bytes:
+            skipping = True
+            buffer.clear()
+        if not skipping:
+            buffer += rest
+    if skipping:
+        yield line_no + 1, _too_long(max_line_bytes)
+    elif buffer.strip():
+        yield line_no + 1, _decode_json(bytes(buffer))
+
+
+def _too_long(limit: int) -> LineError:
+    return LineError("record", f"record exceeds {limit} bytes")
+
+
+def _decode_json(line: bytes) -> Item:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return LineError("record", f"not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        return LineError("record", "must be a JSON object")
+    return value
+
+
+async def _decoded_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+    pending = ""
+    async for chunk in chunks:
+        try:
+            pending += decoder.decode(chunk)
+        except UnicodeDecodeError:
+            raise ApiError(
+                422, "file is not valid UTF-8", errors=[{"field": "file", "message": "bad UTF-8"}]
+            ) from None
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
+def _coerce(column: str, value: str) -> Any:
+    if column in _INTEGER_COLUMNS:
+        try:
+            return int(value)
+        except ValueError:
+            return value  # left as text: validation names the field
+    if column in _NUMBER_COLUMNS:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if column in _JSON_COLUMNS:
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+async def read_csv(
+    chunks: AsyncIterator[bytes], max_line_bytes: int
+) -> AsyncIterator[tuple[int, Item]]:
+    """Rows of a CSV with a header; empty cells mean "absent"."""
+    lines = _decoded_lines(chunks)
+    header: list[str] | None = None
+    buffered: list[str] = []
+    row_no = 0
+    async for line in lines:
+        buffered.append(line)
+        if sum(len(part) for part in buffered) > max_line_bytes:
+            buffered.clear()
+            row_no += 1
+            yield row_no, _too_long(max_line_bytes)
+            continue
+        try:
+            rows = list(csv.reader(buffered, strict=True))
+        except csv.Error as exc:
+            if "new-line" in str(exc) or "EOF" in str(exc):
+                continue  # a quoted field spans lines: read on
+            buffered.clear()
+            row_no += 1
+            yield row_no, LineError("record", f"not valid CSV: {exc}")
+            continue
+        buffered.clear()
+        for row in rows:
+            if header is None:
+                header = [name.strip() for name in row]
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            row_no += 1
+            if len(row) != len(header):
+                message = f"has {len(row)} cells, the header has {len(header)}"
+                yield row_no, LineError("record", message)
+                continue
+            yield row_no, {k: _coerce(k, v) for k, v in zip(header, row, strict=True) if v != ""}
+
+
+Reader = Callable[[AsyncIterator[bytes], int], AsyncIterator[tuple[int, Item]]]
+
+
+def reader_for(kind: RecordKind, content_type: str, filename: str | None) -> Reader:
+    """JSONL for every kind; CSV for the flat ones (orders and transcripts nest)."""
+    media = content_type.split(";")[0].strip().lower()
+    name = (filename or "").lower()
+    is_csv = media in {"text/csv", "application/csv"} or name.endswith(".csv")
+    if not is_csv:
+        return read_jsonl
+    if kind not in CSV_KINDS:
+        raise ApiError(
+            415,
+            f"{kind.value} nest lists and are imported as JSONL only",
+            errors=[{"field": "content-type", "message": "use application/x-ndjson"}],
+        )
+    return read_csv

@@ -1,0 +1,169 @@
+"""``POST /v1/import/{kind}``: a CSV or JSONL file of any size, in one transaction.
+
+The body is read as a stream and stored in chunks as it arrives, so memory stays flat;
+everything commits at the end, so an import that breaks off stores nothing. The answer
+has the same counts as the record endpoints; `rejected` lists the first rejections by
+line (data row) number, `rejected_count` counts them all.
+"""
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from services.ingest.deps import EngineDep, SettingsDep, require
+from services.ingest.imports.readers import LineError, reader_for
+from services.ingest.metrics import count_records
+from services.ingest.records.router import ERROR_RESPONSES
+from services.ingest.records.schemas import (
+    FieldError,
+    IngestResult,
+    Record,
+    RecordKind,
+    RejectedRecord,
+)
+from services.ingest.records.service import store_records
+from services.ingest.records.validation import record_limit, validate_record
+from shared.auth import Principal, Scope
+
+router = APIRouter(prefix="/v1/import", tags=["import"])
+CHUNK_RECORDS = 5_000
+MAX_LISTED_REJECTIONS = 1_000
+
+
+@dataclass
+class ImportTally:
+    accepted: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    rejected_count: int = 0
+
+    def reject(self, line: int, errors: list[FieldError]) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_LISTED_REJECTIONS:
+            self.rejected.append(RejectedRecord(index=line, errors=errors))
+
+
+@dataclass
+class ImportTransaction:
+    """One session and transaction for the whole import, used from worker threads in turn."""
+
+    engine: Engine
+    tenant_id: int
+    kind: RecordKind
+    secret: str
+    session: Session = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = Session(self.engine, expire_on_commit=False)
+
+    def store(self, records: list[Record], tally: ImportTally) -> None:
+        outcome = store_records(
+            self.session,
+            tenant_id=self.tenant_id,
+            kind=self.kind,
+            records=records,
+            secret=self.secret,
+            bulk=True,
+        )
+        tally.accepted += outcome.accepted
+        tally.duplicates += outcome.duplicates
+        tally.suppressed += outcome.suppressed
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def close(self) -> None:
+        self.session.close()  # rolls back whatever did not commit
+
+
+def _import_description(kind: RecordKind) -> dict[str, Any]:
+    media: dict[str, Any] = {
+        "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+    }
+    if kind.value in {"customers", "products", "events", "reviews"}:
+        media["text/csv"] = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"required": True, "content": media}}
+
+
+async def _run_import(
+    request: Request, kind: RecordKind, principal: Principal, engine: Engine, secret: str
+) -> IngestResult:
+    settings = request.app.state.settings
+    reader = reader_for(kind, request.headers.get("content-type", ""), None)
+    limit = record_limit(kind, settings)
+    tally = ImportTally()
+    job = ImportTransaction(engine, principal.tenant_id, kind, secret)
+    chunk: list[Record] = []
+    try:
+        async for line, item in reader(request.stream(), limit):
+            result = (
+                [FieldError(field=item.field, message=item.message)]
+                if isinstance(item, LineError)
+                else validate_record(kind, item)
+            )
+            if isinstance(result, Record):
+                chunk.append(result)
+            else:
+                tally.reject(line, result)
+            if len(chunk) >= CHUNK_RECORDS:
+                await run_in_threadpool(job.store, chunk, tally)
+                chunk = []
+        if chunk:
+            await run_in_threadpool(job.store, chunk, tally)
+        await run_in_threadpool(job.commit)
+    finally:
+        await run_in_threadpool(job.close)
+    count_records(
+        kind.value,
+        accepted=tally.accepted,
+        duplicates=tally.duplicates,
+        suppressed=tally.suppressed,
+        rejected=tally.rejected_count,
+    )
+    return IngestResult(
+        accepted=tally.accepted,
+        duplicates=tally.duplicates,
+        suppressed=tally.suppressed,
+        rejected=tally.rejected,
+        rejected_count=tally.rejected_count,
+    )
+
+
+def _make_endpoint(kind: RecordKind, *scopes: Scope) -> Any:
+    async def import_file(
+        request: Request,
+        principal: Annotated[Principal, Depends(require(*scopes))],
+        engine: EngineDep,
+        settings: SettingsDep,
+    ) -> IngestResult:
+        secret = settings.secret_key.get_secret_value()
+        return await _run_import(request, kind, principal, engine, secret)
+
+    import_file.__name__ = f"import_{kind.value}"
+    return import_file
+
+
+for _kind in RecordKind:
+    _scopes = (
+        (Scope.INGEST_WRITE, Scope.TRANSCRIPTS_WRITE)
+        if _kind is RecordKind.TRANSCRIPTS
+        else (Scope.INGEST_WRITE,)
+    )
+    router.add_api_route(
+        f"/{_kind.value}",
+        _make_endpoint(_kind, *_scopes),
+        methods=["POST"],
+        response_model=IngestResult,
+        summary=f"Bulk import {_kind.value} (CSV or JSONL)",
+        description=(
+            "Streams the body (`application/x-ndjson`, or `text/csv` for flat kinds) and stores "
+            "it in one transaction. `rejected[].index` is the 1-based line or data-row number."
+        ),
+        responses=ERROR_RESPONSES,
+        openapi_extra=_import_description(_kind),
+    )

