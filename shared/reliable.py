@@ -63,7 +63,7 @@ _RETRY_LATER = text(
     UPDATE outbox o SET published_at = NULL, last_error = :error,
         available_at = now() + make_interval(secs => least(2 ^ o.attempts, 300))
     WHERE o.id = :id AND NOT EXISTS (
-        SELECT 1 FROM outbox p WHERE p.task_name = o.task_name
+        SELECT 1 FROM outbox p WHERE p.id <> o.id AND p.task_name = o.task_name
           AND p.subject_id = o.subject_id AND p.published_at IS NULL)
     """
 )

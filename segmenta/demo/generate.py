@@ -1,0 +1,480 @@
+"""Deterministic, realistic demo-shop data.
+
+``generate(customers, seed, out)`` writes a small fashion-and-home shop's data as JSON
+Lines, one file per record kind (``customers``, ``products``, ``orders``, ``events``,
+``reviews``, ``transcripts``), plus ``truth.csv`` naming each customer's persona. Every
+record validates against the ingest record contract. The same ``seed`` (and ``now``)
+always gives byte-identical files; times are relative to ``now``, which defaults to the
+fixed ``DEFAULT_NOW`` rather than the wall clock.
+
+``iter_events``/``write_events_file`` stream large, cheap event files for benchmarks
+without holding them in memory.
+
+Personas (see ``personas.PERSONA_SPECS`` for the exact distributions):
+
+======================  =====  ========  ==========  =======  ========  =====================
+persona                 share  orders    last order  spend    discount  events / sentiment
+======================  =====  ========  ==========  =======  ========  =====================
+champion                10 %   18-40     0-10 d      premium  ~5 %      app sessions; 4-5 stars
+loyal_regular           20 %   5-12      5-40 d      mid      ~10 %     store visits, email; 4
+bargain_hunter          18 %   8-18      3-45 d      cheap    ~90 %     searches, email clicks
+new_customer            15 %   1         0-28 d      mid      ~50 %     few page views; signup
+                                                                        within 30 d
+lapsing_high_spender    12 %   8-20      200-480 d   premium  ~5 %      email opens; angry
+                                                                        cancel/competitor calls
+window_shopper          15 %   0 (~8 %   120-400 d   -        -         page views, carts,
+                               have 1)                                  abandoned checkouts
+unhappy_returner        10 %   3-8       10-90 d     mid      ~20 %     returns, refunds,
+                                                                        support; 1-2 stars
+======================  =====  ========  ==========  =======  ========  =====================
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import accumulate
+from pathlib import Path
+from typing import IO, Any, Literal, TypeVar
+
+from segmenta.demo import texts
+from segmenta.demo.personas import PERSONA_BY_NAME, PERSONAS, Persona, persona_quotas
+
+__all__ = [
+    "DEFAULT_NOW",
+    "FILES",
+    "PERSONAS",
+    "generate",
+    "iter_events",
+    "product_count",
+    "write_events_file",
+]
+
+DEFAULT_NOW = datetime(2026, 11, 1, tzinfo=UTC)
+FILES = ("customers", "products", "orders", "events", "reviews", "transcripts")
+EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "channel", "properties")
+DAY = 86_400
+K = TypeVar("K")
+
+
+def _pick(rng: random.Random, weights: Mapping[K, float]) -> K:
+    return rng.choices(list(weights), list(weights.values()))[0]
+
+
+def _ts(seconds: float) -> str:
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dumps(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def customer_id(index: int) -> str:
+    """The id of the ``index``-th customer, counting from 1: ``c-000001``."""
+    return f"c-{index:06d}"
+
+
+def product_count(customers: int) -> int:
+    """Catalogue size: about 200 products for 2,000 customers, growing slowly."""
+    return max(50, min(2_000, 150 + customers // 40))
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    name: str
+    category: str
+    noun: str
+    price: float
+
+
+def build_catalogue(count: int, rng: random.Random) -> list[Product]:
+    categories = list(texts.CATEGORIES)
+    products = []
+    for i in range(count):
+        category = categories[i % len(categories)]
+        nouns, materials, (low, high) = texts.CATEGORIES[category]
+        noun = rng.choice(nouns)
+        name = f"{rng.choice(texts.STYLES)} {rng.choice(materials)} {noun}"
+        base = math.floor(low * (high / low) ** rng.random())
+        price = round(base + rng.choice((0.0, 0.9, 0.95)), 2)
+        products.append(Product(f"p-{i + 1:04d}", name, category, noun, price))
+    return products
+
+
+@dataclass
+class _Order:
+    order_id: str
+    at: float
+    channel: str
+    total: float
+    lines: list[dict[str, Any]]
+
+
+class _Shop:
+    """Writes one customer after another straight to the open files."""
+
+    def __init__(self, seed: int, now: datetime, customers: int, files: dict[str, IO[str]]):
+        self.rng = random.Random(seed)
+        self.now = now.timestamp()
+        self.files = files
+        self.counts = dict.fromkeys(FILES, 0)
+        self.products = build_catalogue(product_count(customers), self.rng)
+        self.nouns = {p.product_id: p.noun for p in self.products}
+        by_price = sorted(self.products, key=lambda p: (p.price, p.product_id))
+        cut = len(by_price) * 2 // 5
+        self.pools: dict[str, list[Product]] = {
+            "cheap": by_price[:cut],
+            "premium": by_price[len(by_price) // 2 :],
+            "any": self.products,
+        }
+        for product in self.products:
+            self._write(
+                "products",
+                {
+                    "product_id": product.product_id,
+                    "name": product.name,
+                    "category": product.category,
+                    "price": product.price,
+                },
+            )
+
+    def _write(self, kind: str, record: Mapping[str, Any]) -> None:
+        self.counts[kind] += 1
+        self.files[kind].write(_dumps(record) + "\n")
+
+    def _ago(self, days: tuple[float, float], signup: float) -> float:
+        """A time ``days`` ago, never before ``signup`` (days ago) nor after now."""
+        ago = self.rng.uniform(*days)
+        if ago >= signup:
+            ago = self.rng.uniform(0, signup)
+        return self.now - ago * DAY
+
+    def customer(self, index: int, persona: Persona) -> None:
+        rng = self.rng
+        cid = customer_id(index)
+        signup = rng.uniform(*persona.signup_days)
+        country = _pick(rng, texts.COUNTRIES)
+        first, last = rng.choice(texts.FIRST_NAMES), rng.choice(texts.LAST_NAMES)
+        record: dict[str, Any] = {
+            "customer_id": cid,
+            "email": f"{first}.{last}.{index:06d}@{rng.choice(('example.com', 'example.org'))}",
+        }
+        if rng.random() < 0.8:
+            record["phone"] = _phone(rng, country)
+        record["signup_at"] = _ts(self.now - signup * DAY)
+        record["attributes"] = {
+            "country": country,
+            "birth_year": rng.randint(1950, 2007),
+            "gender": _pick(rng, texts.GENDERS),
+        }
+        record["consent"] = {
+            "email": rng.random() < persona.email_consent,
+            "sms": rng.random() < 0.3,
+        }
+        self._write("customers", record)
+        orders = self._orders(cid, persona, signup)
+        self._events(cid, persona, signup, orders)
+        if rng.random() < persona.review_prob:
+            self._reviews(cid, persona, signup, country, orders)
+        if rng.random() < persona.transcript_prob:
+            for _ in range(2 if rng.random() < 0.1 else 1):
+                self._transcript(cid, persona, signup)
+
+    def _orders(self, cid: str, persona: Persona, signup: float) -> list[_Order]:
+        rng = self.rng
+        if rng.random() >= persona.order_prob:
+            return []
+        last = rng.uniform(*persona.last_order_days)
+        if last >= signup:
+            last = rng.uniform(0, signup)
+        ages = [last]
+        for _ in range(rng.randint(*persona.orders) - 1):
+            age = last + rng.uniform(*persona.order_span_days)
+            ages.append(age if age < signup else rng.uniform(last, signup))
+        pool = self.pools[persona.pool]
+        orders = []
+        for age in sorted(ages, reverse=True):
+            code = None
+            if rng.random() < persona.discount_share:
+                code = "WELCOME15" if persona.name == "new_customer" else None
+                code = code or rng.choice(list(texts.DISCOUNT_CODES))
+            off = texts.DISCOUNT_CODES[code] if code else 0
+            lines = [
+                {
+                    "product_id": product.product_id,
+                    "quantity": 1 if rng.random() < 0.75 else rng.randint(1, persona.max_quantity),
+                    "unit_price": round(product.price * (100 - off) / 100, 2),
+                }
+                for product in rng.sample(pool, rng.randint(*persona.lines))
+            ]
+            total = round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
+            order = _Order(
+                "", self.now - age * DAY, _pick(rng, persona.order_channels), total, lines
+            )
+            order.order_id = f"o-{self.counts['orders'] + 1:07d}"
+            record: dict[str, Any] = {
+                "order_id": order.order_id,
+                "customer_id": cid,
+                "placed_at": _ts(order.at),
+                "currency": "EUR",
+                "total": total,
+                "channel": order.channel,
+            }
+            if code:
+                record["discount_code"] = code
+            record["lines"] = lines
+            self._write("orders", record)
+            orders.append(order)
+        return orders
+
+    def _events(self, cid: str, persona: Persona, signup: float, orders: list[_Order]) -> None:
+        rng = self.rng
+        weights = dict(persona.event_weights)
+        if not orders:
+            for kind in ("purchase", "return", "refund"):
+                weights.pop(kind, None)
+        digital = {c: w for c, w in persona.order_channels.items() if c != "store"}
+        events: list[tuple[float, str, str, dict[str, Any]]] = []
+        for _ in range(rng.randint(*persona.events)):
+            kind = _pick(rng, weights)
+            if kind in ("purchase", "return", "refund"):
+                order = rng.choice(orders)
+                line = rng.choice(order.lines)
+                if kind == "purchase":
+                    at, channel = order.at + rng.uniform(5, 300), order.channel
+                    props: dict[str, Any] = {"order_id": order.order_id, "total": order.total}
+                elif kind == "return":
+                    at, channel = order.at + rng.uniform(3, 30) * DAY, rng.choice(("web", "store"))
+                    reason = rng.choice(texts.RETURN_REASONS)
+                    props = {"order_id": order.order_id, "product_id": line["product_id"]}
+                    props["reason"] = reason
+                else:
+                    at, channel = order.at + rng.uniform(7, 40) * DAY, "web"
+                    amount = round(line["quantity"] * line["unit_price"], 2)
+                    props = {"order_id": order.order_id, "amount": amount}
+                at = min(at, self.now - rng.uniform(60, 3600))
+            else:
+                at = self._ago(persona.event_window_days, signup)
+                pool = self.pools[persona.pool]
+                channel, props = _event_details(rng, kind, pool, digital, persona.pool == "cheap")
+            events.append((at, kind, channel, props))
+        for at, kind, channel, props in sorted(events, key=lambda e: e[0]):
+            record = {"event_id": f"e-{self.counts['events'] + 1:08d}", "customer_id": cid}
+            record.update(type=kind, occurred_at=_ts(at), channel=channel, properties=props)
+            self._write("events", record)
+
+    def _reviews(
+        self, cid: str, persona: Persona, signup: float, country: str, orders: list[_Order]
+    ) -> None:
+        rng = self.rng
+        bought = [(o, line["product_id"]) for o in orders for line in o.lines]
+        for _ in range(rng.randint(*persona.reviews)):
+            if bought:
+                order, product_id = bought.pop(rng.randrange(len(bought)))
+                at = min(order.at + rng.uniform(3, 25) * DAY, self.now - 60)
+                noun = self.nouns[product_id]
+            else:
+                product = rng.choice(self.pools[persona.pool])
+                product_id, noun = product.product_id, product.noun
+                at = self._ago(persona.event_window_days, signup)
+            rating = _pick(rng, persona.ratings)
+            tone = "positive" if rating >= 4 else "negative" if rating <= 2 else "mixed"
+            if rng.random() < 0.05:  # the stars and the words disagree
+                tone = "negative" if tone == "positive" else "positive"
+            language = _review_language(rng, country)
+            record = {
+                "review_id": f"r-{self.counts['reviews'] + 1:07d}",
+                "customer_id": cid,
+                "product_id": product_id,
+                "rating": rating,
+                "text": texts.review_text(rng, language, tone, persona.aspects, noun),
+                "language": language,
+                "created_at": _ts(at),
+            }
+            self._write("reviews", record)
+
+    def _transcript(self, cid: str, persona: Persona, signup: float) -> None:
+        rng = self.rng
+        channel = _pick(rng, {"chat": 0.55, "call": 0.3, "email": 0.15})
+        arc = _pick(rng, persona.arcs)
+        ending = _pick(rng, persona.endings) if persona.endings else "manager"
+        bot = channel == "chat" and rng.random() < 0.35
+        lines = texts.transcript_turns(rng, arc, rng.choice(persona.topics), ending, bot)
+        gap = {"chat": (10, 120), "call": (5, 45), "email": (3600, 30 * 3600)}[channel]
+        started = self._ago(persona.transcript_window_days, signup)
+        offsets = list(accumulate(rng.uniform(*gap) for _ in lines))
+        started = min(started, self.now - offsets[-1] - 60)
+        turns = [
+            {"speaker": speaker, "text": text, "at": _ts(started + offset)}
+            for (speaker, text), offset in zip(lines, offsets, strict=True)
+        ]
+        record = {
+            "transcript_id": f"t-{self.counts['transcripts'] + 1:06d}",
+            "customer_id": cid,
+            "channel": channel,
+            "started_at": _ts(started),
+            "turns": turns,
+        }
+        self._write("transcripts", record)
+
+
+def _phone(rng: random.Random, country: str) -> str:
+    digits = "".join(str(rng.randrange(10)) for _ in range(8))
+    if country == "SE":
+        return f"+46 70 {digits[:3]} {digits[3:5]} {digits[5:7]}"
+    if country == "KR":
+        return f"+82 10 {digits[:4]} {digits[4:]}"
+    if country == "US":
+        return f"+1 (555) 01{digits[:1]}-{digits[1:5]}"  # 555-01xx: reserved for fiction
+    if country == "GB":
+        return f"+44 7700 900{digits[:3]}"  # Ofcom drama range
+    if country == "DE":
+        return f"+49 151 {digits}"
+    return f"+31 6 {digits}"
+
+
+def _review_language(rng: random.Random, country: str) -> str:
+    draw = rng.random()
+    if country == "SE":
+        return "sv" if draw < 0.35 else "en"
+    if country == "KR":
+        return "ko" if draw < 0.4 else "en"
+    return "en"
+
+
+def _event_details(
+    rng: random.Random,
+    kind: str,
+    pool: Sequence[Product],
+    digital: Mapping[str, float],
+    bargain: bool,
+) -> tuple[str, dict[str, Any]]:
+    """A channel and small ``properties`` object for a non-order event."""
+    if kind in ("email_open", "email_click"):
+        return "email", {"campaign": rng.choice(texts.CAMPAIGNS)}
+    if kind == "app_session":
+        return "app", {"duration_s": rng.randint(20, 1800)}
+    if kind == "store_visit":
+        return "store", {"store": rng.choice(texts.STORES)}
+    if kind == "support_contact":
+        return rng.choice(("chat", "phone", "email")), {"topic": rng.choice(texts.SUPPORT_TOPICS)}
+    channel = _pick(rng, digital) if digital else "web"
+    if kind == "search":
+        terms = texts.BARGAIN_TERMS if bargain and rng.random() < 0.7 else texts.SEARCH_TERMS
+        return channel, {"query": rng.choice(terms)}
+    product = rng.choice(pool)
+    if kind == "add_to_cart":
+        return channel, {"product_id": product.product_id, "quantity": 1}
+    if kind == "checkout_start":
+        return channel, {"cart_value": product.price, "items": 1}
+    return channel, {"product_id": product.product_id}
+
+
+def generate(
+    customers: int, seed: int, out: Path, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Write the demo shop's files into ``out``; return the number of records per kind.
+
+    ``now`` (default ``DEFAULT_NOW``) anchors every timestamp; naive values count as UTC.
+    """
+    if customers < 0:
+        raise ValueError("customers must not be negative")
+    now = now or DEFAULT_NOW
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        kind: (out / f"{kind}.jsonl").open("w", encoding="utf-8", newline="\n") for kind in FILES
+    }
+    try:
+        shop = _Shop(seed, now, customers, files)
+        names = [name for name, n in persona_quotas(customers).items() for _ in range(n)]
+        shop.rng.shuffle(names)
+        with (out / "truth.csv").open("w", encoding="utf-8", newline="") as truth:
+            writer = csv.writer(truth, lineterminator="\n")
+            writer.writerow(("customer_id", "persona"))
+            for index, name in enumerate(names, start=1):
+                shop.customer(index, PERSONA_BY_NAME[name])
+                writer.writerow((customer_id(index), name))
+    finally:
+        for handle in files.values():
+            handle.close()
+    return dict(shop.counts)
+
+
+_STREAM_TYPES = {
+    "page_view": 40, "search": 12, "add_to_cart": 10, "checkout_start": 4, "email_open": 12,
+    "email_click": 4, "app_session": 8, "store_visit": 2, "support_contact": 1,
+    "purchase": 5, "return": 1, "refund": 1,
+}  # fmt: skip
+
+
+def iter_events(n: int, seed: int, customers: int = 10_000) -> Iterator[dict[str, Any]]:
+    """Yield ``n`` valid event records cheaply, one at a time (memory stays flat).
+
+    Customers are ``c-000001`` .. ``customer_id(customers)`` as in ``generate``; event ids
+    are ``e-b<seed>-<n>`` so they never collide with ``generate``'s. Times fall within
+    the year before ``DEFAULT_NOW``.
+    """
+    if n < 0 or customers < 1:
+        raise ValueError("n must not be negative and customers must be positive")
+    rng = random.Random(seed)
+    types = list(_STREAM_TYPES)
+    cumulative = list(accumulate(_STREAM_TYPES.values()))
+    products = product_count(customers)
+    start = int(DEFAULT_NOW.timestamp()) - 365 * DAY
+    channels = ("web", "web", "app")
+    for i in range(n):
+        kind = rng.choices(types, cum_weights=cumulative)[0]
+        product = f"p-{rng.randrange(products) + 1:04d}"
+        props: dict[str, Any]
+        if kind == "search":
+            props = {"query": rng.choice(texts.SEARCH_TERMS)}
+        elif kind in ("purchase", "refund"):
+            props = {"amount": round(rng.uniform(5, 400), 2)}
+        elif kind.startswith("email"):
+            props = {"campaign": rng.choice(texts.CAMPAIGNS)}
+        else:
+            props = {"product_id": product}
+        yield {
+            "event_id": f"e-b{seed}-{i + 1:09d}",
+            "customer_id": customer_id(rng.randrange(customers) + 1),
+            "type": kind,
+            "occurred_at": _ts(start + rng.randrange(365 * DAY)),
+            "channel": "email" if kind.startswith("email") else rng.choice(channels),
+            "properties": props,
+        }
+
+
+def write_events_file(
+    path: Path, n: int, seed: int, fmt: Literal["jsonl", "csv"], *, customers: int = 10_000
+) -> int:
+    """Stream ``n`` events from ``iter_events`` into ``path``; return the rows written.
+
+    CSV columns are ``EVENT_COLUMNS``; ``properties`` is a JSON-encoded string.
+    """
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"unknown format {fmt!r}; use 'jsonl' or 'csv'")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if fmt == "jsonl":
+            for event in iter_events(n, seed, customers):
+                handle.write(_dumps(event) + "\n")
+                written += 1
+        else:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(EVENT_COLUMNS)
+            for event in iter_events(n, seed, customers):
+                props = _dumps(event["properties"])
+                writer.writerow([*(event[c] for c in EVENT_COLUMNS[:-1]), props])
+                written += 1
+    return written
