@@ -10,32 +10,29 @@ fixed ``DEFAULT_NOW`` rather than the wall clock.
 ``iter_events``/``write_events_file`` stream large, cheap event files for benchmarks
 without holding them in memory.
 
-Personas (see ``personas.PERSONA_SPECS`` for the exact distributions):
+Personas (exact distributions in ``personas.PERSONA_SPECS``; table also in README.md):
 
-======================  =====  ========  ==========  =======  ========  =====================
-persona                 share  orders    last order  spend    discount  events / sentiment
-======================  =====  ========  ==========  =======  ========  =====================
-champion                10 %   18-40     0-10 d      premium  ~5 %      app sessions; 4-5 stars
-loyal_regular           20 %   5-12      5-40 d      mid      ~10 %     store visits, email; 4
-bargain_hunter          18 %   8-18      3-45 d      cheap    ~90 %     searches, email clicks
-new_customer            15 %   1         0-28 d      mid      ~50 %     few page views; signup
-                                                                        within 30 d
-lapsing_high_spender    12 %   8-20      200-480 d   premium  ~5 %      email opens; angry
-                                                                        cancel/competitor calls
-window_shopper          15 %   0 (~8 %   120-400 d   -        -         page views, carts,
-                               have 1)                                  abandoned checkouts
-unhappy_returner        10 %   3-8       10-90 d     mid      ~20 %     returns, refunds,
-                                                                        support; 1-2 stars
-======================  =====  ========  ==========  =======  ========  =====================
+====================  =====  ======  ==========  =======  =====  ================================
+persona               share  orders  last order  items    disc.  events, reviews, support
+====================  =====  ======  ==========  =======  =====  ================================
+champion              10 %   18-40   0-10 d      premium  5 %    app sessions; 4-5 stars
+loyal_regular         20 %   5-12    5-40 d      any      10 %   store visits, newsletter; ~4
+bargain_hunter        18 %   8-18    3-45 d      cheap    90 %   searches, email clicks; ~3
+new_customer          15 %   1       0-28 d      any      50 %   signed up < 30 d ago; few events
+lapsing_high_spender  12 %   8-20    200-480 d   premium  5 %    email opens; 1-2; cancel calls
+window_shopper        15 %   0       -           -        -      page views, carts, checkouts
+unhappy_returner      10 %   3-8     10-90 d     any      20 %   returns, refunds; 1-2 stars
+====================  =====  ======  ==========  =======  =====  ================================
+
+About 8 % of window shoppers have a single old order.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
@@ -43,17 +40,18 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 from segmenta.demo import texts
-from segmenta.demo.personas import PERSONA_BY_NAME, PERSONAS, Persona, persona_quotas
+from segmenta.demo.personas import (
+    PERSONA_BY_NAME,
+    PERSONAS,
+    Persona,
+    event_details,
+    fake_phone,
+    persona_quotas,
+    review_language,
+)
+from segmenta.demo.texts import Product, build_catalogue, product_count
 
-__all__ = [
-    "DEFAULT_NOW",
-    "FILES",
-    "PERSONAS",
-    "generate",
-    "iter_events",
-    "product_count",
-    "write_events_file",
-]
+__all__ = ["DEFAULT_NOW", "PERSONAS", "generate", "iter_events", "write_events_file"]
 
 DEFAULT_NOW = datetime(2026, 11, 1, tzinfo=UTC)
 FILES = ("customers", "products", "orders", "events", "reviews", "transcripts")
@@ -79,34 +77,6 @@ def customer_id(index: int) -> str:
     return f"c-{index:06d}"
 
 
-def product_count(customers: int) -> int:
-    """Catalogue size: about 200 products for 2,000 customers, growing slowly."""
-    return max(50, min(2_000, 150 + customers // 40))
-
-
-@dataclass(frozen=True)
-class Product:
-    product_id: str
-    name: str
-    category: str
-    noun: str
-    price: float
-
-
-def build_catalogue(count: int, rng: random.Random) -> list[Product]:
-    categories = list(texts.CATEGORIES)
-    products = []
-    for i in range(count):
-        category = categories[i % len(categories)]
-        nouns, materials, (low, high) = texts.CATEGORIES[category]
-        noun = rng.choice(nouns)
-        name = f"{rng.choice(texts.STYLES)} {rng.choice(materials)} {noun}"
-        base = math.floor(low * (high / low) ** rng.random())
-        price = round(base + rng.choice((0.0, 0.9, 0.95)), 2)
-        products.append(Product(f"p-{i + 1:04d}", name, category, noun, price))
-    return products
-
-
 @dataclass
 class _Order:
     order_id: str
@@ -119,13 +89,13 @@ class _Order:
 class _Shop:
     """Writes one customer after another straight to the open files."""
 
-    def __init__(self, seed: int, now: datetime, customers: int, files: dict[str, IO[str]]):
+    def __init__(self, seed: int, now: datetime, customers: int, files: Mapping[str, IO[str]]):
         self.rng = random.Random(seed)
         self.now = now.timestamp()
         self.files = files
         self.counts = dict.fromkeys(FILES, 0)
         self.products = build_catalogue(product_count(customers), self.rng)
-        self.nouns = {p.product_id: p.noun for p in self.products}
+        self.by_id = {p.product_id: p for p in self.products}
         by_price = sorted(self.products, key=lambda p: (p.price, p.product_id))
         cut = len(by_price) * 2 // 5
         self.pools: dict[str, list[Product]] = {
@@ -134,14 +104,9 @@ class _Shop:
             "any": self.products,
         }
         for product in self.products:
+            record = {"product_id": product.product_id, "name": product.name}
             self._write(
-                "products",
-                {
-                    "product_id": product.product_id,
-                    "name": product.name,
-                    "category": product.category,
-                    "price": product.price,
-                },
+                "products", {**record, "category": product.category, "price": product.price}
             )
 
     def _write(self, kind: str, record: Mapping[str, Any]) -> None:
@@ -165,8 +130,8 @@ class _Shop:
             "customer_id": cid,
             "email": f"{first}.{last}.{index:06d}@{rng.choice(('example.com', 'example.org'))}",
         }
-        if rng.random() < 0.8:
-            record["phone"] = _phone(rng, country)
+        if (phone := fake_phone(rng, country)) and rng.random() < 0.8:
+            record["phone"] = phone
         record["signup_at"] = _ts(self.now - signup * DAY)
         record["attributes"] = {
             "country": country,
@@ -197,6 +162,7 @@ class _Shop:
         for _ in range(rng.randint(*persona.orders) - 1):
             age = last + rng.uniform(*persona.order_span_days)
             ages.append(age if age < signup else rng.uniform(last, signup))
+        ages = [max(age, 0.05) for age in ages]  # at least an hour ago: room for follow-ups
         pool = self.pools[persona.pool]
         orders = []
         for age in sorted(ages, reverse=True):
@@ -205,7 +171,7 @@ class _Shop:
                 code = "WELCOME15" if persona.name == "new_customer" else None
                 code = code or rng.choice(list(texts.DISCOUNT_CODES))
             off = texts.DISCOUNT_CODES[code] if code else 0
-            lines = [
+            lines: list[dict[str, Any]] = [
                 {
                     "product_id": product.product_id,
                     "quantity": 1 if rng.random() < 0.75 else rng.randint(1, persona.max_quantity),
@@ -262,10 +228,13 @@ class _Shop:
             else:
                 at = self._ago(persona.event_window_days, signup)
                 pool = self.pools[persona.pool]
-                channel, props = _event_details(rng, kind, pool, digital, persona.pool == "cheap")
+                channel, props = event_details(rng, kind, pool, digital, persona.pool == "cheap")
             events.append((at, kind, channel, props))
         for at, kind, channel, props in sorted(events, key=lambda e: e[0]):
-            record = {"event_id": f"e-{self.counts['events'] + 1:08d}", "customer_id": cid}
+            record: dict[str, Any] = {
+                "event_id": f"e-{self.counts['events'] + 1:08d}",
+                "customer_id": cid,
+            }
             record.update(type=kind, occurred_at=_ts(at), channel=channel, properties=props)
             self._write("events", record)
 
@@ -278,22 +247,22 @@ class _Shop:
             if bought:
                 order, product_id = bought.pop(rng.randrange(len(bought)))
                 at = min(order.at + rng.uniform(3, 25) * DAY, self.now - 60)
-                noun = self.nouns[product_id]
+                product = self.by_id[product_id]
             else:
                 product = rng.choice(self.pools[persona.pool])
-                product_id, noun = product.product_id, product.noun
+                product_id = product.product_id
                 at = self._ago(persona.event_window_days, signup)
             rating = _pick(rng, persona.ratings)
             tone = "positive" if rating >= 4 else "negative" if rating <= 2 else "mixed"
             if rng.random() < 0.05:  # the stars and the words disagree
                 tone = "negative" if tone == "positive" else "positive"
-            language = _review_language(rng, country)
+            language = review_language(rng, country)
             record = {
                 "review_id": f"r-{self.counts['reviews'] + 1:07d}",
                 "customer_id": cid,
                 "product_id": product_id,
                 "rating": rating,
-                "text": texts.review_text(rng, language, tone, persona.aspects, noun),
+                "text": texts.review_text(rng, language, tone, persona.aspects, product),
                 "language": language,
                 "created_at": _ts(at),
             }
@@ -306,7 +275,7 @@ class _Shop:
         ending = _pick(rng, persona.endings) if persona.endings else "manager"
         bot = channel == "chat" and rng.random() < 0.35
         lines = texts.transcript_turns(rng, arc, rng.choice(persona.topics), ending, bot)
-        gap = {"chat": (10, 120), "call": (5, 45), "email": (3600, 30 * 3600)}[channel]
+        gap = {"chat": (10, 120), "call": (5, 45), "email": (1800, 6 * 3600)}[channel]
         started = self._ago(persona.transcript_window_days, signup)
         offsets = list(accumulate(rng.uniform(*gap) for _ in lines))
         started = min(started, self.now - offsets[-1] - 60)
@@ -322,58 +291,6 @@ class _Shop:
             "turns": turns,
         }
         self._write("transcripts", record)
-
-
-def _phone(rng: random.Random, country: str) -> str:
-    digits = "".join(str(rng.randrange(10)) for _ in range(8))
-    if country == "SE":
-        return f"+46 70 {digits[:3]} {digits[3:5]} {digits[5:7]}"
-    if country == "KR":
-        return f"+82 10 {digits[:4]} {digits[4:]}"
-    if country == "US":
-        return f"+1 (555) 01{digits[:1]}-{digits[1:5]}"  # 555-01xx: reserved for fiction
-    if country == "GB":
-        return f"+44 7700 900{digits[:3]}"  # Ofcom drama range
-    if country == "DE":
-        return f"+49 151 {digits}"
-    return f"+31 6 {digits}"
-
-
-def _review_language(rng: random.Random, country: str) -> str:
-    draw = rng.random()
-    if country == "SE":
-        return "sv" if draw < 0.35 else "en"
-    if country == "KR":
-        return "ko" if draw < 0.4 else "en"
-    return "en"
-
-
-def _event_details(
-    rng: random.Random,
-    kind: str,
-    pool: Sequence[Product],
-    digital: Mapping[str, float],
-    bargain: bool,
-) -> tuple[str, dict[str, Any]]:
-    """A channel and small ``properties`` object for a non-order event."""
-    if kind in ("email_open", "email_click"):
-        return "email", {"campaign": rng.choice(texts.CAMPAIGNS)}
-    if kind == "app_session":
-        return "app", {"duration_s": rng.randint(20, 1800)}
-    if kind == "store_visit":
-        return "store", {"store": rng.choice(texts.STORES)}
-    if kind == "support_contact":
-        return rng.choice(("chat", "phone", "email")), {"topic": rng.choice(texts.SUPPORT_TOPICS)}
-    channel = _pick(rng, digital) if digital else "web"
-    if kind == "search":
-        terms = texts.BARGAIN_TERMS if bargain and rng.random() < 0.7 else texts.SEARCH_TERMS
-        return channel, {"query": rng.choice(terms)}
-    product = rng.choice(pool)
-    if kind == "add_to_cart":
-        return channel, {"product_id": product.product_id, "quantity": 1}
-    if kind == "checkout_start":
-        return channel, {"cart_value": product.price, "items": 1}
-    return channel, {"product_id": product.product_id}
 
 
 def generate(

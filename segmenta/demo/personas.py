@@ -10,8 +10,19 @@ discount share, event mix and sentiment. See ``segmenta/demo/README.md`` for the
 
 from __future__ import annotations
 
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from segmenta.demo.texts import (
+    BARGAIN_TERMS,
+    CAMPAIGNS,
+    SEARCH_TERMS,
+    STORES,
+    SUPPORT_TOPICS,
+    Product,
+)
 
 Pool = Literal["cheap", "premium", "any"]
 Arc = Literal["neutral", "recovered", "escalated"]
@@ -173,7 +184,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         description="Signed up within the last month and placed a single first order; "
         "a handful of browsing events.",
         share=0.15,
-        signup_days=(2, 30),
+        signup_days=(3, 30),
         order_prob=1.0,
         orders=(1, 1),
         last_order_days=(0, 28),
@@ -325,3 +336,55 @@ def persona_quotas(customers: int) -> dict[str, int]:
     for name in by_remainder[:left]:
         quotas[name] += 1
     return quotas
+
+
+def fake_phone(rng: random.Random, country: str) -> str | None:
+    """A phone number from a range reserved for fiction, where ``country`` has one."""
+    tail = rng.randrange(100)
+    if country == "SE":
+        return f"+46 70 174 06 {max(tail, 5):02d}"  # 070-1740605..699
+    if country == "US":
+        return f"+1 ({rng.choice((212, 312, 415, 206))}) 555-01{tail:02d}"  # 555-0100..0199
+    if country == "GB":
+        return f"+44 7700 900{rng.randrange(1000):03d}"  # 07700 900000..900999
+    if country == "DE":
+        return f"+49 30 23125 {rng.randrange(1000):03d}"  # 030 23125 000..999
+    return None
+
+
+def review_language(rng: random.Random, country: str) -> str:
+    """Swedes and Koreans sometimes review in their own language, everyone else in English."""
+    draw = rng.random()
+    if country == "SE":
+        return "sv" if draw < 0.35 else "en"
+    if country == "KR":
+        return "ko" if draw < 0.4 else "en"
+    return "en"
+
+
+def event_details(
+    rng: random.Random,
+    kind: str,
+    pool: Sequence[Product],
+    digital: Mapping[str, float],
+    bargain: bool,
+) -> tuple[str, dict[str, Any]]:
+    """A channel and small ``properties`` object for a non-order event."""
+    if kind in ("email_open", "email_click"):
+        return "email", {"campaign": rng.choice(CAMPAIGNS)}
+    if kind == "app_session":
+        return "app", {"duration_s": rng.randint(20, 1800)}
+    if kind == "store_visit":
+        return "store", {"store": rng.choice(STORES)}
+    if kind == "support_contact":
+        return rng.choice(("chat", "phone", "email")), {"topic": rng.choice(SUPPORT_TOPICS)}
+    channel = rng.choices(list(digital), list(digital.values()))[0] if digital else "web"
+    if kind == "search":
+        terms = BARGAIN_TERMS if bargain and rng.random() < 0.7 else SEARCH_TERMS
+        return channel, {"query": rng.choice(terms)}
+    product = rng.choice(pool)
+    if kind == "add_to_cart":
+        return channel, {"product_id": product.product_id, "quantity": 1}
+    if kind == "checkout_start":
+        return channel, {"cart_value": product.price, "items": 1}
+    return channel, {"product_id": product.product_id}

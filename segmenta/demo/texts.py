@@ -11,8 +11,10 @@ manager).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 # --- catalogue, people and places ------------------------------------------------------
 
@@ -77,6 +79,36 @@ SUPPORT_TOPICS = ("delivery", "return", "refund", "payment", "size", "account")
 RETURN_REASONS = ("too_small", "too_large", "defective", "not_as_described", "changed_mind")
 
 
+def product_count(customers: int) -> int:
+    """Catalogue size: about 200 products for 2,000 customers, growing slowly."""
+    return max(50, min(2_000, 150 + customers // 40))
+
+
+@dataclass(frozen=True)
+class Product:
+    """A catalogue entry; ``noun`` ("cardigan") is what review texts call it."""
+
+    product_id: str
+    name: str
+    category: str
+    noun: str
+    price: float
+
+
+def build_catalogue(count: int, rng: random.Random) -> list[Product]:
+    categories = list(CATEGORIES)
+    products = []
+    for i in range(count):
+        category = categories[i % len(categories)]
+        nouns, materials, (low, high) = CATEGORIES[category]
+        noun = rng.choice(nouns)
+        name = f"{rng.choice(STYLES)} {rng.choice(materials)} {noun}"
+        base = math.floor(low * (high / low) ** rng.random())
+        price = round(base + rng.choice((0.0, 0.9, 0.95)), 2)
+        products.append(Product(f"p-{i + 1:04d}", name, category, noun, price))
+    return products
+
+
 def _table(table: str) -> dict[str, tuple[str, ...]]:
     """Parse ``"<key> <text>"`` lines into key -> texts, in order."""
     parsed: dict[str, list[str]] = {}
@@ -101,19 +133,19 @@ en:price+ Great value for the price.
 en:price+ Got the {item} on sale, a real bargain.
 en:price+ Fairly priced for this quality.
 en:price- Far too expensive for what you get.
-en:price- The {item} is overpriced compared to other shops.
+en:price- Paid far too much for the {item} compared to other shops.
 en:price- Not worth the money.
 en:quality+ The material feels soft and solid.
-en:quality+ Lovely quality, the {item} feels like it will last for years.
+en:quality+ Lovely quality, I can tell the {item} will last for years.
 en:quality+ Excellent stitching and a beautiful finish.
 en:quality- The fabric started pilling after one wash.
 en:quality- The quality is much worse than it looks in the photos.
-en:quality- The {item} feels cheap and thin.
+en:quality- The material of the {item} feels cheap and thin.
 en:fit+ The size is spot on.
 en:fit+ Fits perfectly, true to size.
-en:fit+ The {item} fits like it was made for me.
-en:fit- The {item} runs at least one size small.
-en:fit- The sleeves are far too short.
+en:fit+ Ordered my usual size and the {item} fit perfectly.
+en:fit- Had to send the {item} back, a full size too small.
+en:fit- Way too tight, even in my usual size.
 en:fit- Way too big, even after ordering a size down.
 en:service+ Customer service answered within minutes and sorted everything out.
 en:service+ The staff in the store were friendly and helpful.
@@ -124,9 +156,9 @@ en:service- Nobody picked up the phone for forty minutes.
 en:defect+ Arrived in perfect condition.
 en:defect+ Not a single flaw on the {item}.
 en:defect+ Everything was intact and exactly as described.
-en:defect- The zip broke after a week.
+en:defect- The stitching came apart after a week.
 en:defect- There was a hole in the seam when I unpacked the {item}.
-en:defect- One of the buttons was missing and the colour was wrong.
+en:defect- The colour was completely different from the photos.
 en:open+ Really happy with this one!
 en:open+ Love it.
 en:open+ Five stars from me.
@@ -156,14 +188,14 @@ sv:quality- Tyget noppade redan efter första tvätten.
 sv:fit+ Storleken stämmer perfekt.
 sv:fit+ Sitter som en smäck.
 sv:fit- Storleken är alldeles för liten.
-sv:fit- Ärmarna är för korta.
+sv:fit- Den är på tok för stor.
 sv:service+ Kundtjänsten var hjälpsam och svarade snabbt.
 sv:service+ Trevlig och kunnig personal.
 sv:service- Kundtjänsten svarade aldrig på mitt mejl.
 sv:service- Otrevligt bemötande från kundtjänsten.
 sv:defect+ Allt var i perfekt skick.
 sv:defect+ Helt felfri, inga skador alls.
-sv:defect- Dragkedjan gick sönder efter en vecka.
+sv:defect- Sömmarna gick upp efter en vecka.
 sv:defect- Det var ett hål i sömmen när jag packade upp den.
 sv:open+ Mycket nöjd!
 sv:open+ Rekommenderas varmt!
@@ -188,14 +220,14 @@ ko:quality- 한 번 세탁했더니 보풀이 생겼어요.
 ko:fit+ 사이즈가 딱 맞아요.
 ko:fit+ 핏이 정말 예뻐요.
 ko:fit- 사이즈가 너무 작아요.
-ko:fit- 소매가 너무 짧아요.
+ko:fit- 사이즈가 너무 커요.
 ko:service+ 고객센터가 친절하고 빠르게 답해 줬어요.
 ko:service+ 상담원이 정말 친절했어요.
 ko:service- 고객센터에서 답장이 없어요.
 ko:service- 상담원이 불친절했어요.
 ko:defect+ 불량 없이 완벽한 상태로 왔어요.
 ko:defect+ 하자 하나 없이 깨끗해요.
-ko:defect- 일주일 만에 지퍼가 고장 났어요.
+ko:defect- 일주일 만에 실밥이 다 풀렸어요.
 ko:defect- 받자마자 솔기가 터져 있었어요.
 ko:open+ 정말 만족해요!
 ko:open+ 강력 추천합니다!
@@ -214,9 +246,14 @@ ASPECTS = ("delivery", "price", "quality", "fit", "service", "defect")
 
 
 def review_text(
-    rng: random.Random, language: str, tone: str, aspects: Mapping[str, float], noun: str
+    rng: random.Random, language: str, tone: str, aspects: Mapping[str, float], product: Product
 ) -> str:
-    """One to four sentences in ``language``; ``tone`` is positive, negative or mixed."""
+    """One to four sentences in ``language``; ``tone`` is positive, negative or mixed.
+
+    Things that are not worn (home, beauty) are only reviewed on delivery, price and service.
+    """
+    if product.category in ("home", "beauty"):
+        aspects = {a: w for a, w in aspects.items() if a in ("delivery", "price", "service")}
     first = rng.choices(list(aspects), list(aspects.values()))[0]
     rest = {aspect: weight for aspect, weight in aspects.items() if aspect != first}
     second = rng.choices(list(rest), list(rest.values()))[0]
@@ -224,7 +261,7 @@ def review_text(
 
     def phrase(slot: str, good: bool) -> str:
         key = f"{language}:{slot}{'+' if good else '-'}"
-        return rng.choice(PHRASES[key]).replace("{item}", noun)
+        return rng.choice(PHRASES[key]).replace("{item}", product.noun)
 
     if tone == "mixed":
         bad = phrase(second, False)
@@ -291,9 +328,9 @@ angry Nobody has given me a straight answer yet.
 calmer Okay. Yes, the order number is in my account.
 calmer Fine, I can send a photo if that helps.
 calmer Alright, thanks for looking into it.
-neutral Sure, it's the order from last week.
-neutral Yes, it's the one in grey.
-neutral I ordered it with standard delivery.
+neutral Sure, it's the email address on my account.
+neutral Yes, that's right.
+neutral No rush, I can wait a moment.
 satisfied Thank you, that's great. Really appreciate it.
 satisfied Perfect, that solves it. Thanks a lot!
 satisfied Okay, that's a fair solution. Thank you for your help.
@@ -342,7 +379,7 @@ def transcript_turns(
     else:
         said = [LINES[f"angry:{topic}"][0], *rng.sample(LINES["angry"], middle)]
         said.append(rng.choice(LINES[f"end:{ending}"]))
-    replies = []
+    replies, probes = [], rng.sample(LINES["probe"], len(LINES["probe"]))
     for j in range(answers):
         if j == asks - 1:  # after the customer's last word
             key = "close-" if arc == "escalated" else "close+"
@@ -351,7 +388,8 @@ def transcript_turns(
         elif j == 0:
             key = "answer" if arc == "neutral" else "ack"
         else:
-            key = "probe"
+            replies.append(probes.pop())
+            continue
         replies.append(rng.choice(LINES[key]))
     turns = [("bot", rng.choice(LINES["bot"]))] if bot_first else []
     for i in range(size):

@@ -1,8 +1,8 @@
 """The segment service's Celery worker: ``celery -A services.segment.worker worker -Q segment``.
 
-The service's own task handlers arrive with its issue; until then the worker runs with
-the platform's queue and reliability settings and consumes nothing of its own. Work
-already enqueued for it waits in the outbox, which re-drives it once the handlers exist.
+The service's task handlers arrive with its issue; until then this is the worker's
+skeleton (the platform's queue and reliability settings, no tasks) and `segmenta up` does
+not start it. Work relayed for the service waits in its Redis queue meanwhile.
 """
 
 from __future__ import annotations

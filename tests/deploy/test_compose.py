@@ -15,6 +15,7 @@ the same processes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -136,7 +137,7 @@ def _command(service: Service) -> list[str]:
 def _modules(command: list[str]) -> list[str]:
     """Repository paths of the Python modules a process command starts."""
     modules: list[str] = []
-    for flag, value in zip(command, command[1:], strict=False):
+    for flag, value in itertools.pairwise(command):
         if flag in {"-A", "--app", "-m"}:
             modules.append(value)
     if command and command[0] == "uvicorn":
@@ -211,9 +212,16 @@ def _deployment_env() -> dict[str, str]:
     return env
 
 
+def _validator_class() -> Any:
+    # The spec declares draft 7 as "https://json-schema.org/draft-07/schema", a spelling
+    # jsonschema does not map to a draft by itself.
+    declared = _schema()["$schema"]
+    assert re.fullmatch(r"https?://json-schema\.org/draft-07/schema#?", declared), declared
+    return jsonschema.Draft7Validator
+
+
 def _schema_errors(document: Any) -> list[str]:
-    validator_class = jsonschema.validators.validator_for(_schema())
-    validator = validator_class(_schema())
+    validator = _validator_class()(_schema())
     return [
         f"{'/'.join(str(part) for part in error.absolute_path)}: {error.message}"
         for error in validator.iter_errors(document)
@@ -234,8 +242,7 @@ def _seconds(duration: str) -> float:
 def test_vendored_schema_is_the_compose_specification() -> None:
     schema = _schema()
     assert schema["title"] == "Compose Specification"
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
+    _validator_class().check_schema(schema)
     assert "service" in schema["definitions"]
 
 
@@ -389,10 +396,10 @@ def test_redis_persists_queued_tasks(services: dict[str, Service]) -> None:
 def test_stateful_services_use_declared_named_volumes(compose: dict[str, Any]) -> None:
     declared = set(compose.get("volumes") or {})
     for name, data_dir in {"postgres": "/var/lib/postgresql/data", "redis": "/data"}.items():
-        mounts = {}
+        mounts: dict[str, str] = {}
         for volume in compose["services"][name]["volumes"]:
-            source, target = str(volume).split(":")[:2]
-            mounts[target] = source
+            volume_source, target = str(volume).split(":")[:2]
+            mounts[target] = volume_source
         source = mounts.get(data_dir)
         assert source, f"{name}: {data_dir} is not on a volume"
         assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", source), (
@@ -464,17 +471,23 @@ def test_interpolated_environment(compose: dict[str, Any]) -> None:
 
 def test_env_example_documents_every_variable(compose: dict[str, Any]) -> None:
     documented = _env_example()
-    referenced = _referenced_variables(compose) - {"HOSTNAME"}  # $$HOSTNAME: container shell
+    referenced = _referenced_variables(compose)  # `$$HOSTNAME` is escaped: not a variable
     assert referenced <= set(documented), referenced - set(documented)
     assert set(documented) <= referenced, set(documented) - referenced
     for name in REQUIRED_SECRETS:
         assert documented[name] == "", f"{name} must ship empty in the example"
 
+    # Each variable (or block of related variables) has a comment right above it.
     lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    assignment = re.compile(r"[A-Z][A-Z0-9_]*=")
     for number, line in enumerate(lines):
-        if re.match(r"#?\s*[A-Z][A-Z0-9_]*=", line) and not line.startswith("#"):
-            assert lines[number - 1].startswith("#"), f"{line}: add a comment above it"
-    assert "secrets.token_urlsafe" in "\n".join(lines)
+        if assignment.match(line):
+            above = number - 1
+            while above >= 0 and assignment.match(lines[above]):
+                above -= 1
+            assert above >= 0, f"{line}: add a comment above it"
+            assert lines[above].startswith("#"), f"{line}: add a comment above it"
+    assert "secrets.token_urlsafe" in ENV_EXAMPLE.read_text(encoding="utf-8")
 
 
 # --- builds and entry points -----------------------------------------------------------------
@@ -524,7 +537,7 @@ def test_command_entry_points_exist(services: dict[str, Service]) -> None:
 
 
 def test_procfile_runs_the_same_processes_as_compose(services: dict[str, Service]) -> None:
-    assert list(_procfile()) == list(_app_services(services))
+    assert sorted(_procfile()) == sorted(_app_services(services))
 
 
 def test_procfile_commands_match_compose(services: dict[str, Service]) -> None:

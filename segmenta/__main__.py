@@ -1,0 +1,3 @@
+from segmenta.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""``segmenta``: run the platform, manage keys, import and generate data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from segmenta import platform
+from segmenta.client import upload
+from segmenta.demo.generate import generate as generate_shop
+from segmenta.settings import CliSettings
+from shared.auth import Scope, create_api_key, list_api_keys, revoke_api_key
+from shared.db import create_db_engine, migrate as migrate_schema, session_scope
+from shared.settings import PostgresSettings
+
+app = typer.Typer(help="Segmenta: self-hosted AI customer segmentation.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+out = Console()
+IMPORT_ORDER = ("customers", "products", "orders", "events", "reviews", "transcripts")
+
+
+def _engine(settings: CliSettings):  # type: ignore[no-untyped-def]
+    return create_db_engine(PostgresSettings(database_url=platform.database_url(settings)))
+
+
+@app.command()
+def up() -> None:
+    """Run the platform in the foreground; Ctrl-C stops everything.
+
+    Without SEGMENTA_DATABASE_URL / SEGMENTA_REDIS_URL, a real PostgreSQL and Redis are
+    started from pip packages with their data in SEGMENTA_DATA_DIR (default .segmenta/).
+    """
+    settings = CliSettings()
+    with platform.running_platform(settings) as running:
+        out.print(f"[green]Segmenta is up.[/] Ingest API: {running.endpoints.api_url}/docs")
+        out.print("Create a key with [bold]segmenta keys create --client NAME --scopes admin[/]")
+        running.wait()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    migrate_schema(platform.database_url(CliSettings()))
+    out.print("[green]schema is up to date[/]")
+
+
+@keys_app.command("create")
+def keys_create(
+    client: Annotated[str, typer.Option(help="Who the key is for, e.g. 'storefront'")],
+    scopes: Annotated[
+        list[str], typer.Option(help=f"Repeat or comma-separate: {', '.join(Scope)}")
+    ],
+    tenant: Annotated[str, typer.Option(help="The tenant (shop) the key belongs to")] = "default",
+    rate_limit: Annotated[int | None, typer.Option(help="Requests per minute")] = None,
+) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    names = [s.strip() for item in scopes for s in item.split(",") if s.strip()]
+    try:
+        with session_scope(_engine(CliSettings())) as session:
+            issued = create_api_key(
+                session,
+                client=client,
+                scopes=names,
+                tenant=tenant,
+                rate_limit_per_minute=rate_limit,
+            )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scopes") from None
+    out.print(f"Key for [bold]{client}[/] (tenant {tenant}; {', '.join(issued.scopes)}):")
+    print(issued.key)
+    out.print("[yellow]Store it now: it cannot be shown again.[/]")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (prefixes only; secrets are never shown)."""
+    table = Table("prefix", "client", "tenant", "scopes", "created", "revoked")
+    with session_scope(_engine(CliSettings())) as session:
+        for key in list_api_keys(session):
+            table.add_row(
+                key.prefix,
+                key.client,
+                str(key.tenant_id),
+                ",".join(key.scopes),
+                f"{key.created_at:%Y-%m-%d %H:%M}",
+                f"{key.revoked_at or ''}",
+            )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str) -> None:
+    """Revoke a key by its prefix; it stops working at once."""
+    with session_scope(_engine(CliSettings())) as session:
+        if not revoke_api_key(session, prefix=prefix):
+            raise typer.BadParameter(f"no key with prefix {prefix}", param_hint="PREFIX")
+    out.print(f"revoked {prefix}")
+
+
+@app.command("import")
+def import_file(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(IMPORT_ORDER)}")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSONL")],
+    key: Annotated[str | None, typer.Option(envvar="SEGMENTA_API_KEY")] = None,
+    api_url: Annotated[str | None, typer.Option(envvar="SEGMENTA_API_URL")] = None,
+) -> None:
+    """Stream a CSV or JSONL file to the ingest API, with a progress bar."""
+    if kind not in IMPORT_ORDER:
+        raise typer.BadParameter(f"unknown kind {kind!r}", param_hint="KIND")
+    if not key:
+        raise typer.BadParameter("an ingest:write key is needed", param_hint="--key")
+    settings = CliSettings()
+    state = platform.read_state(settings)
+    url = api_url or (state.api_url if state else f"http://127.0.0.1:{settings.ingest_port}")
+    result = upload(url, key, kind, file)
+    out.print_json(json.dumps(result))
+
+
+@app.command()
+def generate(
+    customers: Annotated[int, typer.Option(min=1)] = 2_000,
+    seed: int = 7,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("demo-data"),
+) -> None:
+    """Write a realistic demo shop (JSONL per record kind, plus truth.csv of personas)."""
+    counts = generate_shop(customers, seed, out_dir)
+    out.print(f"wrote {out_dir}/: " + ", ".join(f"{n:,} {kind}" for kind, n in counts.items()))
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1)] = 2_000,
+    seed: int = 7,
+    wait: Annotated[bool, typer.Option(help="Keep running after loading")] = True,
+) -> None:
+    """Start the platform, load a demo shop through the API, and show where to look."""
+    settings = CliSettings()
+    with platform.running_platform(settings) as running:
+        api = running.endpoints.api_url
+        data = settings.data_dir / "demo"
+        counts = generate_shop(customers, seed, data)
+        out.print(f"Generated a demo shop: {counts}")
+        with session_scope(_engine_for(running.endpoints.database_url)) as session:
+            key = create_api_key(session, client="demo", scopes=["admin"], tenant="demo").key
+        summary = Table("kind", "accepted", "duplicates", "rejected")
+        for kind in IMPORT_ORDER:
+            result = upload(api, key, kind, data / f"{kind}.jsonl")
+            summary.add_row(
+                kind, *(str(result[k]) for k in ("accepted", "duplicates", "rejected_count"))
+            )
+        out.print(summary)
+        out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)
+        out.print(f"Metrics: {api}/metrics", soft_wrap=True)
+        out.print("Demo admin key (tenant 'demo'):")
+        print(key)
+        out.print(f"Data files: {data}/ (truth.csv has each customer's behaviour type)")
+        if wait:
+            out.print("Ctrl-C stops the platform.")
+            running.wait()
+
+
+def _engine_for(url: str):  # type: ignore[no-untyped-def]
+    return create_db_engine(PostgresSettings(database_url=url))
+
+
+def main() -> None:
+    app()
