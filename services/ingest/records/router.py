@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from services.ingest.body import read_capped_body
 from services.ingest.deps import EngineDep, SettingsDep, require
+from services.ingest.errors import ApiError
 from services.ingest.metrics import count_records
 from services.ingest.records.schemas import (
     RECORD_MODELS,
@@ -28,6 +29,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing, unknown or revoked API key",
         403: "The key lacks the scope",
         413: "Body, batch or a record is over its size limit",
+        415: "The body is not sent as JSON",
         422: "Invalid JSON or no valid record; `errors` names the fields",
         429: "Rate limit exceeded; see `Retry-After`",
         503: "Postgres or Redis unavailable; retry",
@@ -59,6 +61,16 @@ def request_body_schema(kind: RecordKind, model: type[Record], max_items: int) -
     }
 
 
+def require_json(request: Request) -> None:
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ApiError(
+            415,
+            f"send JSON (Content-Type: application/json), not {media or 'an empty type'}",
+            errors=[{"field": "content-type", "message": "must be application/json"}],
+        )
+
+
 def _store(
     engine: Engine, principal: Principal, kind: RecordKind, records: list[Record], secret: str
 ) -> StoreOutcome:
@@ -77,6 +89,7 @@ def make_endpoint(kind: RecordKind, *scopes: Scope) -> Callable[..., Awaitable[I
         settings: SettingsDep,
         engine: EngineDep,
     ) -> IngestResult:
+        require_json(request)
         body = await read_capped_body(request, settings.max_body_bytes)
         batch = validate_batch(kind, parse_json(body), settings)
         secret = settings.secret_key.get_secret_value()

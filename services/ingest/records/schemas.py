@@ -8,6 +8,7 @@ also stops a caller from setting server-owned fields (``tenant_id``, ``id``, ``s
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -15,15 +16,17 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
     StringConstraints,
 )
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9 ().-]{5,32}$")
-MAX_AMOUNT = 1e12
+_EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]{2,}")
+_PHONE = re.compile(r"\+?[0-9 ().-]{5,32}")
+MAX_AMOUNT = 1e11  # stored as numeric(14, 2)
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
 
 def _no_nul(value: str) -> str:
@@ -49,17 +52,36 @@ def _no_nul_deep(value: Any) -> Any:
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError("is not a valid email address")
     return value
 
 
 def _phone(value: str) -> str:
-    if not _PHONE.match(value):
+    if not _PHONE.fullmatch(value):
         raise ValueError("is not a valid phone number")
     return value
 
 
+def _utc(value: datetime) -> datetime:
+    # Stored as UTC; years far outside any shop's history are typos (and Postgres
+    # refuses offsets beyond 15:59, which UTC conversion removes).
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    utc = value.astimezone(UTC)
+    if not EARLIEST_YEAR <= utc.year <= LATEST_YEAR:
+        raise ValueError(f"year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return utc
+
+
+def _iso_text(value: Any) -> Any:
+    # JSON has no datetime: accept ISO-8601 text only, not numbers read as epoch seconds.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO-8601 date-time string with a time zone")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
 Id = Annotated[
     str, Strict(), StringConstraints(min_length=1, max_length=128), AfterValidator(_no_nul)
@@ -82,10 +104,14 @@ class CustomerIn(Record):
         Annotated[str, Strict(), StringConstraints(max_length=320), AfterValidator(_email)] | None
     ) = None
     phone: Annotated[str, Strict(), AfterValidator(_phone)] | None = None
-    signup_at: AwareDatetime | None = None
+    signup_at: Timestamp | None = None
     attributes: FreeObject | None = None
     consent: (
-        dict[Annotated[str, StringConstraints(max_length=64)], Annotated[bool, Strict()]] | None
+        dict[
+            Annotated[str, StringConstraints(max_length=64), AfterValidator(_no_nul)],
+            Annotated[bool, Strict()],
+        ]
+        | None
     ) = None
 
     model_config = ConfigDict(
@@ -133,7 +159,7 @@ class OrderLineIn(Record):
 class OrderIn(Record):
     order_id: Id
     customer_id: Id
-    placed_at: AwareDatetime
+    placed_at: Timestamp
     currency: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{3}$")]
     total: Amount
     channel: Short | None = None
@@ -177,7 +203,7 @@ class EventIn(Record):
     event_id: Id
     customer_id: Id
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     channel: Short | None = None
     properties: FreeObject | None = None
 
@@ -204,7 +230,7 @@ class ReviewIn(Record):
     rating: Annotated[int, Strict(), Field(ge=1, le=5)] | None = None
     text: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
     language: Language | None = None
-    created_at: AwareDatetime
+    created_at: Timestamp
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -226,14 +252,14 @@ class ReviewIn(Record):
 class TurnIn(Record):
     speaker: Literal["customer", "agent", "bot"]
     text: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
-    at: AwareDatetime | None = None
+    at: Timestamp | None = None
 
 
 class TranscriptIn(Record):
     transcript_id: Id
     customer_id: Id
     channel: Literal["call", "chat", "email"]
-    started_at: AwareDatetime
+    started_at: Timestamp
     turns: Annotated[list[TurnIn], Field(min_length=1, max_length=500)]
 
     model_config = ConfigDict(

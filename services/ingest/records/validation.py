@@ -61,7 +61,15 @@ def validate_record(kind: RecordKind, item: Any) -> Record | list[FieldError]:
 
 def check_record_size(kind: RecordKind, item: Any, index: int, limits: LimitSettings) -> None:
     limit = record_limit(kind, limits)
-    if len(orjson.dumps(item)) > limit:
+    try:
+        size = len(orjson.dumps(item))
+    except orjson.JSONEncodeError:  # nested deeper than anything a record needs
+        raise ApiError(
+            422,
+            f"record {index} is nested too deeply",
+            errors=[{"field": f"{index}", "message": "nested too deeply"}],
+        ) from None
+    if size > limit:
         raise ApiError(
             413,
             f"record {index} is larger than {limit} bytes",

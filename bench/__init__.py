@@ -1,0 +1,1 @@
+"""Ingest benchmarks: the API's throughput next to raw Postgres ceilings (`make bench`)."""
