@@ -15,7 +15,8 @@ from segmenta.client import upload
 from segmenta.demo.generate import generate as generate_shop
 from segmenta.settings import CliSettings
 from shared.auth import Scope, create_api_key, list_api_keys, revoke_api_key
-from shared.db import create_db_engine, migrate as migrate_schema, session_scope
+from shared.db import create_db_engine, session_scope
+from shared.db import migrate as migrate_schema
 from shared.settings import PostgresSettings
 
 app = typer.Typer(help="Segmenta: self-hosted AI customer segmentation.", no_args_is_help=True)

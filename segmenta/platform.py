@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -73,7 +72,7 @@ class Supervisor:
 
     def start(self, spec: ProcessSpec) -> None:
         # Own session: Ctrl-C reaches only us, and we stop the children in order.
-        proc = subprocess.Popen(spec.args, env=self.env, start_new_session=True)
+        proc = subprocess.Popen(spec.args, env=self.env, start_new_session=True)  # noqa: S603
         self.running.append((spec, proc))
         console.print(f"  started [cyan]{spec.name}[/] (pid {proc.pid})")
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from celery import Celery
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, TextClause, text
 from sqlmodel import Session
 
 from shared.contracts import OutboxBatch, queue_for
@@ -107,9 +107,9 @@ class OutboxRelay:
             _CLAIM_STALE, {"limit": self.claim_limit, "stale_s": self.stale_after_s}
         )
 
-    def _publish(self, claim: object, params: dict[str, int]) -> int:
+    def _publish(self, claim: TextClause, params: dict[str, int]) -> int:
         with session_scope(self.engine) as session:
-            rows = session.execute(claim, params).all()  # type: ignore[call-overload]
+            rows = session.execute(claim, params).all()
             by_task: dict[str, list[int]] = defaultdict(list)
             for outbox_id, task_name in rows:
                 by_task[task_name].append(outbox_id)

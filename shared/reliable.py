@@ -91,9 +91,9 @@ class ReliableRunner:
             pending = _subjects(session.execute(_LOAD, {"ids": list(outbox_ids)}).all())
         if not pending:
             return  # done already, or erased meanwhile
-        if len(pending) > 1 and all(s.attempts == 0 for s in pending):
-            if self._try_batch(pending):
-                return
+        first_try = len(pending) > 1 and all(s.attempts == 0 for s in pending)
+        if first_try and self._try_batch(pending):
+            return
         for subject in pending:
             self._run_one(subject.outbox_id)
 

@@ -51,7 +51,7 @@ def settings(env: dict[str, str]) -> Settings:
         database_url=env["SEGMENTA_DATABASE_URL"],
         redis_url=env["SEGMENTA_REDIS_URL"],
         environment="test",
-        secret_key=env["SEGMENTA_SECRET_KEY"],  # type: ignore[arg-type]
+        secret_key=env["SEGMENTA_SECRET_KEY"],
     )
 
 

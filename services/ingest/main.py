@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from redis.asyncio import Redis
 
@@ -31,7 +32,9 @@ Authenticate with an API key: `Authorization: Bearer sgm_...` (`segmenta keys cr
 
 
 def _record_schemas() -> dict[str, Any]:
-    models = [(model, "validation") for model in RECORD_MODELS.values()]
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [
+        (model, "validation") for model in RECORD_MODELS.values()
+    ]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = top.get("$defs", {})
     return schemas

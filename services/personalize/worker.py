@@ -1,4 +1,4 @@
-"""The personalize service's Celery worker: ``celery -A services.personalize.worker worker -Q personalize``.
+"""The personalize service's Celery worker (`celery -A services.personalize.worker worker`).
 
 The service's task handlers arrive with its issue; until then this is the worker's
 skeleton (the platform's queue and reliability settings, no tasks) and `segmenta up` does

@@ -94,12 +94,15 @@ def test_up_runs_until_ctrl_c_and_then_stops_every_process(
     finally:
         if proc.poll() is None:
             proc.kill()
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"left running: {[p.pid for p in alive]}"
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     pg_port = int(state["database_url"].rsplit(":", 1)[1].split("/")[0])
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", pg_port), timeout=1):
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", pg_port), timeout=1),
+    ):
         pass  # PostgreSQL (a daemon, not our child) was stopped too
 
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 
-from services.ingest.records.schemas import RECORD_MODELS, RecordKind
+from services.ingest.records.schemas import RECORD_MODELS, RecordKind, example_of
 from shared.auth import Scope, revoke_api_key
 from shared.db import session_scope
 from tests.conftest import MakeKey
@@ -17,10 +17,7 @@ from tests.support.http import auth, count, tenant_of
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = {
-    kind: RECORD_MODELS[kind].model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
-    for kind in RecordKind
-}
+EXAMPLES = {kind: example_of(RECORD_MODELS[kind]) for kind in RecordKind}
 TABLES = {
     "customers": "customer",
     "products": "product",

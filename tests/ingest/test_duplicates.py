@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,7 +42,7 @@ def test_10k_records_sent_twice_by_16_concurrent_clients_are_stored_once(
     rng = random.Random(7)
     while bounds[-1] < RECORDS:
         bounds.append(min(RECORDS, bounds[-1] + rng.choice([1, 50, 333, 1_000])))
-    batches = [orders(a, b) for a, b in zip(bounds, bounds[1:], strict=False)] * 2
+    batches = [orders(a, b) for a, b in itertools.pairwise(bounds)] * 2
     rng.shuffle(batches)
 
     def send(batch: list[dict[str, object]]) -> dict[str, int]:

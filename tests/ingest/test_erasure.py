@@ -105,7 +105,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     erased = response.json()
     assert erased["status"] == "completed"
     rows = erased["stores"]["postgres"]["rows"]
-    assert rows["customer"] == 1 and rows["orders"] == 1 and rows["transcript"] == 1
+    assert (rows["customer"], rows["orders"], rows["transcript"]) == (1, 1, 1)
 
     for marker in MARKERS:
         assert rows_mentioning(engine, marker) == {}, marker

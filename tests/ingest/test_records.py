@@ -154,7 +154,10 @@ def test_accepted_texts_and_activity_become_outbox_work(
             {"t": tenant},
         ).all()
     # One review for nlp; one coalesced refresh for the customer's two changes.
-    assert dict(tasks) == {"nlp.analyze_reviews": 1, "segment.refresh_customers": 1}
+    assert {row[0]: row[1] for row in tasks} == {
+        "nlp.analyze_reviews": 1,
+        "segment.refresh_customers": 1,
+    }
 
 
 def test_the_openapi_document_has_an_example_for_every_record_kind(client: httpx.Client) -> None:

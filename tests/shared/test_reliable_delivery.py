@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -28,7 +28,7 @@ SUBJECTS = 2_000
 
 
 @pytest.fixture
-def probe_env(env: dict[str, str], engine: Engine, tmp_path: Path) -> Iterator[dict[str, str]]:
+def probe_env(env: dict[str, str], engine: Engine) -> dict[str, str]:
     with session_scope(engine) as session:
         for statement in SCHEMA.strip().split(";\n"):
             session.execute(text(statement))
@@ -36,7 +36,7 @@ def probe_env(env: dict[str, str], engine: Engine, tmp_path: Path) -> Iterator[d
         session.execute(text("DELETE FROM outbox WHERE task_name = :t"), {"t": PROBE_TASK})
         session.execute(text("DELETE FROM dead_letter WHERE task_name = :t"), {"t": PROBE_TASK})
         session.execute(text("INSERT INTO tenant (name) VALUES ('probe') ON CONFLICT DO NOTHING"))
-    yield {
+    return {
         **env,
         "SEGMENTA_RELAY_STALE_AFTER_S": "5",
         "SEGMENTA_MAX_TASK_ATTEMPTS": "3",

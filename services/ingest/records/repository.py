@@ -47,7 +47,7 @@ def ensure_customers(session: Session, tenant_id: int, customer_ids: set[str]) -
         "SELECT customer_id, id FROM customer WHERE tenant_id = :t AND customer_id = ANY(:ids)",
         {"t": tenant_id, "ids": ids},
     )
-    return dict(rows)  # type: ignore[arg-type]
+    return {customer_id: pk for customer_id, pk in rows}  # noqa: C416 (rows are Row objects)
 
 
 def upsert_customers(session: Session, tenant_id: int, records: Sequence[CustomerIn]) -> set[int]:

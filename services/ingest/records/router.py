@@ -17,6 +17,7 @@ from services.ingest.records.schemas import (
     IngestResult,
     Record,
     RecordKind,
+    example_of,
 )
 from services.ingest.records.service import StoreOutcome, store_records
 from services.ingest.records.validation import parse_json, validate_batch
@@ -39,7 +40,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def request_body_schema(kind: RecordKind, model: type[Record], max_items: int) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    example = (model.model_config.get("json_schema_extra") or {}).get("examples", [{}])[0]  # type: ignore[union-attr]
+    example = example_of(model)
     return {
         "requestBody": {
             "required": True,

@@ -300,6 +300,14 @@ RECORD_MODELS: dict[RecordKind, type[Record]] = {
 }
 
 
+def example_of(model: type[Record]) -> dict[str, Any]:
+    """The first documented example of a record model."""
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    first = examples[0] if isinstance(examples, list) and examples else {}
+    return dict(first) if isinstance(first, dict) else {}
+
+
 class FieldError(BaseModel):
     field: str
     message: str
