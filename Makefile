@@ -1,0 +1,45 @@
+# Segmenta developer commands. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+
+.PHONY: help install demo up test test-fast lint format bench migrate clean
+
+help: ## List the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## Install the platform and every extra into .venv (installs uv when missing)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) sync --frozen --all-extras
+
+demo: install ## Run the platform on embedded PostgreSQL/Redis and load a demo shop
+	$(UV) run segmenta demo
+
+up: install ## Run the platform in the foreground (Ctrl-C stops it)
+	$(UV) run segmenta up
+
+test: install ## Run the whole test suite (real PostgreSQL, Redis, API and workers)
+	$(UV) run pytest
+
+test-fast: install ## Run only the tests that need no servers
+	$(UV) run pytest -m unit
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy shared services segmenta tests bench
+
+format: install ## Format the code and apply safe lint fixes
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: install ## Run the ingest benchmarks and rewrite bench/RESULTS.md
+	$(UV) run python -m bench.ingest
+
+migrate: install ## Migrate the database named by SEGMENTA_DATABASE_URL
+	$(UV) run segmenta migrate
+
+clean: ## Remove caches and the local embedded-server data (.segmenta/)
+	rm -rf .segmenta .pytest_cache .mypy_cache .ruff_cache
