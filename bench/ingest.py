@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bench import loads
+from bench.http import Client, single_posts
 from bench.report import Check, Results, write_results
 from bench.servers import CpuMeter, machine_info, start_uvicorn
 from segmenta.demo.generate import write_events_file
@@ -58,8 +59,10 @@ def log(message: str) -> None:
 
 
 class Bench:
-    def __init__(self, cfg: Config, url: str, engine: Engine, api: Process, base: str) -> None:
-        self.cfg, self.url, self.engine = cfg, url, engine
+    def __init__(
+        self, cfg: Config, url: str, engine: Engine, api: Process, base: str, client: Client
+    ) -> None:
+        self.cfg, self.url, self.engine, self.client = cfg, url, engine, client
         self.api, self.base = api, base
         self.results = Results()
         self.tenants = 0
@@ -95,7 +98,9 @@ class Bench:
         small = import_path.with_name("warmup.jsonl")
         write_events_file(small, 20_000, seed=8, fmt="jsonl")
         loads.import_file(self.base, key, small, self.api.proc.pid)
-        loads.single_posts(f"{self.base}/v1/events", key, self.cfg.concurrency, 0, 2.0, seed=7)
+        single_posts(
+            f"{self.base}/v1/events", key, self.cfg.concurrency, 0, 2.0, 7, self.client
+        )
 
     def bulk(self, run: int, import_path: Path, import_rows: list[loads.EventRow]) -> None:
         cfg, r = self.cfg, self.results
@@ -153,8 +158,8 @@ class Bench:
 
         tenant_id, _, key = self.tenant("single", key=True)
         with CpuMeter(self.api.proc.pid) as cpu:
-            api = loads.single_posts(
-                f"{self.base}/v1/events", key, cfg.concurrency, cfg.warmup, cfg.duration, 600 + run
+            api = single_posts(
+                f"{self.base}/v1/events", key, cfg.concurrency, cfg.warmup, cfg.duration, 600 + run, self.client
             )
         r.cpu["single records"] = cpu.share.describe()
         r.single.add(api.rate)
@@ -166,8 +171,8 @@ class Bench:
         log(f"  single: {api.rate:,.0f} req/s, p99 {api.percentile(99) * 1000:.1f} ms")
 
         with CpuMeter(bare.proc.pid) as cpu:
-            ceiling = loads.single_posts(
-                f"{bare_base}/v1/events", None, cfg.concurrency, cfg.warmup, cfg.duration, 700
+            ceiling = single_posts(
+                f"{bare_base}/v1/events", None, cfg.concurrency, cfg.warmup, cfg.duration, 700, self.client
             )
         r.cpu["bare FastAPI"] = cpu.share.describe()
         r.bare.add(ceiling.rate)

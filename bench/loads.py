@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
@@ -210,43 +209,6 @@ class LoadResult:
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def single_posts(
-    url: str, key: str | None, concurrency: int, warmup: float, duration: float, seed: int
-) -> LoadResult:
-    """``concurrency`` connections, each sending one event per request, back to back."""
-    return asyncio.run(_single_posts(url, key, concurrency, warmup, duration, seed))
-
-
-async def _single_posts(
-    url: str, key: str | None, concurrency: int, warmup: float, duration: float, seed: int
-) -> LoadResult:
-    events = iter_events(10**9, seed, CUSTOMERS)
-    headers = {**JSON, **({"Authorization": f"Bearer {key}"} if key else {})}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    result = LoadResult(window=duration)
-    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as http:
-        start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + duration
-
-        async def connection() -> None:
-            while (began := time.perf_counter()) < stop_at:
-                try:
-                    response = await http.post(url, content=orjson.dumps(next(events)))
-                except httpx.HTTPError as exc:
-                    result.errors.append(repr(exc))
-                    continue
-                ended = time.perf_counter()
-                if response.status_code != 200:
-                    result.errors.append(f"{response.status_code} {response.text[:200]}")
-                    continue
-                result.ok_total += 1
-                if measure_from <= ended < stop_at:
-                    result.latencies.append(ended - began)
-
-        await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return result
 
 
 def raw_inserts(
