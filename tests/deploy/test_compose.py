@@ -18,7 +18,6 @@ helpers are in ``compose_support.py``, the ``compose`` and ``services`` fixtures
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -49,6 +48,7 @@ from tests.deploy.compose_support import (
     seconds,
     validator_class,
 )
+from tests.support.settings import inherited_env
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +89,7 @@ def test_docker_compose_accepts_the_file_when_installed() -> None:
     if command is None:
         pytest.skip("Docker Compose v2 is not installed")
     base = [*command, "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "--profile", "ops"]
-    environ = {k: v for k, v in os.environ.items() if k not in REQUIRED_SECRETS}
+    environ = inherited_env(drop=frozenset(REQUIRED_SECRETS))
 
     refused = subprocess.run(
         [*base, "config", "--quiet"], capture_output=True, text=True, env=environ

