@@ -101,7 +101,9 @@ def single_posts(
     if key:
         headers["Authorization"] = f"Bearer {key}"
     return asyncio.run(
-        _load(url, headers, concurrency, warmup, duration, iter_events(10**9, seed, CUSTOMERS), client)
+        _load(
+            url, headers, concurrency, warmup, duration, iter_events(10**9, seed, CUSTOMERS), client
+        )
     )
 
 

@@ -6,6 +6,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.servers import KINDS, CpuShare
+
 MiB = 2**20
 FLAT_MIB = 64  # "memory flat": the API's peak RSS during an import stays within this of start
 
@@ -43,7 +45,8 @@ class Check:
 
     @property
     def ok(self) -> bool:
-        return self.sent == self.acknowledged == self.stored
+        """Every acknowledged record is stored, and nothing refused was stored."""
+        return self.acknowledged == self.stored <= self.sent
 
 
 @dataclass
@@ -61,8 +64,10 @@ class Results:
     raw_p99: Series = field(default_factory=Series)
     bare: Series = field(default_factory=Series)
     bare_p99: Series = field(default_factory=Series)
+    single_errors: list[int] = field(default_factory=list)
+    diagnostic: tuple[float, float, float, int] | None = None  # req/s, p50, p99, errors
     checks: list[Check] = field(default_factory=list)
-    cpu: dict[str, str] = field(default_factory=dict)  # benchmark -> CPU split (last run)
+    cpu: dict[str, list[CpuShare]] = field(default_factory=dict)  # benchmark -> per run
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -82,7 +87,7 @@ def _mib(value: float) -> str:
     return f"{value / MiB:,.0f} MiB"
 
 
-def table(r: Results, rows: int, import_rows: int, concurrency: int) -> list[list[str]]:
+def table(r: Results, rows: int, import_rows: int, concurrency: int, pool: int) -> list[list[str]]:
     """[benchmark, ours, ceiling, ratio, target, result] rows."""
     batch_ratio = _ratio(r.batches, r.copy_a)
     import_ratio = _ratio(r.imports, r.copy_import)
@@ -91,7 +96,8 @@ def table(r: Results, rows: int, import_rows: int, concurrency: int) -> list[lis
     rss_peak = statistics.median(p for _, p, _ in r.rss) if r.rss else 0
     rss_end = statistics.median(e for _, _, e in r.rss) if r.rss else 0
     growth = max((p - s for s, p, _ in r.rss), default=0)
-    return [
+    errors = f"; {sum(r.single_errors):,} error answers" if any(r.single_errors) else ""
+    lines = [
         [
             f"Raw COPY into `event`, {rows:,} rows (ceiling A)",
             "-",
@@ -126,7 +132,7 @@ def table(r: Results, rows: int, import_rows: int, concurrency: int) -> list[lis
         ],
         [
             f"`POST /v1/events`, one event per request, {concurrency} connections",
-            f"{r.single.show()} req/s",
+            f"{r.single.show()} req/s{errors}",
             f"{r.raw.median:,.0f} rows/s (one INSERT per commit, {concurrency} connections)",
             f"{single_ratio:.0%}",
             "≥ 50%",
@@ -149,6 +155,19 @@ def table(r: Results, rows: int, import_rows: int, concurrency: int) -> list[lis
             "-",
         ],
     ]
+    if r.diagnostic:
+        rate, p50, p99, errs = r.diagnostic
+        lines.append(
+            [
+                f"Diagnostic: single records with `SEGMENTA_DB_POOL_SIZE={pool}` (one run)",
+                f"{rate:,.0f} req/s, p50 {p50 * 1000:.1f} / p99 {p99 * 1000:.1f} ms, {errs} errors",
+                f"{r.raw.median:,.0f} rows/s",
+                f"{rate / r.raw.median:.0%}" if r.raw.median else "-",
+                "- (not the production default)",
+                "-",
+            ]
+        )
+    return lines
 
 
 def render_table(header: list[str], rows: list[list[str]]) -> str:
@@ -162,9 +181,26 @@ HEADER = ["Benchmark", "Ours: median (min-max)", "Raw ceiling: median", "Ratio",
 
 def check_rows(r: Results) -> list[list[str]]:
     return [
-        [str(c.run), c.bench, f"{c.sent:,}", f"{c.acknowledged:,}", f"{c.stored:,}", _verdict(c.ok)]
+        [
+            str(c.run),
+            c.bench,
+            f"{c.sent:,}",
+            f"{c.acknowledged:,}",
+            f"{c.sent - c.acknowledged:,}",
+            f"{c.stored:,}",
+            _verdict(c.ok),
+        ]
         for c in r.checks
     ]
+
+
+def cpu_rows(r: Results) -> list[list[str]]:
+    rows = []
+    for bench, shares in r.cpu.items():
+        cores = [f"{statistics.median(s.cores(k) for s in shares):.2f}" for k in KINDS]
+        busy = statistics.median(s.busy_s / s.wall_s for s in shares if s.wall_s)
+        rows.append([bench, *cores, f"{busy:.2f}"])
+    return rows
 
 
 HOW = """\
@@ -172,31 +208,35 @@ HOW = """\
 
 * One run of `python -m bench.ingest` makes a scratch Postgres database (migrated to head),
   a private Redis, and starts the API with the production command,
-  `uvicorn services.ingest.main:app` (one process, default uvicorn settings, access log on).
-  The load generator, the API and Postgres share the same machine and its {cores} CPU
-  cores, so every figure here is CPU-bound on a shared box, ceilings included.
+  `uvicorn services.ingest.main:app` (one process, default uvicorn settings, access log on,
+  default settings, so a database pool of 10 + 10 overflow). The load generator, the API
+  and Postgres share the same machine and its {cores} CPU cores, so every figure is
+  CPU-bound on a shared box, ceilings included. Before each measurement the benchmark
+  waits (up to 2 minutes) until other processes on the machine use under 0.2 cores.
 * Each benchmark runs {repeats} time(s); the table shows the median (and min-max).
-  Ratios are median over median. Every ceiling runs in the same session, interleaved with
+  Ratios are median over median. The ceilings run in the same session, interleaved with
   the API runs, against the same `event` table (same indexes, unique constraint and
-  foreign keys) so table growth affects both alike.
+  foreign keys) so that the table's growth affects both alike.
 * Every run uses a fresh tenant with the same {customers:,} customers created first by
   plain INSERTs, and fresh event ids, so every row is new. API keys carry a per-key rate
-  limit high enough not to throttle the load (the default is 6,000 requests/minute).
+  limit high enough not to throttle the load (the default is 6,000 requests a minute).
 * Ceiling A: the same rows the API gets, pre-encoded in COPY text format (encoding not
   timed), sent with psycopg `cursor.copy()` in 1 MiB blocks into `event`, then committed.
-* Batches: the {rows:,} events as pre-serialised 2,500-record JSON arrays, posted by 4
-  httpx clients in threads; rows/s = rows / wall time until the last answer.
+* Batches: the {rows:,} events as pre-serialised 2,500-record JSON arrays, posted by
+  {threads} httpx clients in threads; rows/s = rows / wall time until the last answer.
 * Import: a {import_rows:,}-row JSONL file (`write_events_file`), streamed by httpx in
   1 MiB chunks (chunked transfer encoding); the API's RSS is sampled every 0.25 s.
   Its ceiling is a COPY of the same rows into a fresh tenant, measured as ceiling A.
-* Single records: {concurrency} keep-alive connections (asyncio, httpx.AsyncClient), each
-  sending one event per request back to back, {warmup:g} s warm-up then {duration:g} s
-  measured; latency is the client-side time per request. Ceiling (a): {concurrency}
-  threads with a psycopg connection each, one INSERT per transaction (autocommit,
-  `synchronous_commit` as the server is configured). Ceiling (b): `bench/bare_app.py`,
-  one POST route that parses the JSON body, served by the same uvicorn command.
+* Single records: {concurrency} keep-alive connections on asyncio, each sending one event
+  per request back to back ({client} client, see `bench/http.py`), {warmup:g} s warm-up
+  then {duration:g} s measured; latency is the client-side time per request. Ceiling (a):
+  {concurrency} threads with a psycopg connection each, one INSERT per transaction
+  (autocommit, `synchronous_commit` as the server is configured). Ceiling (b):
+  `bench/bare_app.py`, one POST route that parses the JSON body, same uvicorn command.
 * Nothing lost: after each run, `count(*)` of the tenant's events is compared with the
-  distinct records sent and with those the API acknowledged.
+  records acknowledged (200) and sent; records refused with an error answer must not be
+  stored, acknowledged ones must all be.
+* CPU: per-process CPU time over each measurement (psutil), in cores used on average.
 """
 
 
@@ -206,18 +246,19 @@ def write_results(
     machine: dict[str, str],
     settings: dict[str, int | float],
     command: str,
+    client: str,
 ) -> str:
     rows, import_rows = int(settings["rows"]), int(settings["import_rows"])
-    concurrency = int(settings["concurrency"])
-    main = render_table(HEADER, table(r, rows, import_rows, concurrency))
+    concurrency, pool = int(settings["concurrency"]), int(settings["diagnostic_pool"])
+    main = render_table(HEADER, table(r, rows, import_rows, concurrency, pool))
     checks = render_table(
-        ["Run", "Benchmark", "Distinct sent", "Acknowledged", "In database", "Result"],
+        ["Run", "Benchmark", "Sent", "Acknowledged", "Refused", "In database", "Result"],
         check_rows(r),
     )
-    cpu = "\n".join(f"* {bench}: {split}" for bench, split in r.cpu.items())
+    cpu = render_table(["Benchmark", *KINDS, "all (machine)"], cpu_rows(r))
     machine_lines = "\n".join(f"* {k}: {v}" for k, v in machine.items())
     notes = "\n".join(f"* {n}" for n in r.notes) or "* none"
-    how = HOW.format(**settings, cores=machine.get("cores", "?"))
+    how = HOW.format(**settings, cores=machine.get("cores", "?"), client=client)
     text = f"""# Ingest benchmark results
 
 Produced by `{command}` on {machine.get("date", "?")}; {int(settings["repeats"])} run(s) each.
@@ -228,7 +269,7 @@ Produced by `{command}` on {machine.get("date", "?")}; {int(settings["repeats"])
 
 {checks}
 
-## Where the CPU went (last run of each)
+## Where the CPU went (cores used, median of runs)
 
 {cpu}
 

@@ -117,58 +117,74 @@ class RssSampler:
         return self.samples[-1]
 
 
+KINDS = ("server", "load generator", "Postgres", "other processes")
+
+
 @dataclass
 class CpuShare:
-    """Where the CPU went during a measurement: the server, this load generator, the rest."""
+    """CPU seconds during a measurement: the server, this load generator, Postgres, others."""
 
-    server_s: float = 0.0
-    client_s: float = 0.0
-    busy_s: float = 0.0  # all cores, every process
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
+    busy_s: float = 0.0  # all cores, every process and the kernel
     wall_s: float = 0.0
 
-    @property
-    def rest_s(self) -> float:
-        """Everything else: mostly Postgres (and the kernel's network work)."""
-        return max(0.0, self.busy_s - self.server_s - self.client_s)
+    def cores(self, kind: str) -> float:
+        return self.seconds[kind] / self.wall_s if self.wall_s else 0.0
 
     def describe(self) -> str:
         cores = os.cpu_count() or 1
         util = self.busy_s / (self.wall_s * cores) if self.wall_s else 0.0
-
-        def pct(seconds: float) -> str:
-            return f"{seconds / self.busy_s:.0%}" if self.busy_s else "-"
-
-        return (
-            f"machine busy {util:.0%}; of that: server {pct(self.server_s)}, "
-            f"load generator {pct(self.client_s)}, Postgres and rest {pct(self.rest_s)}"
-        )
+        used = ", ".join(f"{kind} {self.cores(kind):.2f}" for kind in KINDS)
+        return f"cores used (of {cores}): {used}; machine busy {util:.0%}"
 
 
 class CpuMeter:
-    """Measures a :class:`CpuShare` over a ``with`` block."""
+    """Measures a :class:`CpuShare` over a ``with`` block, from every process's CPU time.
 
-    def __init__(self, server_pid: int | None) -> None:
-        self.server = psutil.Process(server_pid) if server_pid else None
-        self.me = psutil.Process()
+    Postgres counts this benchmark's database's backends, the server's own helper
+    processes and every backend that exited during the block (the postmaster's children's
+    time, which cannot tell databases apart); live backends of other databases count as
+    other processes.
+    """
+
+    def __init__(self, server_pid: int | None, database: str, postmaster: int | None) -> None:
+        self.server_pid, self.database, self.me = server_pid, database, os.getpid()
+        self.postmaster = postmaster
         self.share = CpuShare()
+
+    def _kind(self, pid: int, name: str, cmdline: list[str]) -> str:
+        if pid == self.server_pid:
+            return "server"
+        if pid == self.me:
+            return "load generator"
+        title = " ".join(cmdline)
+        if name in ("postgres", "postmaster") or title.startswith("postgres:"):
+            if self.database in title:
+                return "Postgres"
+            is_backend = "127.0.0.1(" in title or "[local]" in title or "::1(" in title
+            return "other processes" if is_backend else "Postgres"
+        return "other processes"
+
+    def _snapshot(self) -> dict[int, tuple[str, float]]:
+        out: dict[int, tuple[str, float]] = {}
+        for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+            times = proc.info.get("cpu_times")
+            if times is None:
+                continue
+            kind = self._kind(proc.pid, proc.info.get("name") or "", proc.info.get("cmdline") or [])
+            seconds = times.user + times.system
+            if proc.pid == self.postmaster:  # backends that exited are counted here
+                seconds += times.children_user + times.children_system
+            out[proc.pid] = (kind, float(seconds))
+        return out
 
     @staticmethod
     def _busy() -> float:
         t = psutil.cpu_times()
         return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
-    def _server(self) -> float:
-        if self.server is None:
-            return 0.0
-        t = self.server.cpu_times()
-        return float(t.user + t.system)
-
-    def _client(self) -> float:
-        t = self.me.cpu_times()
-        return float(t.user + t.system)
-
     def __enter__(self) -> CpuMeter:
-        self._t0 = (time.perf_counter(), self._busy(), self._server(), self._client())
+        self._start = (time.perf_counter(), self._busy(), self._snapshot())
         return self
 
     def __exit__(
@@ -177,8 +193,31 @@ class CpuMeter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        wall, busy, server, client = self._t0
+        wall, busy, before = self._start
+        after = self._snapshot()
         self.share.wall_s = time.perf_counter() - wall
         self.share.busy_s = self._busy() - busy
-        self.share.server_s = self._server() - server
-        self.share.client_s = self._client() - client
+        for pid, (kind, seconds) in after.items():
+            self.share.seconds[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+
+
+def postmaster_pid(database_url: str) -> int | None:
+    with psycopg.connect(database_url) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        try:
+            return int(psutil.Process(int(backend)).ppid())
+        except psutil.Error:
+            return None
+
+
+def wait_for_quiet(
+    database: str, postmaster: int | None, limit_s: float = 120, threshold: float = 0.2
+) -> float:
+    """Wait until other processes use under ``threshold`` cores; their last use in cores."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        with CpuMeter(None, database, postmaster) as meter:
+            time.sleep(1.0)
+        other = meter.share.cores("other processes")
+        if other < threshold or time.monotonic() > deadline:
+            return other

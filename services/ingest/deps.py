@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
@@ -17,6 +19,25 @@ from sqlmodel import Session
 from services.ingest.errors import ApiError
 from shared.auth import Principal, Scope, authenticate
 from shared.settings import Settings
+
+T = TypeVar("T")
+
+
+class Database:
+    """The engine, and how many requests may use it at once.
+
+    Blocking database work runs in threads. Were more threads than pooled connections
+    to run at once, the extra ones would open and close overflow connections per request
+    (a process fork on the Postgres side each time) or wait for the pool while holding a
+    thread; so requests beyond the pool's size wait here, in the event loop, instead.
+    """
+
+    def __init__(self, engine: Engine, slots: int) -> None:
+        self.engine = engine
+        self._limiter = CapacityLimiter(slots)
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        return await anyio.to_thread.run_sync(work, *args, limiter=self._limiter)
 
 
 def get_settings(request: Request) -> Settings:
@@ -29,6 +50,11 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
 def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
@@ -36,6 +62,7 @@ def get_redis(request: Request) -> Redis:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
 
@@ -48,11 +75,22 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sgm_...`")
 
 
-def get_principal(
-    session: SessionDep,
+def _authenticate(engine: Engine, raw_key: str) -> Principal | None:
+    # A session of its own, closed before the request goes on: holding its connection
+    # while the request takes a second one starves the pool under concurrent load.
+    with Session(engine) as session:
+        return authenticate(session, raw_key)
+
+
+async def get_principal(
+    database: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    principal = authenticate(session, credentials.credentials) if credentials else None
+    principal = (
+        await database.run(_authenticate, database.engine, credentials.credentials)
+        if credentials
+        else None
+    )
     if principal is None:
         raise ApiError(
             401,

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from redis.asyncio import Redis
 
 from services.ingest import health
+from services.ingest.deps import Database
 from services.ingest.erasure.router import router as erasure_router
 from services.ingest.errors import install_error_handlers
 from services.ingest.imports.router import router as import_router
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level)
         app.state.settings = settings
         app.state.engine = create_db_engine(settings)
+        app.state.database = Database(app.state.engine, settings.db_pool_size)
         app.state.redis = Redis.from_url(
             settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
         )

@@ -6,6 +6,8 @@ has the same counts as the record endpoints; `rejected` lists the first rejectio
 line (data row) number, `rejected_count` counts them all.
 """
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -100,6 +102,9 @@ async def _run_import(
     tally = ImportTally()
     job = ImportTransaction(engine, principal.tenant_id, kind, secret)
     chunk: list[Record] = []
+    # One chunk is written to Postgres (in a thread) while the next is parsed and
+    # validated here, so the API and the database work at the same time.
+    writing: asyncio.Future[None] | None = None
     try:
         async for line, item in reader(request.stream(), limit):
             result = (
@@ -112,8 +117,12 @@ async def _run_import(
             else:
                 tally.reject(line, result)
             if len(chunk) >= CHUNK_RECORDS:
-                await run_in_threadpool(job.store, chunk, tally)
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(run_in_threadpool(job.store, chunk, tally))
                 chunk = []
+        if writing is not None:
+            await writing
         if chunk:
             await run_in_threadpool(job.store, chunk, tally)
         if not (tally.accepted or tally.duplicates or tally.suppressed or tally.rejected_count):
@@ -122,6 +131,11 @@ async def _run_import(
             )
         await run_in_threadpool(job.commit)
     finally:
+        if writing is not None and not writing.done():
+            # The session is the thread's until its chunk is written; its error, if
+            # any, is not the one this import reports.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(writing)
         await run_in_threadpool(job.close)
     count_records(
         kind.value,

@@ -4,11 +4,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from services.ingest.body import read_capped_body
-from services.ingest.deps import EngineDep, SettingsDep, require
+from services.ingest.deps import DatabaseDep, SettingsDep, require
 from services.ingest.errors import ApiError
 from services.ingest.metrics import count_records
 from services.ingest.records.schemas import (
@@ -88,13 +87,15 @@ def make_endpoint(kind: RecordKind, *scopes: Scope) -> Callable[..., Awaitable[I
         request: Request,
         principal: Annotated[Principal, Depends(require(*scopes))],
         settings: SettingsDep,
-        engine: EngineDep,
+        database: DatabaseDep,
     ) -> IngestResult:
         require_json(request)
         body = await read_capped_body(request, settings.max_body_bytes)
         batch = validate_batch(kind, parse_json(body), settings)
         secret = settings.secret_key.get_secret_value()
-        outcome = await run_in_threadpool(_store, engine, principal, kind, batch.records, secret)
+        outcome = await database.run(
+            _store, database.engine, principal, kind, batch.records, secret
+        )
         count_records(
             kind.value,
             accepted=outcome.accepted,
