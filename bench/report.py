@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.results_file import write_section
 from bench.servers import KINDS, CpuShare
 
 MiB = 2**20
@@ -204,7 +205,7 @@ def cpu_rows(r: Results) -> list[list[str]]:
 
 
 HOW = """\
-## How measured
+### How measured
 
 * One run of `python -m bench.ingest` makes a scratch Postgres database (migrated to head),
   a private Redis, and starts the API with the production command,
@@ -259,30 +260,30 @@ def write_results(
     machine_lines = "\n".join(f"* {k}: {v}" for k, v in machine.items())
     notes = "\n".join(f"* {n}" for n in r.notes) or "* none"
     how = HOW.format(**settings, cores=machine.get("cores", "?"), client=client)
-    text = f"""# Ingest benchmark results
+    text = f"""## Ingest
 
 Produced by `{command}` on {machine.get("date", "?")}; {int(settings["repeats"])} run(s) each.
 
 {main}
 
-## Nothing lost
+### Nothing lost
 
 {checks}
 
-## Where the CPU went (cores used, median of runs)
+### Where the CPU went (cores used, median of runs)
 
 {cpu}
 
-## Machine
+### Machine
 
 {machine_lines}
 
-## Notes
+### Notes
 
 {notes}
 
 {how}
-## Reproduce
+### Reproduce
 
 ```
 make bench            # or: python -m bench.ingest   (add --quick for a smoke run)
@@ -291,5 +292,5 @@ make bench            # or: python -m bench.ingest   (add --quick for a smoke ru
 It needs a local PostgreSQL at 127.0.0.1:5432 (user `postgres`, trust auth, or set
 `SEGMENTA_TEST_ADMIN_URL`); it creates and drops its own database.
 """
-    path.write_text(text, encoding="utf-8")
+    write_section(path, "ingest", text)
     return main

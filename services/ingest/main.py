@@ -12,17 +12,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from redis.asyncio import Redis
 
-from services.ingest import health
-from services.ingest.deps import Database
 from services.ingest.erasure.router import router as erasure_router
-from services.ingest.errors import install_error_handlers
 from services.ingest.imports.router import router as import_router
-from services.ingest.metrics import MetricsMiddleware
 from services.ingest.records.router import build_router
 from services.ingest.records.schemas import RECORD_MODELS
 from shared.db import create_db_engine
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
+from shared.web import health
+from shared.web.deps import Database
+from shared.web.errors import install_error_handlers
+from shared.web.metrics import MetricsMiddleware
 
 DESCRIPTION = """
 Takes in customers, products, orders, events, reviews and support transcripts; validates,

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
-from prometheus_client import Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter
 
 RECORDS = Counter(
     "segmenta_ingest_records_total", "Records received, by kind and outcome", ["kind", "outcome"]
-)
-REQUESTS = Histogram(
-    "segmenta_ingest_request_seconds",
-    "Request latency by route and status",
-    ["route", "method", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
 
@@ -29,31 +20,3 @@ def count_records(
     ):
         if n:
             RECORDS.labels(kind, outcome).inc(n)
-
-
-class MetricsMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware): it must not buffer or slow streamed bodies."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(path, scope["method"], str(status)).observe(
-                time.perf_counter() - started
-            )

@@ -5,7 +5,7 @@ from shared.models.commerce import Event, Order, OrderLine, Product
 from shared.models.customers import Customer, CustomerContact, IdentityLink
 from shared.models.messaging import DeadLetter, ErasureRequest, Outbox
 from shared.models.tenancy import ApiKey, AuditLog, Suppression, Tenant
-from shared.models.texts import Review, Transcript, TranscriptTurn
+from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
 
 __all__ = [
     "ApiKey",
@@ -23,6 +23,7 @@ __all__ = [
     "Review",
     "Suppression",
     "Tenant",
+    "TextAnalysis",
     "Transcript",
     "TranscriptTurn",
     "metadata",

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from services.ingest.errors import ApiError
 from services.ingest.records.schemas import IngestResult, RecordKind
 from services.ingest.records.validation import ValidatedBatch, parse_json, validate_batch
 from shared.settings import LimitSettings
+from shared.web.errors import ApiError
 from tests.ingest import corpus
 from tests.ingest.corpus import (
     BODY_LIMIT,

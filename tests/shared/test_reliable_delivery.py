@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -22,6 +21,7 @@ from shared.db import session_scope
 from shared.outbox import enqueue
 from tests.support.probe import PROBE_TASK, SCHEMA
 from tests.support.servers import Process, start_worker
+from tests.support.stack import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SUBJECTS = 2_000
@@ -59,15 +59,6 @@ def enqueue_subjects(engine: Engine, subject_ids: list[int]) -> None:
 def scalar(engine: Engine, sql: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(sql)).scalar_one())
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_relay(env: dict[str, str], log: Path) -> Process:

@@ -154,14 +154,17 @@ class Process:
         return self.log.read_text(errors="replace")
 
 
-def start_api(env: Mapping[str, str], log: Path) -> tuple[Process, str]:
+def start_api(
+    env: Mapping[str, str], log: Path, app: str = "services.ingest.main:app"
+) -> tuple[Process, str]:
+    """An API as a real uvicorn process; its base URL once it answers."""
     port = free_port()
     process = Process(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "services.ingest.main:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",

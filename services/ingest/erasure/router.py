@@ -11,13 +11,13 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from services.ingest.deps import EngineDep, SessionDep, SettingsDep, require
-from services.ingest.errors import ApiError
 from services.ingest.records.schemas import ErrorResponse
 from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope
 from shared.erasure import erase_customer
 from shared.models.messaging import ErasureRequest
+from shared.web.deps import EngineDep, SessionDep, SettingsDep, require
+from shared.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["erasure"])
 AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from services.ingest.errors import ApiError
 from services.ingest.records.schemas import RecordKind
+from shared.web.errors import ApiError
 
 
 @dataclass(frozen=True)

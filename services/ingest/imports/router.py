@@ -16,8 +16,6 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from services.ingest.deps import EngineDep, SettingsDep, require
-from services.ingest.errors import ApiError
 from services.ingest.imports.readers import LineError, reader_for
 from services.ingest.metrics import count_records
 from services.ingest.records.router import ERROR_RESPONSES
@@ -31,6 +29,8 @@ from services.ingest.records.schemas import (
 from services.ingest.records.service import store_records
 from services.ingest.records.validation import record_limit, validate_record
 from shared.auth import Principal, Scope
+from shared.web.deps import EngineDep, SettingsDep, require
+from shared.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/import", tags=["import"])
 CHUNK_RECORDS = 5_000

@@ -6,9 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 
-from services.ingest.body import read_capped_body
-from services.ingest.deps import DatabaseDep, SettingsDep, require
-from services.ingest.errors import ApiError
+from shared.web.body import read_capped_body
 from services.ingest.metrics import count_records
 from services.ingest.records.schemas import (
     RECORD_MODELS,
@@ -22,6 +20,8 @@ from services.ingest.records.service import StoreOutcome, store_records
 from services.ingest.records.validation import parse_json, validate_batch
 from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope
+from shared.web.deps import DatabaseDep, SettingsDep, require
+from shared.web.errors import ApiError
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

@@ -8,7 +8,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.ingest.errors import ApiError
 from services.ingest.records.schemas import (
     RECORD_MODELS,
     FieldError,
@@ -17,6 +16,7 @@ from services.ingest.records.schemas import (
     RejectedRecord,
 )
 from shared.settings import LimitSettings
+from shared.web.errors import ApiError
 
 
 @dataclass

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.ingest.deps import EngineDep, RedisDep
+from shared.web.deps import EngineDep, RedisDep
 
 router = APIRouter(tags=["operations"])
 

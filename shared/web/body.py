@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from services.ingest.errors import ApiError
+from shared.web.errors import ApiError
 
 
 def _too_large(limit: int) -> ApiError:

@@ -16,14 +16,24 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from services.ingest.errors import ApiError
 from shared.auth import Principal, Scope, authenticate
 from shared.settings import Settings
+from shared.web.errors import ApiError
 
 T = TypeVar("T")
 
 
-class Database:
+class ThreadLane:
+    """Runs blocking work in threads, at most ``slots`` pieces at once; the rest wait."""
+
+    def __init__(self, slots: int) -> None:
+        self._limiter = CapacityLimiter(slots)
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        return await anyio.to_thread.run_sync(work, *args, limiter=self._limiter)
+
+
+class Database(ThreadLane):
     """The engine, and how many requests may use it at once.
 
     Blocking database work runs in threads. Were more threads than pooled connections
@@ -33,11 +43,8 @@ class Database:
     """
 
     def __init__(self, engine: Engine, slots: int) -> None:
+        super().__init__(slots)
         self.engine = engine
-        self._limiter = CapacityLimiter(slots)
-
-    async def run(self, work: Callable[..., T], *args: object) -> T:
-        return await anyio.to_thread.run_sync(work, *args, limiter=self._limiter)
 
 
 def get_settings(request: Request) -> Settings:

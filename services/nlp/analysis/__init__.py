@@ -1,0 +1,1 @@
+"""From texts to stored analyses: language, sentiment, aspects, transcript dynamics."""
