@@ -4,6 +4,14 @@ from shared.models.base import metadata
 from shared.models.commerce import Event, Order, OrderLine, Product
 from shared.models.customers import Customer, CustomerContact, IdentityLink
 from shared.models.messaging import DeadLetter, ErasureRequest, Outbox
+from shared.models.segments import (
+    CustomerFeatures,
+    CustomerScore,
+    MembershipHistory,
+    Segment,
+    SegmentationRun,
+    SegmentMembership,
+)
 from shared.models.tenancy import ApiKey, AuditLog, Suppression, Tenant
 from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
 
@@ -12,15 +20,21 @@ __all__ = [
     "AuditLog",
     "Customer",
     "CustomerContact",
+    "CustomerFeatures",
+    "CustomerScore",
     "DeadLetter",
     "ErasureRequest",
     "Event",
     "IdentityLink",
+    "MembershipHistory",
     "Order",
     "OrderLine",
     "Outbox",
     "Product",
     "Review",
+    "Segment",
+    "SegmentMembership",
+    "SegmentationRun",
     "Suppression",
     "Tenant",
     "TextAnalysis",
