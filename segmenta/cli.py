@@ -13,6 +13,7 @@ from rich.table import Table
 from segmenta import platform
 from segmenta.client import upload
 from segmenta.demo.generate import generate as generate_shop
+from segmenta.reports import sentiment_summary, wait_for_analyses
 from segmenta.settings import CliSettings
 from shared.auth import Scope, create_api_key, list_api_keys, revoke_api_key
 from shared.db import create_db_engine, session_scope
@@ -156,7 +157,13 @@ def demo(
                 kind, *(str(result[k]) for k in ("accepted", "duplicates", "rejected_count"))
             )
         out.print(summary)
+        engine = _engine_for(running.endpoints.database_url)
+        if wait_for_analyses(engine, tenant="demo"):
+            out.print(sentiment_summary(engine, tenant="demo"))
+        else:
+            out.print("[yellow]The nlp service is still analysing; see the nlp API later.[/]")
         out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)
+        out.print(f"Sentiment API: {running.endpoints.nlp_url}/docs", soft_wrap=True)
         out.print(f"Metrics: {api}/metrics", soft_wrap=True)
         out.print("Demo admin key (tenant 'demo'):")
         print(key)

@@ -27,6 +27,7 @@ class Endpoints:
     database_url: str
     redis_url: str
     api_url: str
+    nlp_url: str
 
 
 def read_state(settings: CliSettings) -> Endpoints | None:
@@ -94,7 +95,7 @@ class Supervisor:
         self.running.clear()
 
 
-def wait_healthy(api_url: str, supervisor: Supervisor, timeout_s: float = 60) -> None:
+def wait_healthy(api_url: str, supervisor: Supervisor, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if supervisor.dead():
@@ -105,7 +106,7 @@ def wait_healthy(api_url: str, supervisor: Supervisor, timeout_s: float = 60) ->
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"the ingest API at {api_url} did not become ready")
+    raise SystemExit(f"the API at {api_url} did not become ready")
 
 
 @dataclass
@@ -140,14 +141,16 @@ def running_platform(settings: CliSettings) -> Iterator[Platform]:
         console.print("[bold]Migrating[/] the schema")
         migrate(db_url)
         api_url = f"http://127.0.0.1:{settings.ingest_port}"
-        endpoints = Endpoints(db_url, redis_url, api_url)
+        nlp_url = f"http://127.0.0.1:{settings.nlp_port}"
+        endpoints = Endpoints(db_url, redis_url, api_url, nlp_url)
         env = child_env(SEGMENTA_DATABASE_URL=db_url, SEGMENTA_REDIS_URL=redis_url)
         supervisor = Supervisor(env)
         stack.callback(supervisor.stop)
         console.print("[bold]Starting processes[/]")
-        for spec in processes(settings.ingest_port):
+        for spec in processes(settings.ingest_port, settings.nlp_port):
             supervisor.start(spec)
-        wait_healthy(api_url, supervisor)
+        for url in (api_url, nlp_url):
+            wait_healthy(url, supervisor)
         state = settings.data_dir / STATE_FILE
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps(asdict(endpoints)))

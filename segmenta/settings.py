@@ -16,6 +16,7 @@ class CliSettings(BaseSettings):
     # Embedded PostgreSQL/Redis data, and the URLs of a running `segmenta up`.
     data_dir: Path = Path(".segmenta")
     ingest_port: int = 8001
+    nlp_port: int = 8004
     api_url: str | None = None
     api_key: str | None = None
 

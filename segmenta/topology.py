@@ -41,28 +41,25 @@ def _worker(service: str) -> ProcessSpec:
     )
 
 
+def _api(service: str, port: int) -> ProcessSpec:
+    app = f"services.{service}.main:app"
+    args = ("--host", "127.0.0.1", "--port", str(port), "--no-access-log")
+    return ProcessSpec(
+        service if service == "ingest" else f"{service}-api",
+        (sys.executable, "-m", "uvicorn", app, *args),
+        port=port,
+    )
+
+
 # Services whose Celery tasks exist. Until a service's handlers land, its queue simply
 # holds the relayed messages (Redis keeps them) and nothing is consumed or lost.
-WORKER_SERVICES: tuple[str, ...] = ()
+WORKER_SERVICES: tuple[str, ...] = ("nlp",)
 
 
-def processes(ingest_port: int = 8001) -> list[ProcessSpec]:
+def processes(ingest_port: int = 8001, nlp_port: int = 8004) -> list[ProcessSpec]:
     return [
-        ProcessSpec(
-            "ingest",
-            (
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "services.ingest.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ingest_port),
-                "--no-access-log",
-            ),
-            port=ingest_port,
-        ),
+        _api("ingest", ingest_port),
         ProcessSpec("relay", (sys.executable, "-m", "services.ingest.relay")),
+        _api("nlp", nlp_port),
         *(_worker(service) for service in WORKER_SERVICES),
     ]

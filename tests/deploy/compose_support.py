@@ -27,7 +27,8 @@ ENV_EXAMPLE = DEPLOY / ".env.example"
 PROCFILE = DEPLOY / "Procfile"
 SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
 
-INFRASTRUCTURE = frozenset({"postgres", "redis"})
+# Not Segmenta code: the backing servers, and the optional LLM server (profile `llm`).
+INFRASTRUCTURE = frozenset({"postgres", "redis", "llm"})
 ONE_SHOT = frozenset({"migrate"})
 WORKERS = {"nlp-worker": "nlp", "segment-worker": "segment", "personalize-worker": "personalize"}
 REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "SEGMENTA_SECRET_KEY")
@@ -44,6 +45,7 @@ ENTRYPOINT_MODULES = frozenset(
     {
         "services/ingest/main.py",
         "services/ingest/relay.py",
+        "services/nlp/main.py",
         "services/nlp/worker.py",
         "services/segment/worker.py",
         "services/personalize/worker.py",
