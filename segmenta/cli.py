@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,8 @@ from shared.settings import PostgresSettings
 app = typer.Typer(help="Segmenta: self-hosted AI customer segmentation.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+clv_app = typer.Typer(help="Customer lifetime value models.", no_args_is_help=True)
+app.add_typer(clv_app, name="clv")
 out = Console()
 IMPORT_ORDER = ("customers", "products", "orders", "events", "reviews", "transcripts")
 
@@ -171,6 +174,39 @@ def demo(
         if wait:
             out.print("Ctrl-C stops the platform.")
             running.wait()
+
+
+@clv_app.command("fit")
+def clv_fit(
+    transactions: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="CSV: customer_id,date,amount")
+    ],
+    calibration_end: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="Fit on purchases up to this day")
+    ],
+    observation_end: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Predict the purchases after calibration"),
+    ] = None,
+    unit: Annotated[str, typer.Option(help="Time unit: W (weeks) or D (days)")] = "W",
+    horizon: Annotated[float | None, typer.Option(help="CLV horizon in UNIT (1 year)")] = None,
+    discount_rate: Annotated[float, typer.Option(help="Annual discount rate")] = 0.10,
+) -> None:
+    """Fit BG/NBD + Gamma-Gamma on your transactions; print parameters and holdout error."""
+    from services.segment.clv.cli import fit_from_csv
+
+    try:
+        report = fit_from_csv(
+            transactions,
+            calibration_end=calibration_end.date(),
+            observation_end=observation_end.date() if observation_end else None,
+            unit=unit,
+            horizon=horizon,
+            discount_rate=discount_rate,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--transactions") from None
+    print(json.dumps(report, indent=2))
 
 
 def _engine_for(url: str):  # type: ignore[no-untyped-def]

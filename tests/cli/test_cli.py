@@ -43,6 +43,7 @@ def embedded_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         **clean,
         "SEGMENTA_DATA_DIR": str(tmp_path / "data"),
         "SEGMENTA_INGEST_PORT": str(free_port()),
+        "SEGMENTA_NLP_PORT": str(free_port()),
         "PYTHONPATH": str(ROOT),
     }
 
@@ -58,6 +59,8 @@ def test_demo_starts_embedded_servers_loads_a_shop_through_the_api_and_stops(
     for kind in ("customers", "orders", "events", "reviews", "transcripts"):
         assert kind in output
     assert "│ customers   │ 300 " in output
+    assert "Sentiment of the demo shop" in output  # every review and transcript analysed
+    assert "unsupported_language" in output  # the Swedish and Korean reviews
     assert not (tmp_path / "data" / "urls.json").exists()  # cleaned up on the way out
 
 
@@ -175,3 +178,31 @@ def test_import_streams_a_file_and_prints_the_counts(
     assert result["rejected"][0]["index"] == 1_001
     assert result["rejected"][0]["errors"][0]["field"] == "price"
     assert count(engine, "product", tenant_of(engine, key)) == 1_000
+
+
+def test_clv_fit_prints_the_fitted_parameters_and_holdout_error_as_json(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """An analyst's own transactions: here the CDNOW sample, as a plain CSV."""
+    from tests.segment.test_clv import read_cdnow
+
+    file = tmp_path / "transactions.csv"
+    rows = [f"{c},{d:%Y-%m-%d},{amount}" for c, d, amount in zip(*read_cdnow(), strict=True)]
+    file.write_text("customer_id,date,amount\n" + "\n".join(rows) + "\n")
+    output = segmenta(
+        "clv",
+        "fit",
+        "--transactions",
+        str(file),
+        "--calibration-end",
+        "1997-09-30",
+        "--observation-end",
+        "1998-06-30",
+        env=env,
+        cwd=tmp_path,
+    )
+    report = json.loads(output[output.index("{") :])
+    assert report["customers"] == 2_357
+    assert report["bgnbd"]["params"]["r"] == pytest.approx(0.243, rel=0.01)
+    assert report["gamma_gamma"]["params"]["q"] == pytest.approx(3.74, rel=0.02)
+    assert report["holdout"]["actual"] == 1_882
