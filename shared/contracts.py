@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 NLP_ANALYZE_REVIEWS: Final = "nlp.analyze_reviews"
 NLP_ANALYZE_TRANSCRIPTS: Final = "nlp.analyze_transcripts"
 SEGMENT_REFRESH_CUSTOMERS: Final = "segment.refresh_customers"
+# Subject: a segmentation_run id. Relayed like any outbox work, so a requested run is
+# never lost with a worker; the run itself is single-runner per tenant (advisory lock).
+SEGMENT_TRAIN_SEGMENTATION: Final = "segment.train_segmentation"
+# Subject: a customer whose segment changed; personalize refreshes their offers.
+PERSONALIZE_REFRESH_CUSTOMERS: Final = "personalize.refresh_customers"
 
 QUEUES: Final = ("ingest", "nlp", "segment", "personalize")
 

@@ -1,0 +1,38 @@
+"""The segment service's settings: the platform's, plus training, assignment and CLV."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+
+from shared.settings import Settings
+
+Algorithm = Literal["kmeans", "minibatch_kmeans", "gmm", "agglomerative", "dbscan", "hdbscan"]
+
+
+class SegmentSettings(Settings):
+    segment_port: int = 8002
+    # What a scheduled or default retrain uses.
+    segment_algorithm: Algorithm = "kmeans"
+    segment_k: int | Literal["auto"] = "auto"
+    segment_feature_set: str = "v1"
+    segment_seed: int = 7
+    # Quadratic algorithms fit on a sample of this many customers and assign the rest.
+    segment_sample_size: int = Field(default=10_000, ge=100)
+    # BLAS/OpenMP threads per fit: pools oversubscribe badly on small, busy machines.
+    segment_threads: int = Field(default=1, ge=1)
+    # Scheduled retrain (Celery beat), in seconds; 0 turns it off.
+    segment_retrain_every_s: int = Field(default=24 * 3600, ge=0)
+    # A retrain is promoted automatically when it is at least this good and this stable.
+    segment_promote_min_silhouette: float = 0.15
+    segment_promote_min_ari: float = 0.6
+    # Customer lifetime value: horizon in days and annual discount rate.
+    clv_horizon_days: int = Field(default=365, ge=1)
+    clv_discount_rate: float = Field(default=0.10, ge=0)
+
+
+@lru_cache(maxsize=1)
+def get_segment_settings() -> SegmentSettings:
+    return SegmentSettings()
