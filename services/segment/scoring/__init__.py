@@ -1,0 +1,1 @@
+"""Per-customer predictions stored in ``customer_score``: lifetime value, P(alive), churn."""
