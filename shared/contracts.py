@@ -16,6 +16,8 @@ SEGMENT_REFRESH_CUSTOMERS: Final = "segment.refresh_customers"
 # Subject: a segmentation_run id. Relayed like any outbox work, so a requested run is
 # never lost with a worker; the run itself is single-runner per tenant (advisory lock).
 SEGMENT_TRAIN_SEGMENTATION: Final = "segment.train_segmentation"
+# Sent by Celery beat (no subject): create the runs that the retrain schedule makes due.
+SEGMENT_SCHEDULE_RETRAINS: Final = "segment.schedule_retrains"
 # Subject: a succeeded segmentation_run to make the tenant's active one (re-assigns all).
 SEGMENT_ACTIVATE_SEGMENTATION: Final = "segment.activate_segmentation"
 # Subject: a customer whose segment changed; personalize refreshes their offers.

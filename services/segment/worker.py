@@ -1,16 +1,62 @@
 """The segment service's Celery worker: ``celery -A services.segment.worker worker -Q segment``.
 
-The service's task handlers arrive with its issue; until then this is the worker's
-skeleton (the platform's queue and reliability settings, no tasks) and `segmenta up` does
-not start it. Work relayed for the service waits in its Redis queue meanwhile.
+Beat (``celery -A services.segment.worker beat``) sends the scheduled retrain check.
 """
 
 from __future__ import annotations
 
-from shared.celery_app import create_celery_app
-from shared.logging import configure_logging
-from shared.settings import get_settings
+from collections.abc import Sequence
 
-settings = get_settings()
+from sqlmodel import Session
+
+from services.segment import tasks
+from services.segment.settings import get_segment_settings
+from services.segment.training.schedule import schedule_retrains
+from shared.celery_app import create_celery_app
+from shared.contracts import (
+    SEGMENT_ACTIVATE_SEGMENTATION,
+    SEGMENT_REFRESH_CUSTOMERS,
+    SEGMENT_SCHEDULE_RETRAINS,
+    SEGMENT_TRAIN_SEGMENTATION,
+)
+from shared.db import create_db_engine, session_scope
+from shared.logging import configure_logging
+from shared.reliable import Subject, WorkerEngine, reliable_task
+
+settings = get_segment_settings()
 configure_logging(settings.log_level)
 app = create_celery_app("segmenta-segment", settings)
+engine = WorkerEngine(lambda: create_db_engine(settings, pool_size=2))
+attempts = settings.max_task_attempts
+
+if settings.segment_retrain_every_s:
+    # The check is cheap and creates a run only for tenants that are due: run it at least
+    # hourly, so a due retrain starts within the hour.
+    app.conf.beat_schedule = {
+        "retrain-segmentations": {
+            "task": SEGMENT_SCHEDULE_RETRAINS,
+            "schedule": float(min(settings.segment_retrain_every_s, 3600)),
+        }
+    }
+
+
+@reliable_task(app, SEGMENT_REFRESH_CUSTOMERS, engine=engine, max_attempts=attempts)
+def _refresh(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.refresh(session, subjects)
+
+
+@reliable_task(app, SEGMENT_TRAIN_SEGMENTATION, engine=engine, max_attempts=attempts)
+def _train(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.train(engine.get(), settings, session, subjects)
+
+
+@reliable_task(app, SEGMENT_ACTIVATE_SEGMENTATION, engine=engine, max_attempts=attempts)
+def _activate(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.activate(engine.get(), subjects)
+
+
+@app.task(name=SEGMENT_SCHEDULE_RETRAINS, acks_late=True)
+def _schedule() -> list[int]:
+    # A timer, not outbox work: a lost tick only delays the check to the next one.
+    with session_scope(engine.get()) as session:
+        return schedule_retrains(session, settings)

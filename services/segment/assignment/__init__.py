@@ -1,0 +1,1 @@
+"""Who is in which segment: activating a run for everyone, and re-assigning on activity."""

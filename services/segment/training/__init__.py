@@ -1,0 +1,1 @@
+"""Training a segmentation run: features, CLV, fit, explanation, stable keys, promotion."""
