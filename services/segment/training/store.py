@@ -154,6 +154,23 @@ def _dendrogram(segmenter: Segmenter) -> dict[str, Any] | None:
     return {"icoord": tree["icoord"], "dcoord": tree["dcoord"], "labels": tree["ivl"]}
 
 
+def _map(segmenter: Segmenter, projection: dict[str, Any]) -> dict[str, Any]:
+    """The 2-D map with segment keys for labels: t-SNE where it ran, else PCA."""
+    keys = segmenter.segment_keys_
+
+    def keyed(points: list[list[float]]) -> list[list[Any]]:
+        return [[x, y, keys.get(int(label), "noise")] for x, y, label in points]
+
+    chosen = "tsne" if projection.get("tsne") else "pca"
+    return {
+        "method": chosen,
+        "points": keyed(projection[chosen]["points"]),
+        "pca_points": keyed(projection["pca"]["points"]),
+        "explained_variance_ratio": projection["pca"]["explained_variance_ratio"],
+        "n_customers": projection["n_customers"],
+    }
+
+
 def _segment_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     segmenter: Segmenter = result["segmenter"]
     jaccard = result["keys"].jaccard
@@ -205,7 +222,7 @@ def save_result(session: Session, run: RunRequest, result: dict[str, Any]) -> No
     artifact = {
         "feature_names": list(segmenter.feature_names_),
         "model": segmenter.to_artifact(),
-        "projection": result["projection"],
+        "projection": _map(segmenter, result["projection"]),
         "dendrogram": _dendrogram(segmenter),
         "surrogate": {
             k: v for k, v in result["explanation"]["surrogate"].items() if k != "segments"

@@ -1,0 +1,1 @@
+"""One customer as the segment service sees them."""

@@ -1,0 +1,113 @@
+"""``GET /v1/customers/{customer_id}``: one customer's features, segment, scores, sentiment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from services.segment.customers import repository as repo
+from services.segment.customers.schemas import (
+    CustomerProfile,
+    CustomerScores,
+    CustomerSegment,
+    CustomerSentiment,
+    MembershipChange,
+    SentimentSummary,
+)
+from services.segment.features.registry import FEATURE_SETS
+from services.segment.segmentations.repository import active_run
+from services.segment.segmentations.router import SegmentSettingsDep
+from services.segment.segmentations.schemas import error_responses
+from shared.auth import Principal, Scope
+from shared.web.deps import DatabaseDep, require
+from shared.web.errors import ApiError
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+ReaderDep = Annotated[Principal, Depends(require(Scope.SEGMENTS_READ))]
+CustomerId = Annotated[
+    str,
+    Path(min_length=1, max_length=128, pattern=r"^[^\x00]+$", examples=["c-000123"]),
+]
+
+
+def feature_names(run: dict[str, Any] | None, feature_set: str) -> list[str] | None:
+    """The names recorded with the active run, else those of the released feature set."""
+    if run is not None and run["feature_set"] == feature_set:
+        names = run.get("feature_names")
+        if isinstance(names, list) and names:
+            return [str(name) for name in names]
+    released = FEATURE_SETS.get(feature_set)
+    return None if released is None else released.names
+
+
+def named_features(
+    names: Sequence[str] | None, values: Sequence[float | None] | None
+) -> dict[str, float | None] | None:
+    if names is None or values is None or len(names) != len(values):
+        return None
+    return dict(zip(names, values, strict=True))
+
+
+def _read_customer(
+    engine: Engine, tenant_id: int, customer_id: str, default_feature_set: str
+) -> CustomerProfile:
+    with Session(engine) as session:
+        pk = repo.customer_pk(session, tenant_id=tenant_id, customer_id=customer_id)
+        if pk is None:
+            raise ApiError(
+                404,
+                f"no customer {customer_id!r}",
+                errors=[{"field": "customer_id", "message": "not found"}],
+            )
+        run = active_run(session, tenant_id=tenant_id)
+        feature_set = run["feature_set"] if run else default_feature_set
+        stored = repo.features(session, tenant_id=tenant_id, pk=pk, feature_set=feature_set)
+        member = repo.membership(
+            session, tenant_id=tenant_id, pk=pk, active_run_id=run["id"] if run else None
+        )
+        score = repo.scores(session, tenant_id=tenant_id, pk=pk)
+        moods = repo.sentiment(session, tenant_id=tenant_id, pk=pk)
+        changes = repo.recent_changes(session, tenant_id=tenant_id, pk=pk)
+    values = stored["feature_values"] if stored else None
+    return CustomerProfile(
+        customer_id=customer_id,
+        feature_set=feature_set,
+        features=named_features(feature_names(run, feature_set), values),
+        features_as_of=stored["as_of"] if stored else None,
+        segment=CustomerSegment.model_validate(member) if member else None,
+        scores=CustomerScores.model_validate(score) if score else None,
+        sentiment=CustomerSentiment(
+            reviews=SentimentSummary.model_validate(moods.get("review", {})),
+            transcripts=SentimentSummary.model_validate(moods.get("transcript", {})),
+        ),
+        history=[MembershipChange.model_validate(change) for change in changes],
+    )
+
+
+@router.get(
+    "/{customer_id}",
+    summary="One customer: features, segment, value, risk and sentiment",
+    description="The customer's features (by name), current segment with since when and "
+    "why, CLV, P(alive), expected purchases, churn and anomaly scores, a summary of the "
+    "sentiment of their reviews and support transcripts, and their last 10 segment "
+    "changes. `customer_id` is the id the customer was sent with. Needs `segments:read`.",
+    response_model=CustomerProfile,
+    responses=error_responses(404),
+)
+async def read_customer(
+    customer_id: CustomerId,
+    principal: ReaderDep,
+    database: DatabaseDep,
+    settings: SegmentSettingsDep,
+) -> CustomerProfile:
+    return await database.run(
+        _read_customer,
+        database.engine,
+        principal.tenant_id,
+        customer_id,
+        settings.segment_feature_set,
+    )

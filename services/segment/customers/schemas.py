@@ -1,0 +1,60 @@
+"""One customer's view in the segment service: features, segment, scores, sentiment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CustomerSegment(BaseModel):
+    key: str
+    name: str | None
+    since: datetime
+    reason: dict[str, Any] | None = Field(description="why the customer is in this segment")
+    segmentation_id: int = Field(description="the run that assigned the customer")
+
+
+class CustomerScores(BaseModel):
+    clv: float | None = Field(description="expected value over the CLV horizon")
+    p_alive: float | None = Field(description="probability the customer is still active")
+    expected_purchases: float | None
+    churn: float | None = Field(description="churn propensity (0..1)")
+    anomaly: float | None = Field(description="how unusual the customer is (higher: more)")
+    updated_at: datetime | None
+
+
+class SentimentSummary(BaseModel):
+    count: int = 0
+    mean_score: float | None = Field(default=None, description="-1 (negative) .. 1 (positive)")
+    last_label: str | None = None
+    last_at: datetime | None = None
+
+
+class CustomerSentiment(BaseModel):
+    reviews: SentimentSummary
+    transcripts: SentimentSummary
+
+
+class MembershipChange(BaseModel):
+    from_key: str | None
+    to_key: str | None
+    changed_at: datetime | None
+    reason: dict[str, Any] | None
+    segmentation_id: int | None
+
+
+class CustomerProfile(BaseModel):
+    customer_id: str
+    feature_set: str
+    features: dict[str, float | None] | None = Field(
+        description="feature name → value; null until features are computed"
+    )
+    features_as_of: datetime | None
+    segment: CustomerSegment | None = Field(description="null until the customer is assigned")
+    scores: CustomerScores | None = Field(description="null until the customer is scored")
+    sentiment: CustomerSentiment = Field(
+        description="over the latest analysis of each review and transcript"
+    )
+    history: list[MembershipChange] = Field(description="last 10 segment changes, newest first")

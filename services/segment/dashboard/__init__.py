@@ -1,0 +1,1 @@
+"""The analysts' dashboard: one static page, its data in one JSON, Plotly served locally."""

@@ -1,0 +1,1 @@
+"""Segmentation runs: ask for a training, follow it, promote it."""

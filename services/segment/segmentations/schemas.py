@@ -1,0 +1,127 @@
+"""Request and response models of segmentation runs (tables live in ``shared.models``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.segment.settings import Algorithm
+
+K_MIN: Final = 2
+K_MAX: Final = 30
+Promote = Literal["auto", "always", "never"]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+_ERROR_TEXT: Final = {
+    401: "Missing, unknown or revoked API key",
+    403: "The key lacks the scope for this operation",
+    404: "Not found for this key's tenant",
+    409: "The request conflicts with the run's state",
+    413: "Request body too large",
+    422: "Invalid input; `errors` names the fields",
+    429: "Rate limit exceeded; see `Retry-After`",
+    503: "Postgres unavailable; retry",
+}
+
+
+def error_responses(*extra: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI descriptions of the error answers a route may give."""
+    codes = sorted({401, 403, 422, 429, 503, *extra})
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+
+
+class SegmentationCreate(BaseModel):
+    """What to train; every field left out takes the service's configured default."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"algorithm": "kmeans", "k": "auto", "seed": 7, "promote": "auto"}]
+        },
+    )
+
+    algorithm: Algorithm | None = Field(
+        default=None, description="Clustering algorithm (default: the service's setting)"
+    )
+    k: int | Literal["auto"] | None = Field(
+        default=None,
+        description=f'Number of segments, {K_MIN}..{K_MAX}, or "auto" to choose it by '
+        "silhouette, Calinski-Harabasz and Davies-Bouldin (BIC for gmm). Density-based "
+        "algorithms (dbscan, hdbscan) find their own number and take no integer k.",
+    )
+    feature_set: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z0-9_]+$",
+        description="A released feature-set version, e.g. v1",
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Random seed")
+    sample_size: int | None = Field(
+        default=None,
+        ge=100,
+        le=1_000_000,
+        description="Quadratic algorithms fit on this many customers and assign the rest",
+    )
+    promote: Promote = Field(
+        default="auto",
+        description="auto: become the active segmentation when good and stable enough; "
+        "always: become active when it succeeds; never: wait for an explicit activation",
+    )
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k_in_range(cls, value: object) -> object:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and K_MIN <= value <= K_MAX:
+            return value
+        raise ValueError(f'must be an integer from {K_MIN} to {K_MAX}, or "auto"')
+
+
+class SegmentSummary(BaseModel):
+    key: str
+    name: str
+    size: int
+
+
+class SegmentationPublic(BaseModel):
+    id: int
+    status: str = Field(description="pending, running, succeeded or failed")
+    progress: float = Field(description="0 to 1 while it trains")
+    algorithm: str
+    feature_set: str
+    params: dict[str, Any] = Field(description="what was asked for, defaults filled in")
+    data_window: dict[str, Any] | None
+    metrics: dict[str, Any] | None = Field(
+        description="silhouette, calinski_harabasz, davies_bouldin, bic, k_curve, "
+        "surrogate_fidelity, ari_previous; as far as the run got"
+    )
+    library_versions: dict[str, Any] | None
+    seed: int
+    active: bool
+    error: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    activated_at: datetime | None
+    segments: list[SegmentSummary] = Field(default_factory=list, description="largest first")
+
+
+class SegmentationPage(BaseModel):
+    items: list[SegmentationPublic] = Field(description="newest first")
+    next: int | None = Field(
+        description="pass as `before` for the next page; null on the last page"
+    )

@@ -1,0 +1,1 @@
+"""The active segmentation's segments, their members and their history."""

@@ -1,0 +1,88 @@
+"""Queries about segments, their members and their history: plain SQL, read only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+HISTORY_DAYS = 90
+MAX_RUNS_IN_HISTORY = 100
+
+_SEGMENTS = text(
+    """
+    SELECT key, name, description, size, profile, rules, stats
+    FROM segment WHERE tenant_id = :tenant AND run_id = :run
+    ORDER BY size DESC, key
+    """
+)
+_SEGMENT_IN_RUN = text(
+    "SELECT 1 FROM segment WHERE tenant_id = :tenant AND run_id = :run AND key = :key"
+)
+# Current members, whichever run assigned them: keys are stable across retrains, and a
+# re-assignment in progress must not hide anyone.
+_MEMBERS = text(
+    """
+    SELECT m.customer_pk, c.customer_id, m.since, s.clv, s.p_alive
+    FROM segment_membership m
+    JOIN customer c ON c.id = m.customer_pk
+    LEFT JOIN customer_score s ON s.customer_pk = m.customer_pk
+    WHERE m.tenant_id = :tenant AND m.segment_key = :key AND m.customer_pk > :after
+    ORDER BY m.customer_pk
+    LIMIT :limit
+    """
+)
+_SIZES = text(
+    """
+    SELECT * FROM (
+        SELECT r.id AS segmentation_id, r.finished_at, r.active, s.name, s.size
+        FROM segment s JOIN segmentation_run r ON r.id = s.run_id
+        WHERE s.tenant_id = :tenant AND s.key = :key AND r.status = 'succeeded'
+        ORDER BY r.id DESC LIMIT :runs
+    ) recent ORDER BY segmentation_id
+    """
+)
+_FLOWS = text(
+    """
+    SELECT CAST(date_trunc('day', changed_at AT TIME ZONE 'UTC') AS date) AS day,
+           count(*) FILTER (WHERE to_key = :key) AS entries,
+           count(*) FILTER (WHERE from_key = :key) AS exits
+    FROM membership_history
+    WHERE tenant_id = :tenant AND (to_key = :key OR from_key = :key)
+      AND from_key IS DISTINCT FROM to_key
+      AND changed_at >= now() - make_interval(days => :days)
+    GROUP BY 1 ORDER BY 1
+    """
+)
+
+
+def segments_of_run(session: Session, *, tenant_id: int, run_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(_SEGMENTS, {"tenant": tenant_id, "run": run_id}).mappings()
+    return [dict(row) for row in rows]
+
+
+def segment_in_run(session: Session, *, tenant_id: int, run_id: int, key: str) -> bool:
+    params = {"tenant": tenant_id, "run": run_id, "key": key}
+    return session.execute(_SEGMENT_IN_RUN, params).first() is not None
+
+
+def members(
+    session: Session, *, tenant_id: int, key: str, after: int, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` current members with a customer pk above ``after``, in pk order."""
+    params = {"tenant": tenant_id, "key": key, "after": after, "limit": limit}
+    return [dict(row) for row in session.execute(_MEMBERS, params).mappings()]
+
+
+def size_history(session: Session, *, tenant_id: int, key: str) -> list[dict[str, Any]]:
+    """The size of the segment in each succeeded run that had its key, oldest first."""
+    params = {"tenant": tenant_id, "key": key, "runs": MAX_RUNS_IN_HISTORY}
+    return [dict(row) for row in session.execute(_SIZES, params).mappings()]
+
+
+def daily_flows(
+    session: Session, *, tenant_id: int, key: str, days: int = HISTORY_DAYS
+) -> list[dict[str, Any]]:
+    params = {"tenant": tenant_id, "key": key, "days": days}
+    return [dict(row) for row in session.execute(_FLOWS, params).mappings()]

@@ -1,0 +1,226 @@
+"""The segment worker for real: a demo shop goes in through the ingest API, a run is
+trained, activated and explained, and new activity re-assigns a customer.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import Engine, text
+
+from segmenta.client import upload
+from segmenta.demo.generate import generate
+from services.segment.settings import SegmentSettings
+from services.segment.training.pipeline import RunBusyError, tenant_lock
+from services.segment.training.schedule import schedule_retrains
+from shared.auth import create_api_key
+from shared.contracts import SEGMENT_TRAIN_SEGMENTATION
+from shared.db import session_scope
+from shared.outbox import enqueue
+from tests.conftest import MakeKey
+from tests.support.http import tenant_of
+from tests.support.stack import ServiceStack, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+KINDS = ("customers", "products", "orders", "events", "reviews", "transcripts")
+
+
+def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql), params))
+
+
+@pytest.fixture(scope="module")
+def segment_stack(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceStack]:
+    stack_env = {
+        **env,
+        "SEGMENTA_RELAY_STALE_AFTER_S": "5",
+        "SEGMENTA_SEGMENT_RETRAIN_EVERY_S": "0",
+    }
+    stack = ServiceStack("segment", stack_env, tmp_path_factory.mktemp("segment"))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def shop(api: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A demo shop of 400 customers, loaded through the ingest API; its key and files."""
+    with session_scope(engine) as session:
+        key = create_api_key(
+            session, client="shop", scopes=["ingest:write"], tenant=f"shop-{uuid.uuid4().hex[:8]}"
+        ).key
+    data = tmp_path_factory.mktemp("shop")
+    generate(400, 11, data)
+    for kind in KINDS:
+        upload(api, key, kind, data / f"{kind}.jsonl", quiet=True)
+    return key, data
+
+
+def start_run(engine: Engine, tenant_id: int, **params: Any) -> int:
+    with session_scope(engine) as session:
+        run_id = session.execute(
+            text(
+                "INSERT INTO segmentation_run"
+                " (tenant_id, status, algorithm, params, feature_set, seed)"
+                " VALUES (:t, 'pending', :a, CAST(:p AS jsonb), 'v1', 7) RETURNING id"
+            ),
+            {
+                "t": tenant_id,
+                "a": params.pop("algorithm", "kmeans"),
+                "p": orjson.dumps(params).decode(),
+            },
+        ).scalar_one()
+        enqueue(
+            session, tenant_id=tenant_id, task_name=SEGMENT_TRAIN_SEGMENTATION, subject_ids=[run_id]
+        )
+    return int(run_id)
+
+
+def test_a_run_trains_activates_and_explains_the_shop(
+    segment_stack: ServiceStack, shop: tuple[str, Path], engine: Engine
+) -> None:
+    key, _ = shop
+    tenant_id = tenant_of(engine, key)
+    run_id = start_run(engine, tenant_id, k=5, promote="always")
+    status = "SELECT status, active, error FROM segmentation_run WHERE id = :r"
+    wait_until(
+        lambda: rows(engine, status, r=run_id)[0][:2] == ("succeeded", True),
+        180,
+        f"run {run_id} to succeed\n{segment_stack.worker_output()}",
+    )
+    members = rows(
+        engine,
+        "SELECT count(*), count(DISTINCT segment_key) FROM segment_membership "
+        "WHERE tenant_id = :t AND run_id = :r",
+        t=tenant_id,
+        r=run_id,
+    )[0]
+    assert members == (400, 5)
+    segments = rows(
+        engine,
+        "SELECT key, name, size, rules->>'text', stats->>'clv_share' "
+        "FROM segment WHERE run_id = :r",
+        r=run_id,
+    )
+    assert sum(s.size for s in segments) == 400
+    assert len({s.name for s in segments}) == 5  # every segment has its own name
+    assert all(s[3] for s in segments)  # and a readable surrogate rule
+    scored = rows(
+        engine, "SELECT count(*) FROM customer_score WHERE tenant_id = :t AND clv > 0", t=tenant_id
+    )[0][0]
+    assert scored > 200  # most demo customers came back to buy
+    ((metrics, artifact),) = rows(
+        engine, "SELECT metrics, artifact FROM segmentation_run WHERE id = :r", r=run_id
+    )
+    assert metrics["silhouette"] > 0
+    assert metrics["surrogate_fidelity"] > 0.7
+    assert len(artifact["projection"]["points"]) > 100
+    history = rows(engine, "SELECT count(*) FROM membership_history WHERE run_id = :r", r=run_id)
+    assert history[0][0] == 400  # everyone entered a segment, with the reason
+
+
+def test_a_new_order_refreshes_the_customers_features_within_seconds(
+    segment_stack: ServiceStack, shop: tuple[str, Path], engine: Engine, api: str
+) -> None:
+    key, _ = shop
+    tenant_id = tenant_of(engine, key)
+    features = (
+        "SELECT f.feature_values, f.updated_at FROM customer_features f "
+        "JOIN customer c ON c.id = f.customer_pk WHERE c.tenant_id = :t AND c.customer_id = :c"
+    )
+    wait_until(
+        lambda: bool(
+            rows(
+                engine,
+                "SELECT 1 FROM segmentation_run WHERE tenant_id = :t AND active",
+                t=tenant_id,
+            )
+        ),
+        240,
+        "an active run",
+    )
+    before = rows(engine, features, t=tenant_id, c="c-000001")[0]
+    order = {
+        "order_id": f"o-new-{uuid.uuid4().hex[:6]}",
+        "customer_id": "c-000001",
+        "placed_at": "2026-11-30T10:00:00Z",
+        "currency": "EUR",
+        "total": 999.0,
+        "lines": [{"product_id": "p-0001", "quantity": 1, "unit_price": 999.0}],
+    }
+    response = httpx.post(
+        f"{api}/v1/orders", json=order, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.json()["accepted"] == 1
+    wait_until(
+        lambda: rows(engine, features, t=tenant_id, c="c-000001")[0][1] > before[1],
+        30,
+        f"the refreshed features\n{segment_stack.worker_output()}",
+    )
+    after = rows(engine, features, t=tenant_id, c="c-000001")[0]
+    assert after[0] != before[0]  # the order counts: frequency and spend went up
+    changes = rows(
+        engine,
+        "SELECT h.reason FROM membership_history h JOIN customer c ON c.id = h.customer_pk "
+        "WHERE c.tenant_id = :t AND c.customer_id = 'c-000001' AND h.reason->>'trigger' = "
+        "'activity'",
+        t=tenant_id,
+    )
+    for (reason,) in changes:  # a move is explained by the rule it now meets
+        assert reason["rule"] or reason["moved"]
+
+
+def test_one_run_per_tenant_trains_at_a_time_and_a_killed_holder_frees_the_lock(
+    engine: Engine,
+) -> None:
+    tenant_id = 10**9 + uuid.uuid4().int % 10**6  # a lock key; no rows needed
+    with (
+        tenant_lock(engine, tenant_id),
+        pytest.raises(RunBusyError),
+        tenant_lock(engine, tenant_id),
+    ):
+        pass
+    holder = engine.connect()  # a worker that holds the lock, then dies
+    holder.execute(text("SELECT pg_advisory_lock(:c, :t)"), {"c": 0x5E6, "t": tenant_id})
+    pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with pytest.raises(RunBusyError), tenant_lock(engine, tenant_id):
+        pass
+    with engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    holder.invalidate()
+    with tenant_lock(engine, tenant_id):
+        pass  # free again
+
+
+def test_concurrent_schedulers_create_each_due_run_once(engine: Engine, make_key: MakeKey) -> None:
+    key = make_key("ingest:write")
+    tenant_id = tenant_of(engine, key)
+    with session_scope(engine) as session:
+        session.execute(
+            text("INSERT INTO customer (tenant_id, customer_id) VALUES (:t, 'x')"), {"t": tenant_id}
+        )
+    settings = SegmentSettings(segment_retrain_every_s=3600)
+    barrier = threading.Barrier(4)
+    created: list[list[int]] = []
+
+    def schedule() -> None:
+        with session_scope(engine) as session:
+            barrier.wait()
+            created.append(schedule_retrains(session, settings))
+
+    threads = [threading.Thread(target=schedule) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = rows(engine, "SELECT count(*) FROM segmentation_run WHERE tenant_id = :t", t=tenant_id)
+    assert runs[0][0] == 1
