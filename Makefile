@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help install demo up test test-fast lint format bench migrate clean
+.PHONY: help install demo up test test-fast lint format bench migrate clean llm-env
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,8 +38,11 @@ format: install ## Format the code and apply safe lint fixes
 bench: install ## Run the ingest benchmarks and rewrite bench/RESULTS.md
 	$(UV) run python -m bench.ingest
 
+llm-env: ## Create .venv-llm (CPU torch + transformers serve) for the openai backend's slow test
+	bash services/nlp/llm/setup_env.sh
+
 migrate: install ## Migrate the database named by SEGMENTA_DATABASE_URL
 	$(UV) run segmenta migrate
 
 clean: ## Remove caches and the local embedded-server data (.segmenta/)
-	rm -rf .segmenta .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .segmenta .segmenta-llm .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ class Endpoints:
     redis_url: str
     api_url: str
     nlp_url: str
+    segment_url: str
 
 
 def read_state(settings: CliSettings) -> Endpoints | None:
@@ -142,14 +143,16 @@ def running_platform(settings: CliSettings) -> Iterator[Platform]:
         migrate(db_url)
         api_url = f"http://127.0.0.1:{settings.ingest_port}"
         nlp_url = f"http://127.0.0.1:{settings.nlp_port}"
-        endpoints = Endpoints(db_url, redis_url, api_url, nlp_url)
+        segment_url = f"http://127.0.0.1:{settings.segment_port}"
+        endpoints = Endpoints(db_url, redis_url, api_url, nlp_url, segment_url)
         env = child_env(SEGMENTA_DATABASE_URL=db_url, SEGMENTA_REDIS_URL=redis_url)
         supervisor = Supervisor(env)
         stack.callback(supervisor.stop)
         console.print("[bold]Starting processes[/]")
-        for spec in processes(settings.ingest_port, settings.nlp_port):
+        ports = (settings.ingest_port, settings.nlp_port, settings.segment_port)
+        for spec in processes(*ports, data_dir=str(settings.data_dir.resolve())):
             supervisor.start(spec)
-        for url in (api_url, nlp_url):
+        for url in (api_url, nlp_url, segment_url):
             wait_healthy(url, supervisor)
         state = settings.data_dir / STATE_FILE
         state.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ class CliSettings(BaseSettings):
     data_dir: Path = Path(".segmenta")
     ingest_port: int = 8001
     nlp_port: int = 8004
+    segment_port: int = 8002
     api_url: str | None = None
     api_key: str | None = None
 

@@ -53,13 +53,23 @@ def _api(service: str, port: int) -> ProcessSpec:
 
 # Services whose Celery tasks exist. Until a service's handlers land, its queue simply
 # holds the relayed messages (Redis keeps them) and nothing is consumed or lost.
-WORKER_SERVICES: tuple[str, ...] = ("nlp",)
+WORKER_SERVICES: tuple[str, ...] = ("nlp", "segment")
 
 
-def processes(ingest_port: int = 8001, nlp_port: int = 8004) -> list[ProcessSpec]:
+def _beat(data_dir: str) -> ProcessSpec:
+    schedule = f"{data_dir}/celerybeat-schedule"
+    args = ("-m", "celery", "-A", "services.segment.worker", "beat", "--schedule", schedule)
+    return ProcessSpec("segment-beat", (sys.executable, *args, "--loglevel", "WARNING"))
+
+
+def processes(
+    ingest_port: int = 8001, nlp_port: int = 8004, segment_port: int = 8002, data_dir: str = "."
+) -> list[ProcessSpec]:
     return [
         _api("ingest", ingest_port),
         ProcessSpec("relay", (sys.executable, "-m", "services.ingest.relay")),
         _api("nlp", nlp_port),
+        _api("segment", segment_port),
         *(_worker(service) for service in WORKER_SERVICES),
+        _beat(data_dir),
     ]

@@ -38,6 +38,7 @@ REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "SEGMENTA_SECRET_KEY")
 HEALTHCHECK_EXEMPT = {
     "migrate": "one-shot job: it exits, its exit status is the check",
     "relay": "no port and no Celery node to probe; the restart policy covers crashes",
+    "segment-beat": "a timer with no port or worker node; the restart policy covers crashes",
 }
 
 # The entry points the process commands may name (the documented service layout).
@@ -46,6 +47,7 @@ ENTRYPOINT_MODULES = frozenset(
         "services/ingest/main.py",
         "services/ingest/relay.py",
         "services/nlp/main.py",
+        "services/segment/main.py",
         "services/nlp/worker.py",
         "services/segment/worker.py",
         "services/personalize/worker.py",
