@@ -14,7 +14,12 @@ from rich.table import Table
 from segmenta import platform
 from segmenta.client import upload
 from segmenta.demo.generate import generate as generate_shop
-from segmenta.reports import sentiment_summary, wait_for_analyses
+from segmenta.reports import (
+    segments_table,
+    sentiment_summary,
+    train_segmentation,
+    wait_for_analyses,
+)
 from segmenta.settings import CliSettings
 from shared.auth import Scope, create_api_key, list_api_keys, revoke_api_key
 from shared.db import create_db_engine, session_scope
@@ -165,7 +170,18 @@ def demo(
             out.print(sentiment_summary(engine, tenant="demo"))
         else:
             out.print("[yellow]The nlp service is still analysing; see the nlp API later.[/]")
+        segment_url = running.endpoints.segment_url
+        run = train_segmentation(segment_url, key)
+        if run["status"] == "succeeded":
+            out.print(segments_table(segment_url, key))
+        else:
+            out.print(
+                f"[yellow]Segmentation run {run['id']} is {run['status']}[/] "
+                f"{run.get('error') or ''}"
+            )
         out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)
+        out.print(f"Dashboard: {segment_url}/dashboard (paste the key below)", soft_wrap=True)
+        out.print(f"Segments API: {segment_url}/docs", soft_wrap=True)
         out.print(f"Sentiment API: {running.endpoints.nlp_url}/docs", soft_wrap=True)
         out.print(f"Metrics: {api}/metrics", soft_wrap=True)
         out.print("Demo admin key (tenant 'demo'):")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import httpx
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, text
@@ -67,4 +69,48 @@ def sentiment_summary(engine: Engine, *, tenant: str) -> Table:
         for kind, status, label, *counts in conn.execute(_SUMMARY, {"tenant": tenant}):
             shown = [str(n) if n else "" for n in counts]
             table.add_row(kind, status, label or "-", *shown)
+    return table
+
+
+def train_segmentation(segment_url: str, key: str, *, timeout_s: float = 900) -> dict[str, Any]:
+    """Ask the segment API for a run, follow its progress, and return its final state."""
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"algorithm": "kmeans", "k": "auto", "promote": "always"}
+    created = httpx.post(f"{segment_url}/v1/segmentations", json=body, headers=headers, timeout=30)
+    created.raise_for_status()
+    run_id = created.json()["id"]
+    deadline = time.monotonic() + timeout_s
+    run: dict[str, Any] = created.json()
+    with Progress(transient=True) as progress:
+        task = progress.add_task("training the segmentation", total=1.0)
+        while time.monotonic() < deadline:
+            run = httpx.get(f"{segment_url}/v1/segmentations/{run_id}", headers=headers).json()
+            progress.update(task, completed=run.get("progress") or 0.0)
+            if run["status"] == "failed" or (run["status"] == "succeeded" and run["active"]):
+                break
+            time.sleep(0.5)
+    return run
+
+
+def segments_table(segment_url: str, key: str) -> Table:
+    headers = {"Authorization": f"Bearer {key}"}
+    segments = httpx.get(f"{segment_url}/v1/segments", headers=headers, timeout=30).json()
+    table = Table(
+        "key",
+        "segment",
+        "customers",
+        "revenue share",
+        "CLV share",
+        "rule",
+        title="Active segmentation of the demo shop",
+    )
+    for s in segments["segments"]:
+        stats = s.get("stats") or {}
+        share = [
+            f"{stats[k]:.0%}" if stats.get(k) is not None else "-"
+            for k in ("revenue_share", "clv_share")
+        ]
+        table.add_row(
+            s["key"], s["name"], f"{s['size']:,}", *share, (s.get("rules") or {}).get("text") or ""
+        )
     return table

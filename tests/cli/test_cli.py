@@ -44,6 +44,7 @@ def embedded_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         "SEGMENTA_DATA_DIR": str(tmp_path / "data"),
         "SEGMENTA_INGEST_PORT": str(free_port()),
         "SEGMENTA_NLP_PORT": str(free_port()),
+        "SEGMENTA_SEGMENT_PORT": str(free_port()),
         "PYTHONPATH": str(ROOT),
     }
 
@@ -61,6 +62,8 @@ def test_demo_starts_embedded_servers_loads_a_shop_through_the_api_and_stops(
     assert "│ customers   │ 300 " in output
     assert "Sentiment of the demo shop" in output  # every review and transcript analysed
     assert "unsupported_language" in output  # the Swedish and Korean reviews
+    assert "Active segmentation of the demo shop" in output  # trained, activated, explained
+    assert "/dashboard" in output
     assert not (tmp_path / "data" / "urls.json").exists()  # cleaned up on the way out
 
 
