@@ -15,6 +15,33 @@ from sqlmodel import Session
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.settings import SegmentSettings
 
+# What segments are made of, per feature set: behaviour that tells customer types apart.
+# The rest of a feature set (flags, sin/cos of hours, per-channel detail) stays stored and
+# shown, but adds more noise than signal to the distances; a run may name its own list.
+MODEL_FEATURES: dict[str, list[str]] = {
+    "v1": [
+        "recency_days",
+        "frequency",
+        "orders_365d",
+        "monetary",
+        "avg_order_value",
+        "avg_item_price",
+        "discount_share",
+        "tenure_days",
+        "channel_store_share",
+        "channel_app_share",
+        "sessions_90d",
+        "email_opens_90d",
+        "email_clicks_90d",
+        "searches_90d",
+        "abandoned_cart_days_90d",
+        "store_visits_90d",
+        "support_contacts_per_30d",
+        "review_sentiment_decayed",
+        "transcript_sentiment_decayed",
+    ],
+}
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -37,6 +64,7 @@ class RunRequest:
             "seed": self.seed,
             "sample_size": int(self.params.get("sample_size", settings.segment_sample_size)),
             "n_threads": settings.segment_threads,
+            "features": self.params.get("features") or MODEL_FEATURES.get(self.feature_set),
         }
 
 

@@ -1,0 +1,130 @@
+"""Segment profiles, names, descriptions and rules, in one JSON-able report.
+
+Per segment the report holds the columns of the ``segment`` table: ``name``,
+``description``, ``size``, ``profile`` (per feature: mean and median in original units, the
+population mean, their ratio and the lift), ``rules`` (surrogate-tree paths and fidelity)
+and ``stats`` (share of customers and, when given, of revenue and of CLV). Noise (-1), if
+any, is profiled too and always named "Outliers".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.segment.modeling.naming import HIGH, base_name, unique_names
+from services.segment.modeling.rules import surrogate_rules
+from services.segment.modeling.text import format_number
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+NOISE_NAME = "Outliers"
+
+
+def explain_segments(
+    data: FloatArray,
+    scaled: FloatArray,
+    labels: IntArray,
+    feature_names: list[str],
+    *,
+    revenue: FloatArray | None = None,
+    clv: FloatArray | None = None,
+    max_depth: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``data`` in original units and ``scaled`` as the model saw it (log1p + z-scores),
+    one row per customer; ``revenue`` / ``clv``, when given, one value per customer."""
+    for name, values in (("revenue", revenue), ("clv", clv)):
+        if values is not None and values.shape != labels.shape:
+            raise ValueError(f"{name} needs one value per customer")
+    present = np.unique(labels).tolist()
+    segments = [
+        _profile(label, data, scaled, labels, feature_names, revenue, clv) for label in present
+    ]
+    clustered = [segment for segment in segments if segment["label"] >= 0]
+    names = unique_names(
+        [base_name(segment["lifts"]) for segment in clustered],
+        [segment["profile"]["standouts"] for segment in clustered],
+    )
+    for segment, name in zip(clustered, names, strict=True):
+        segment["name"] = name
+    surrogate = surrogate_rules(data, labels, feature_names, max_depth=max_depth, seed=seed)
+    for segment in segments:
+        segment.setdefault("name", NOISE_NAME)
+        segment["description"] = _describe(segment)
+        segment["rules"] = surrogate["segments"][segment["label"]]
+        del segment["lifts"]
+    del surrogate["segments"]
+    return {"segments": segments, "surrogate": surrogate}
+
+
+def _profile(
+    label: int,
+    data: FloatArray,
+    scaled: FloatArray,
+    labels: IntArray,
+    names: list[str],
+    revenue: FloatArray | None,
+    clv: FloatArray | None,
+) -> dict[str, Any]:
+    members = labels == label
+    spread = scaled.std(axis=0)
+    lift = (scaled[members].mean(axis=0) - scaled.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    mean, population = data[members].mean(axis=0), data.mean(axis=0)
+    median = np.median(data[members], axis=0)
+    features = {
+        name: {
+            "mean": float(mean[i]),
+            "median": float(median[i]),
+            "population_mean": float(population[i]),
+            "ratio": float(mean[i] / population[i]) if population[i] != 0 else None,
+            "lift": float(lift[i]),
+        }
+        for i, name in enumerate(names)
+    }
+    standouts = [
+        {"feature": names[i], "direction": "high" if lift[i] > 0 else "low", "lift": float(lift[i])}
+        for i in np.argsort(-np.abs(lift), kind="stable")
+        if abs(lift[i]) >= HIGH
+    ]
+    return {
+        "label": label,
+        "size": int(members.sum()),
+        "profile": {"features": features, "standouts": standouts},
+        "stats": _stats(members, revenue, clv),
+        "lifts": {name: value["lift"] for name, value in features.items()},
+    }
+
+
+def _stats(
+    members: NDArray[np.bool_], revenue: FloatArray | None, clv: FloatArray | None
+) -> dict[str, Any]:
+    stats: dict[str, Any] = {"size": int(members.sum()), "share": float(members.mean())}
+    for name, values in (("revenue", revenue), ("clv", clv)):
+        if values is not None:
+            total = float(values.sum())
+            stats[f"{name}_share"] = float(values[members].sum()) / total if total else None
+            stats[f"mean_{name}"] = float(values[members].mean())
+    return stats
+
+
+def _describe(segment: dict[str, Any]) -> str:
+    stats, profile = segment["stats"], segment["profile"]
+    sentence = f"{stats['size']:,} customers ({stats['share']:.0%} of all)"
+    phrases = []
+    for standout in profile["standouts"][:3]:
+        feature = profile["features"][standout["feature"]]
+        phrases.append(
+            f"{standout['direction']} {standout['feature']} ({format_number(feature['mean'], 3)} "
+            f"vs {format_number(feature['population_mean'], 3)} overall)"
+        )
+    if phrases:
+        joined = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + phrases[-1]
+        sentence += f" with {joined}"
+    else:
+        sentence += " close to the average on every feature"
+    if stats.get("revenue_share") is not None:
+        sentence += f", bringing {stats['revenue_share']:.0%} of revenue"
+    return sentence + "."
