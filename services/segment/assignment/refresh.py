@@ -58,7 +58,8 @@ def _reason(run: ActiveRun, x: np.ndarray, old: str | None, new: str) -> dict[st
     reason: dict[str, Any] = {"trigger": "activity", "run_id": run.id}
     if old == new:
         return reason
-    reason["rule"] = _matching_rule(run.rules.get(new, []), run.segmenter.feature_names_, x)
+    # ``x`` is the whole stored vector; the model may use a subset of its columns.
+    reason["rule"] = _matching_rule(run.rules.get(new, []), run.segmenter.input_features_, x)
     centroids = run.segmenter.centroids_by_key()
     if old in centroids and new in centroids:
         reason["moved"] = _moved_features(run, x, centroids[old], centroids[new])
@@ -82,7 +83,8 @@ def _matching_rule(paths: list[dict[str, Any]], names: list[str], x: np.ndarray)
 
 def _moved_features(run: ActiveRun, x: np.ndarray, old: list[float], new: list[float]) -> list[str]:
     """Features where the customer is now nearer the new segment's centre than the old's."""
-    scaled = run.segmenter.scaler_.transform(np.asarray([x, old, new], dtype=np.float64))
+    used = x[run.segmenter.columns_]
+    scaled = run.segmenter.scaler_.transform(np.asarray([used, old, new], dtype=np.float64))
     pull = np.abs(scaled[0] - scaled[1]) - np.abs(scaled[0] - scaled[2])
     order = np.argsort(-pull)[:MOVED_FEATURES]
     names = run.segmenter.feature_names_

@@ -1,0 +1,68 @@
+"""Assembles a feature set's SQL into the statements the repository runs.
+
+A set's ``ctes`` and ``from_clause`` may use two placeholders, replaced here:
+
+* ``{customers}``: a condition on ``customer c`` that selects the customers in scope;
+* ``{rows}``: the same condition on an unqualified ``customer_pk`` column, for the source
+  tables (orders, events, ...), so that a refresh of a few customers reads them through
+  their ``customer_pk`` indexes instead of scanning the tenant.
+
+and these bound parameters: ``:tenant_id``, ``:as_of`` (timestamptz), ``:as_of_days`` (the
+same instant in days since 1970-01-01 UTC, a float), ``:feature_set``, ``:customer_pks``
+(bigint[], only when a refresh is scoped to some customers), and the set's own
+``params``.
+"""
+
+from __future__ import annotations
+
+from services.segment.features.sets import FeatureSet
+
+_ALL = {"{customers}": "TRUE", "{rows}": "TRUE"}
+_SOME = {
+    "{customers}": "c.id = ANY(CAST(:customer_pks AS bigint[]))",
+    "{rows}": "customer_pk = ANY(CAST(:customer_pks AS bigint[]))",
+}
+
+# A refresh scheduled "now" never replaces a row computed at a later cut-off: a full
+# run that started before a customer's refresh must not overwrite it with older data.
+_NEWER_ONLY = "WHERE customer_features.as_of <= EXCLUDED.as_of"
+
+
+def _scoped(text: str, *, some: bool) -> str:
+    for placeholder, condition in (_SOME if some else _ALL).items():
+        text = text.replace(placeholder, condition)
+    return text
+
+
+def _values_array(feature_set: FeatureSet) -> str:
+    # A NULL feature is stored as 0: missing values must be numbers for the models.
+    items = ",\n    ".join(
+        f"coalesce(CAST(({f.expression}) AS float8), 0)" for f in feature_set.features
+    )
+    return f"ARRAY[\n    {items}\n]"
+
+
+def select_sql(feature_set: FeatureSet, *, some: bool) -> str:
+    """One row per customer in scope: ``customer_pk, feature_values``."""
+    return _scoped(
+        f"WITH {feature_set.ctes}\n"
+        f"SELECT s.customer_pk, {_values_array(feature_set)} AS feature_values\n"
+        f"{feature_set.from_clause}",
+        some=some,
+    )
+
+
+def upsert_sql(feature_set: FeatureSet, *, some: bool, newer_only: bool) -> str:
+    return _scoped(
+        "INSERT INTO customer_features"
+        " (customer_pk, feature_set, tenant_id, feature_values, as_of, updated_at)\n"
+        f"WITH {feature_set.ctes}\n"
+        f"SELECT s.customer_pk, :feature_set, :tenant_id, {_values_array(feature_set)},"
+        " :as_of, now()\n"
+        f"{feature_set.from_clause}\n"
+        "ON CONFLICT (customer_pk, feature_set) DO UPDATE SET"
+        " tenant_id = EXCLUDED.tenant_id, feature_values = EXCLUDED.feature_values,"
+        " as_of = EXCLUDED.as_of, updated_at = EXCLUDED.updated_at\n"
+        f"{_NEWER_ONLY if newer_only else ''}",
+        some=some,
+    )
