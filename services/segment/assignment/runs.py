@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -38,24 +36,23 @@ def active_run_id(session: Session, tenant_id: int) -> int | None:
 
 
 def load_run(session: Session, run_id: int) -> ActiveRun | None:
-    """A succeeded run, ready to assign customers (cached: runs never change once done)."""
+    """A succeeded run, ready to assign customers (cached: a run never changes once done)."""
+    if run_id in _LOADED:
+        return _LOADED[run_id]
     row = session.execute(_RUN, {"run": run_id}).one_or_none()
     if row is None:
         return None
     rules = {key: (r or {}).get("paths", []) for key, r in session.execute(_RULES, {"run": run_id})}
-    return _cached(
-        row.id, row.tenant_id, row.feature_set, orjson.dumps(row.artifact), orjson.dumps(rules)
-    )
+    segmenter = Segmenter.from_artifact(row.artifact["model"])
+    run = ActiveRun(row.id, row.tenant_id, row.feature_set, segmenter, rules)
+    if len(_LOADED) >= MAX_LOADED:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[run_id] = run
+    return run
 
 
-@lru_cache(maxsize=16)
-def _cached(
-    run_id: int, tenant_id: int, feature_set: str, artifact: bytes, rules: bytes
-) -> ActiveRun:
-    model = orjson.loads(artifact)["model"]
-    return ActiveRun(
-        run_id, tenant_id, feature_set, Segmenter.from_artifact(model), orjson.loads(rules)
-    )
+MAX_LOADED = 16  # runs kept per worker process: a handful of tenants' active ones
+_LOADED: dict[int, ActiveRun] = {}
 
 
 _DEACTIVATE = text(

@@ -22,6 +22,10 @@ from services.segment.clv.data import CustomerSummary
 
 log = logging.getLogger(__name__)
 MIN_REPEAT_CUSTOMERS = 20  # below this the spend model has nothing to learn from
+# Maximum likelihood can run off to the boundary (a, b -> infinity: nobody ever drops out),
+# where the expected-purchases series has no finite value; a touch of L2 keeps it inside.
+DEGENERATE = 1e4
+PENALIZER = 1e-4
 
 _HISTORY = text(
     """
@@ -52,6 +56,16 @@ _STORE = text(
         model = EXCLUDED.model, updated_at = now()
     """
 )
+
+
+class ObservedSpend(GammaGamma):
+    """The fallback when Gamma-Gamma degenerates: a repeat customer's own mean spend,
+    the population's mean for a customer without repeat purchases."""
+
+    def expected_average_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
+        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
+        population = float(m[x > 0].mean()) if (x > 0).any() else 0.0
+        return np.where(x > 0, m, population)
 
 
 @dataclass(frozen=True)
@@ -88,13 +102,26 @@ def score_customers(
         return ClvOutcome(customers=0, params={"skipped": reason})
     history = (summary.frequency, summary.recency, summary.T)
     transactions = BGNBD().fit(*history)
-    spend = GammaGamma().fit(summary.frequency, summary.monetary_value)
+    notes = []
+    if transactions.params_.a + transactions.params_.b > DEGENERATE:
+        transactions = BGNBD(penalizer=PENALIZER).fit(*history)
+        notes.append(f"BG/NBD refitted with penalizer {PENALIZER}: no dropout in the data")
+    spend: GammaGamma = GammaGamma().fit(summary.frequency, summary.monetary_value)
+    if spend.params_.p > DEGENERATE or spend.params_.q <= 1:
+        spend = ObservedSpend().fit(summary.frequency, summary.monetary_value)
+        notes.append(
+            "spend varies too little between customers for Gamma-Gamma: each "
+            "customer's observed mean spend is used"
+        )
     value = customer_lifetime_value(
         transactions, spend, summary, horizon=horizon_days, discount_rate=discount_rate
     )
     params = {
-        "bgnbd": asdict(transactions.params_),
-        "gamma_gamma": asdict(spend.params_),
+        # As text: Postgres prints a huge float (a mixture that degenerates to one spend
+        # level drives p and q up without bound) back as a 150-digit integer.
+        "bgnbd": {k: f"{v:.6g}" for k, v in asdict(transactions.params_).items()},
+        "gamma_gamma": {k: f"{v:.6g}" for k, v in asdict(spend.params_).items()},
+        "notes": notes,
         "horizon_days": horizon_days,
         "discount_rate": discount_rate,
         "as_of": as_of.isoformat(),
@@ -105,13 +132,18 @@ def score_customers(
             "tenant": tenant_id,
             "model": _json(params),
             "pks": summary.customer_ids.tolist(),
-            "clv": np.round(value, 2).tolist(),
-            "p_alive": transactions.probability_alive(*history).tolist(),
-            "expected": transactions.expected_purchases(float(horizon_days), *history).tolist(),
+            "clv": _finite(np.round(value, 2)),
+            "p_alive": _finite(transactions.probability_alive(*history)),
+            "expected": _finite(transactions.expected_purchases(float(horizon_days), *history)),
         },
     )
     log.info("CLV scored for %d customers", len(summary))
     return ClvOutcome(customers=len(summary), params=params)
+
+
+def _finite(values: np.ndarray) -> list[float | None]:
+    """NULL where the model has no finite answer (a degenerate fit), never NaN in a score."""
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def _json(value: dict[str, Any]) -> str:

@@ -108,8 +108,9 @@ def mark_running(session: Session, run_id: int) -> None:
 def progress(session: Session, run_id: int, value: float, stage: str) -> None:
     session.execute(
         text(
-            "UPDATE segmentation_run SET progress = :p, metrics = coalesce(metrics, '{}') "
-            "|| jsonb_build_object('stage', CAST(:stage AS text)) WHERE id = :run"
+            "UPDATE segmentation_run SET progress = :p, metrics = CASE WHEN"
+            " jsonb_typeof(metrics) = 'object' THEN metrics ELSE '{}' END"
+            " || jsonb_build_object('stage', CAST(:stage AS text)) WHERE id = :run"
         ),
         {"run": run_id, "p": value, "stage": stage},
     )
