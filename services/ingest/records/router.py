@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 
-from shared.web.body import read_capped_body
 from services.ingest.metrics import count_records
 from services.ingest.records.schemas import (
     RECORD_MODELS,
@@ -20,6 +19,7 @@ from services.ingest.records.service import StoreOutcome, store_records
 from services.ingest.records.validation import parse_json, validate_batch
 from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope
+from shared.web.body import read_capped_body
 from shared.web.deps import DatabaseDep, SettingsDep, require
 from shared.web.errors import ApiError
 
