@@ -11,6 +11,7 @@ from sqlmodel import Session
 from services.segment.assignment.memberships import write_memberships
 from services.segment.features import load_matrix
 from services.segment.modeling.segmenter import Segmenter
+from services.segment.scoring.anomaly import anomaly_scores, store_anomalies
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,14 @@ def activate(session: Session, run: ActiveRun, *, reason: str) -> int:
     if not len(matrix):
         return 0
     keys = run.segmenter.predict_keys(matrix.values)
+    pks = matrix.customer_pks.tolist()
+    scores = anomaly_scores(run.segmenter, matrix.values)
+    store_anomalies(session, tenant_id=run.tenant_id, pks=pks, scores=scores)
     moved = write_memberships(
         session,
         tenant_id=run.tenant_id,
         run_id=run.id,
-        pks=matrix.customer_pks.tolist(),
+        pks=pks,
         keys=keys,
         reasons=[{"trigger": reason, "run_id": run.id}] * len(keys),
     )
