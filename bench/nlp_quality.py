@@ -198,7 +198,8 @@ def render(
         "## NLP sentiment quality (`python -m bench.nlp_quality`)",
         "",
         f"Model `{model.version}` (int8 ONNX) against VADER 3.3.2 on sets never used in "
-        f"training or tuning; {cpu_model()}, {os.cpu_count()} cores.",
+        f"training or tuning; {cpu_model()}, {os.cpu_count()} cores (1-minute load average "
+        f"{os.getloadavg()[0]:.1f} when the report was written: the machine may be shared).",
         "",
         "| set | rows | local acc | local macro-F1 | VADER acc | VADER macro-F1 "
         "| VADER sign acc | VADER sign macro-F1 |",

@@ -3,6 +3,10 @@
 The artefact directory (``services/nlp/model/`` by default) holds ``model.onnx`` (MiniLM
 encoder, linear head and softmax, int8), ``tokenizer.json`` and ``model.json``, all written by
 ``python -m services.nlp.training.train``. Load it once per process.
+
+Activations are quantized to int8 per batch, so a row's probabilities can move by a few
+hundredths with the rows batched alongside it (padding included); clear texts keep
+their label.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class TrainConfig:
     warmup_fraction: float = 0.06
     label_smoothing: float = 0.05
     dropout: float = 0.1
-    frozen_layers: int = 4
+    frozen_layers: int = 2
 
 
 class SentimentClassifier(nn.Module):
