@@ -396,3 +396,21 @@ def test_feature_sets_describe_themselves() -> None:
     assert all(d["description"] for d in described)
     with pytest.raises(FeatureSetDoesNotExist):
         describe_feature_set("v0")
+
+
+def test_the_last_scored_clv_and_p_alive_are_features(session: Session, tenant: int) -> None:
+    scored, unscored = create_customer(session, tenant), create_customer(session, tenant)
+    session.execute(
+        text(
+            "INSERT INTO customer_score (customer_pk, tenant_id, clv, p_alive)"
+            " VALUES (:c, :t, 412.5, 0.83)"
+        ),
+        {"c": scored, "t": tenant},
+    )
+    compute_features(session, tenant_id=tenant, as_of=AS_OF)
+
+    assert (features(session, scored)["clv"], features(session, scored)["p_alive"]) == (
+        pytest.approx(412.5),
+        pytest.approx(0.83),
+    )
+    assert features(session, unscored)["clv"] == 0  # not scored yet: no orders to go by

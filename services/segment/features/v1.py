@@ -148,6 +148,7 @@ LEFT JOIN cat ON cat.customer_pk = s.customer_pk
 LEFT JOIN ev ON ev.customer_pk = s.customer_pk
 LEFT JOIN tr ON tr.customer_pk = s.customer_pk
 LEFT JOIN sent ON sent.customer_pk = s.customer_pk
+LEFT JOIN customer_score sc ON sc.customer_pk = s.customer_pk
 CROSS JOIN LATERAL (
     SELECT greatest(0, :as_of_days - least(s.signup_t, ord.first_t, ev.first_t, tr.first_t))
                AS tenure_days,
@@ -259,6 +260,12 @@ _FEATURES = (
         "sent.churn_cue",
         "share of scored transcripts with cancel or competitor cues",
     ),
+    (
+        "clv",
+        "coalesce(sc.clv, 0)",
+        "predicted revenue over the CLV horizon (BG/NBD + Gamma-Gamma, as last scored)",
+    ),
+    ("p_alive", "coalesce(sc.p_alive, 0)", "probability the customer is still active (BG/NBD)"),
 )
 
 V1 = FeatureSet(

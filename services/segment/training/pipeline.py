@@ -69,9 +69,6 @@ def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> 
     with session_scope(engine) as session:
         store.mark_running(session, run.id)
     with session_scope(engine) as session:
-        compute_features(session, tenant_id=run.tenant_id, feature_set=run.feature_set, as_of=as_of)
-        store.progress(session, run.id, 0.35, "features")
-    with session_scope(engine) as session:
         clv = score_customers(
             session,
             tenant_id=run.tenant_id,
@@ -79,7 +76,11 @@ def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> 
             horizon_days=settings.clv_horizon_days,
             discount_rate=settings.clv_discount_rate,
         )
-        store.progress(session, run.id, 0.5, "clv")
+        store.progress(session, run.id, 0.2, "clv")
+    # CLV first: the feature set carries each customer's CLV and P(alive).
+    with session_scope(engine) as session:
+        compute_features(session, tenant_id=run.tenant_id, feature_set=run.feature_set, as_of=as_of)
+        store.progress(session, run.id, 0.5, "features")
     with session_scope(engine) as session:
         matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
         revenue, value = store.revenue_and_clv(session, run.tenant_id, matrix.customer_pks)
