@@ -409,8 +409,7 @@ def test_the_last_scored_clv_and_p_alive_are_features(session: Session, tenant: 
     )
     compute_features(session, tenant_id=tenant, as_of=AS_OF)
 
-    assert (features(session, scored)["clv"], features(session, scored)["p_alive"]) == (
-        pytest.approx(412.5),
-        pytest.approx(0.83),
-    )
+    got = features(session, scored)
+    assert got["clv"] == pytest.approx(412.5)
+    assert got["p_alive"] == pytest.approx(0.83)
     assert features(session, unscored)["clv"] == 0  # not scored yet: no orders to go by
