@@ -10,19 +10,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
-from redis.asyncio import Redis
 
 from services.ingest.erasure.router import router as erasure_router
 from services.ingest.imports.router import router as import_router
 from services.ingest.records.router import build_router
 from services.ingest.records.schemas import RECORD_MODELS
-from shared.db import create_db_engine
-from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
-from shared.web import health
-from shared.web.deps import Database
-from shared.web.errors import install_error_handlers
-from shared.web.metrics import MetricsMiddleware
+from shared.web.app import install_platform, platform_resources
 
 DESCRIPTION = """
 Takes in customers, products, orders, events, reviews and support transcripts; validates,
@@ -64,18 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        app.state.settings = settings
-        app.state.engine = create_db_engine(settings)
-        app.state.database = Database(app.state.engine, settings.db_pool_size)
-        app.state.redis = Redis.from_url(
-            settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
-        )
-        try:
+        async with platform_resources(app, settings):
             yield
-        finally:
-            await app.state.redis.aclose()
-            app.state.engine.dispose()
 
     app = FastAPI(
         title="Segmenta ingest",
@@ -83,9 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware)
-    app.include_router(health.router)
+    install_platform(app)
     app.include_router(build_router(settings.max_batch_items))
     app.include_router(import_router)
     app.include_router(erasure_router)

@@ -6,19 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from services.nlp.analysis.analyzer import Analyzer
 from services.nlp.analysis.aspects import AspectTaxonomy
 from services.nlp.backends import build_backend
 from services.nlp.router import router
 from services.nlp.settings import NlpSettings, get_nlp_settings
-from shared.db import create_db_engine
-from shared.logging import configure_logging
-from shared.web import health
-from shared.web.deps import Database, ThreadLane
-from shared.web.errors import install_error_handlers
-from shared.web.metrics import MetricsMiddleware
+from shared.web.app import install_platform, platform_resources
+from shared.web.deps import ThreadLane
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -36,22 +31,12 @@ def create_app(settings: NlpSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        app.state.settings = settings
-        app.state.engine = create_db_engine(settings)
-        app.state.database = Database(app.state.engine, settings.db_pool_size)
-        app.state.redis = Redis.from_url(
-            settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
-        )
-        # Loaded once per process; inference runs one request at a time.
-        backend = build_backend(settings)
-        app.state.analyzer = Analyzer(backend, AspectTaxonomy.load(settings.nlp_aspects_file))
-        app.state.inference = ThreadLane(1)
-        try:
+        async with platform_resources(app, settings):
+            # Loaded once per process; inference runs one request at a time.
+            backend = build_backend(settings)
+            app.state.analyzer = Analyzer(backend, AspectTaxonomy.load(settings.nlp_aspects_file))
+            app.state.inference = ThreadLane(1)
             yield
-        finally:
-            await app.state.redis.aclose()
-            app.state.engine.dispose()
 
     app = FastAPI(
         title="Segmenta nlp",
@@ -60,9 +45,7 @@ def create_app(settings: NlpSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
     )
-    install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware)
-    app.include_router(health.router)
+    install_platform(app)
     app.include_router(router)
     return app
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
@@ -14,12 +13,7 @@ from services.segment.dashboard.router import router as dashboard_router
 from services.segment.segmentations.router import router as segmentations_router
 from services.segment.segments.router import router as segments_router
 from services.segment.settings import SegmentSettings, get_segment_settings
-from shared.db import create_db_engine
-from shared.logging import configure_logging
-from shared.web import health
-from shared.web.deps import Database
-from shared.web.errors import install_error_handlers
-from shared.web.metrics import MetricsMiddleware
+from shared.web.app import install_platform, platform_resources
 
 # The only bodies are small JSON requests for a training run.
 MAX_BODY_BYTES = 16 * 1024
@@ -41,19 +35,9 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        app.state.settings = settings
-        app.state.engine = create_db_engine(settings)
-        app.state.database = Database(app.state.engine, settings.db_pool_size)
-        app.state.redis = Redis.from_url(
-            settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
-        )
-        assets()  # read and compress the dashboard's files before the first visitor
-        try:
+        async with platform_resources(app, settings):
+            assets()  # read and compress the dashboard's files before the first visitor
             yield
-        finally:
-            await app.state.redis.aclose()
-            app.state.engine.dispose()
 
     app = FastAPI(
         title="Segmenta segment",
@@ -62,9 +46,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
     )
-    install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware)
-    app.include_router(health.router)
+    install_platform(app)
     app.include_router(segmentations_router)
     app.include_router(segments_router)
     app.include_router(customers_router)

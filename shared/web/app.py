@@ -1,0 +1,41 @@
+"""What every Segmenta API sets up: its resources for the process, and the common routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from shared.db import create_db_engine
+from shared.logging import configure_logging
+from shared.settings import Settings
+from shared.web import health
+from shared.web.deps import Database
+from shared.web.errors import install_error_handlers
+from shared.web.metrics import MetricsMiddleware
+
+
+@asynccontextmanager
+async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """The engine, the database lane and the Redis client in ``app.state``, closed after."""
+    configure_logging(settings.log_level)
+    app.state.settings = settings
+    app.state.engine = create_db_engine(settings)
+    app.state.database = Database(app.state.engine, settings.db_pool_size)
+    app.state.redis = Redis.from_url(
+        settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
+    )
+    try:
+        yield
+    finally:
+        await app.state.redis.aclose()
+        app.state.engine.dispose()
+
+
+def install_platform(app: FastAPI) -> None:
+    """Error answers, request metrics, and /healthz, /readyz, /metrics."""
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(health.router)
