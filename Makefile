@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help install demo up test test-fast lint format bench migrate clean llm-env
+.PHONY: help install demo up test test-fast lint format bench migrate clean llm-env nlp-train
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,8 +35,14 @@ format: install ## Format the code and apply safe lint fixes
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-bench: install ## Run the ingest benchmarks and rewrite bench/RESULTS.md
+bench: install ## Run every benchmark; each rewrites its section of bench/RESULTS.md
 	$(UV) run python -m bench.ingest
+	$(UV) run python -m bench.nlp_quality
+	$(UV) run python -m bench.segment
+
+nlp-train: ## Retrain the shipped sentiment model (its own torch environment, ~25 min on 2 cores)
+	bash services/nlp/training/setup_env.sh
+	HF_HUB_OFFLINE=1 .venv-train/bin/python -m services.nlp.training.train --out services/nlp/model
 
 llm-env: ## Create .venv-llm (CPU torch + transformers serve) for the openai backend's slow test
 	bash services/nlp/llm/setup_env.sh
