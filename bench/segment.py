@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = args.only or list(PARTS)
     command = " ".join(["python -m bench.segment", *(argv if argv is not None else sys.argv[1:])])
-    blocks = report.previous_blocks(args.out)
+    blocks: dict[str, str] = {}
     notes: list[str] = []
     summary: list[list[str]] = []
     for part in chosen:
@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database("segmenta_bench_segment") as url:
         machine = machine_info(url)
     machine_text = "### Machine\n\n" + "\n".join(f"* {k}: {v}" for k, v in machine.items())
-    report.write_blocks(args.out, blocks, machine_text)
+    # Read just before writing: another part may have been written meanwhile.
+    report.write_blocks(args.out, {**report.previous_blocks(args.out), **blocks}, machine_text)
     print(render_table(report.SUMMARY_HEADER, summary))
     return 0
 
