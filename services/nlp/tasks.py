@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from services.nlp import repository as repo
 from services.nlp.analysis.analyzer import Analyzer
+from services.nlp.analysis.results import Analysis
 from shared.contracts import SEGMENT_REFRESH_CUSTOMERS
 from shared.outbox import enqueue
 from shared.reliable import Subject
@@ -33,31 +34,34 @@ def _tell_segment(session: Session, changed: dict[int, set[int]]) -> None:
         )
 
 
-def analyze_reviews(analyzer: Analyzer, session: Session, subjects: Sequence[Subject]) -> None:
-    version = analyzer.model_version
-    pending = repo.pending_reviews(session, [s.subject_id for s in subjects], version)
-    analyses = analyzer.reviews([review for _, review in pending])
+def _store(
+    analyzer: Analyzer,
+    session: Session,
+    kind: str,
+    sources: Sequence[repo.Source],
+    analyses: Sequence[Analysis],
+    asked: int,
+) -> None:
     changed = repo.store_analyses(
         session,
-        kind="review",
-        version=version,
+        kind=kind,
+        version=analyzer.model_version,
         backend=analyzer.backend.name,
-        results=[(source, a) for (source, _), a in zip(pending, analyses, strict=True)],
+        results=list(zip(sources, analyses, strict=True)),
     )
     _tell_segment(session, changed)
-    log.info("analysed %d of %d reviews", len(pending), len(subjects))
+    log.info("analysed %d of %d %ss", len(sources), asked, kind)
+
+
+def analyze_reviews(analyzer: Analyzer, session: Session, subjects: Sequence[Subject]) -> None:
+    ids = [s.subject_id for s in subjects]
+    pending = repo.pending_reviews(session, ids, analyzer.model_version)
+    analyses = analyzer.reviews([review for _, review in pending])
+    _store(analyzer, session, "review", [s for s, _ in pending], analyses, len(ids))
 
 
 def analyze_transcripts(analyzer: Analyzer, session: Session, subjects: Sequence[Subject]) -> None:
-    version = analyzer.model_version
-    pending = repo.pending_transcripts(session, [s.subject_id for s in subjects], version)
+    ids = [s.subject_id for s in subjects]
+    pending = repo.pending_transcripts(session, ids, analyzer.model_version)
     analyses = analyzer.transcripts([turns for _, turns in pending])
-    changed = repo.store_analyses(
-        session,
-        kind="transcript",
-        version=version,
-        backend=analyzer.backend.name,
-        results=[(source, a) for (source, _), a in zip(pending, analyses, strict=True)],
-    )
-    _tell_segment(session, changed)
-    log.info("analysed %d of %d transcripts", len(pending), len(subjects))
+    _store(analyzer, session, "transcript", [s for s, _ in pending], analyses, len(ids))
