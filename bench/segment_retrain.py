@@ -25,15 +25,16 @@ import psutil
 import psycopg
 from sklearn.cluster import MiniBatchKMeans  # type: ignore[import-untyped]
 
-# The stages in the order the pipeline runs them: (label, where the timed callable lives,
-# its attribute). Nested ones (indented labels) are parts of the stage above them.
+# The stages in the order the pipeline runs them (CLV first: the features carry it):
+# (label, where the timed callable lives, its attribute). Nested ones (indented labels)
+# are parts of the stage above them.
 STAGES: list[tuple[str, str, str]] = [
-    ("features SQL (compute_features)", "services.segment.training.pipeline", "compute_features"),
     ("CLV fit + score writes", "services.segment.training.pipeline", "score_customers"),
     ("  order history (SQL) per customer", "services.segment.scoring.clv_scores", "_summary"),
     ("  BG/NBD fit(s)", "services.segment.clv.models:BGNBD", "fit"),
     ("  Gamma-Gamma fit", "services.segment.clv.models:GammaGamma", "fit"),
     ("  CLV values", "services.segment.scoring.clv_scores", "customer_lifetime_value"),
+    ("features SQL (compute_features)", "services.segment.training.pipeline", "compute_features"),
     ("load_matrix", "services.segment.training.pipeline", "load_matrix"),
     ("revenue + CLV per customer", "services.segment.training.store", "revenue_and_clv"),
     ("previous run (members, centroids)", "services.segment.training.store", "previous_run"),
@@ -82,6 +83,18 @@ class RunOutcome:
     @property
     def stopped_in_clv(self) -> bool:
         return bool(self.error and self.running and self.running.startswith("CLV"))
+
+    def rest_s(self, label: str) -> float | None:
+        """The part of stage ``label`` that none of its nested stages covers."""
+        if label not in self.stages:
+            return None
+        index = [name for name, _, _ in STAGES].index(label)
+        nested = 0.0
+        for name, _, _ in STAGES[index + 1 :]:
+            if not name.startswith(" "):
+                break
+            nested += self.stages.get(name, 0.0)
+        return self.stages[label] - nested
 
     @property
     def other_s(self) -> float:
