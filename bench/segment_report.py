@@ -23,7 +23,11 @@ from segmenta.demo.generate import DEFAULT_NOW
 GiB = 2**30
 MiB = 2**20
 ARI_TARGET = 0.8
-CLV_STAGE, CLV_LAST = "CLV fit + score writes", "  CLV values"
+# After the last nested stage of a stage: a row for the time none of them covers.
+REST = {
+    "  CLV values": ("CLV fit + score writes", "P(alive), expected purchases, score upsert"),
+    "  write memberships": ("activation", "run flags and anything not listed"),
+}
 RETRAIN_TARGET_S = 180.0
 RSS_TARGET = 4 * GiB
 P95_TARGET_S = 2.0
@@ -175,13 +179,14 @@ def retrain_block(size: SizeRuns, algorithm: str) -> tuple[str, list[list[str]]]
         name = f"&nbsp;&nbsp;↳ {label.strip()}" if label.startswith(" ") else label
         median = _spread([r.stages.get(label, 0.0) for r in ok])
         rows.append([name, *[_stage_cell(r, label) for r in runs], median])
-        if label == CLV_LAST:
-            rests = [r.rest_s(CLV_STAGE) for r in runs]
+        if label in REST:
+            parent, what = REST[label]
+            rests = [r.rest_s(parent) for r in runs]
             rows.append(
                 [
-                    "&nbsp;&nbsp;↳ rest: P(alive), expected purchases, score upsert",
+                    f"&nbsp;&nbsp;↳ rest: {what}",
                     *["-" if v is None else f"{v:.1f}" for v in rests],
-                    _spread([v for r in ok if (v := r.rest_s(CLV_STAGE)) is not None]),
+                    _spread([v for r in ok if (v := r.rest_s(parent)) is not None]),
                 ]
             )
     rows.append(

@@ -51,6 +51,8 @@ STAGES: list[tuple[str, str, str]] = [
     ("activation", "services.segment.training.pipeline", "activate"),
     ("  load_matrix", "services.segment.assignment.runs", "load_matrix"),
     ("  predict keys", "services.segment.modeling.segmenter:Segmenter", "predict_keys"),
+    ("  anomaly scores", "services.segment.assignment.runs", "anomaly_scores"),
+    ("  store anomaly scores", "services.segment.assignment.runs", "store_anomalies"),
     ("  write memberships", "services.segment.assignment.runs", "write_memberships"),
 ]
 TOP_LEVEL = [label for label, _, _ in STAGES if not label.startswith(" ")]
@@ -152,7 +154,9 @@ def timed_stages(report: Report) -> Iterator[None]:
     hooks.append(("", "services.segment.clv.models", "minimize", probe))
     for label, where, attr, make in hooks:
         owner = _resolve(where)
-        original = getattr(owner, attr)
+        original = getattr(owner, attr, None)
+        if original is None:  # not in this version of the pipeline
+            continue
         originals.append((owner, attr, original))
         setattr(owner, attr, make(label, original))
     try:
