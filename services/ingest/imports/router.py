@@ -16,24 +16,25 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.ingest.imports.chunks import Chunk, new_chunk
 from services.ingest.imports.readers import LineError, reader_for
 from services.ingest.metrics import count_records
 from services.ingest.records.router import ERROR_RESPONSES
 from services.ingest.records.schemas import (
     FieldError,
     IngestResult,
-    Record,
     RecordKind,
     RejectedRecord,
 )
-from services.ingest.records.service import store_records
-from services.ingest.records.validation import record_limit, validate_record
+from services.ingest.records.validation import record_limit
 from shared.auth import Principal, Scope
 from shared.web.deps import EngineDep, SettingsDep, require
 from shared.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/import", tags=["import"])
 CHUNK_RECORDS = 5_000
+# Events are gathered as COPY text, a few hundred bytes a row: bigger chunks, fewer merges.
+CHUNK_EVENTS = 20_000
 MAX_LISTED_REJECTIONS = 1_000
 
 
@@ -64,15 +65,8 @@ class ImportTransaction:
     def __post_init__(self) -> None:
         self.session = Session(self.engine, expire_on_commit=False)
 
-    def store(self, records: list[Record], tally: ImportTally) -> None:
-        outcome = store_records(
-            self.session,
-            tenant_id=self.tenant_id,
-            kind=self.kind,
-            records=records,
-            secret=self.secret,
-            bulk=True,
-        )
+    def store(self, chunk: Chunk, tally: ImportTally) -> None:
+        outcome = chunk.store(self.session, tenant_id=self.tenant_id, secret=self.secret)
         tally.accepted += outcome.accepted
         tally.duplicates += outcome.duplicates
         tally.suppressed += outcome.suppressed
@@ -100,30 +94,30 @@ async def _run_import(
     reader = reader_for(kind, request.headers.get("content-type", ""), None)
     limit = record_limit(kind, settings)
     tally = ImportTally()
+    chunk_size = CHUNK_EVENTS if kind is RecordKind.EVENTS else CHUNK_RECORDS
     job = ImportTransaction(engine, principal.tenant_id, kind, secret)
-    chunk: list[Record] = []
+    chunk = new_chunk(kind)
     # One chunk is written to Postgres (in a thread) while the next is parsed and
     # validated here, so the API and the database work at the same time.
     writing: asyncio.Future[None] | None = None
     try:
-        async for line, item in reader(request.stream(), limit):
-            result = (
-                [FieldError(field=item.field, message=item.message)]
-                if isinstance(item, LineError)
-                else validate_record(kind, item)
-            )
-            if isinstance(result, Record):
-                chunk.append(result)
-            else:
-                tally.reject(line, result)
-            if len(chunk) >= CHUNK_RECORDS:
+        async for batch in reader(request.stream(), limit):
+            for line, item in batch:
+                errors = (
+                    [FieldError(field=item.field, message=item.message)]
+                    if isinstance(item, LineError)
+                    else chunk.add(item)
+                )
+                if errors:
+                    tally.reject(line, errors)
+            if len(chunk) >= chunk_size:
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(run_in_threadpool(job.store, chunk, tally))
-                chunk = []
+                chunk = new_chunk(kind)
         if writing is not None:
             await writing
-        if chunk:
+        if len(chunk):
             await run_in_threadpool(job.store, chunk, tally)
         if not (tally.accepted or tally.duplicates or tally.suppressed or tally.rejected_count):
             raise ApiError(
