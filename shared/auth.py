@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,6 +119,49 @@ def authenticate(session: Session, raw_key: str) -> Principal | None:
         scopes=frozenset(row.scopes),
         rate_limit_per_minute=row.rate_limit_per_minute,
     )
+
+
+def active_key_ids(session: Session, key_ids: Iterable[int]) -> set[int]:
+    """Those of ``key_ids`` not revoked, read in the caller's transaction."""
+    ids = sorted(set(key_ids))
+    rows = session.execute(
+        text("SELECT id FROM api_key WHERE id = ANY(:ids) AND revoked_at IS NULL"), {"ids": ids}
+    )
+    return set(rows.scalars())
+
+
+class PrincipalCache:
+    """Recently authenticated keys, by a hash of the presented key, for ``ttl`` seconds.
+
+    Only for callers that re-check the key (``active_key_ids``) in the transaction that
+    writes on its behalf: that keeps a revocation effective at once, while the cache
+    spares each request its own lookup. Scopes and tenant of a key never change.
+    """
+
+    def __init__(self, ttl: float = 2.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+
+    @staticmethod
+    def _key(raw_key: str) -> bytes:
+        return hashlib.sha256(raw_key.encode()).digest()
+
+    def get(self, raw_key: str) -> Principal | None:
+        entry = self._entries.get(self._key(raw_key))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, raw_key: str, principal: Principal) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[self._key(raw_key)] = (time.monotonic() + self.ttl, principal)
+
+    def forget(self, key_id: int) -> None:
+        for digest, (_, principal) in list(self._entries.items()):
+            if principal.key_id == key_id:
+                del self._entries[digest]
 
 
 def revoke_api_key(session: Session, *, prefix: str) -> bool:

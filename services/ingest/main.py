@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.ingest.erasure.router import router as erasure_router
 from services.ingest.imports.router import router as import_router
+from services.ingest.records.batcher import GroupCommitter
 from services.ingest.records.router import build_router
 from services.ingest.records.schemas import RECORD_MODELS
 from shared.settings import Settings, get_settings
@@ -59,7 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with platform_resources(app, settings):
-            yield
+            committer = GroupCommitter(app.state.database, settings.secret_key.get_secret_value())
+            app.state.group_committer = committer
+            try:
+                yield
+            finally:
+                await committer.aclose()
 
     app = FastAPI(
         title="Segmenta ingest",

@@ -8,18 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from shared.auth import PrincipalCache
 from shared.db import create_db_engine
 from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.web import health
-from shared.web.deps import Database
+from shared.web.deps import CachedAuthenticator, Database, RateLimiter
 from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware
 
 
 @asynccontextmanager
 async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """The engine, the database lane and the Redis client in ``app.state``, closed after."""
+    """The engine, the database lane, the Redis client and the key checks in ``app.state``."""
     configure_logging(settings.log_level)
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
@@ -27,6 +28,8 @@ async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[
     app.state.redis = Redis.from_url(
         settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
     )
+    app.state.authenticator = CachedAuthenticator(app.state.database, PrincipalCache())
+    app.state.rate_limiter = RateLimiter(app.state.redis, settings.rate_limit_per_minute)
     try:
         yield
     finally:

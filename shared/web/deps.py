@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import anyio.to_thread
@@ -16,7 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.auth import Principal, Scope, authenticate
+from shared.auth import Principal, PrincipalCache, Scope, authenticate
 from shared.settings import Settings
 from shared.web.errors import ApiError
 
@@ -47,26 +49,27 @@ class Database(ThreadLane):
         self.engine = engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
 
+# Plain accessors are ``async def``: FastAPI runs a sync dependency in a thread, per request.
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -89,59 +92,169 @@ def _authenticate(engine: Engine, raw_key: str) -> Principal | None:
         return authenticate(session, raw_key)
 
 
-async def get_principal(
-    database: DatabaseDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "a valid API key is required",
+        errors=[{"field": "Authorization", "message": "missing, unknown or revoked key"}],
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+class CachedAuthenticator:
+    """Keys looked up at most once per cache lifetime, however many requests present them.
+
+    Its principals may be revoked since: only for writes that re-check the key in their
+    own transaction (``shared.auth.active_key_ids``), which is what keeps a revocation
+    effective at once.
+    """
+
+    def __init__(self, database: Database, cache: PrincipalCache) -> None:
+        self.database = database
+        self.cache = cache
+        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
+
+    async def authenticate(self, raw_key: str) -> Principal | None:
+        principal = self.cache.get(raw_key)
+        if principal is not None:
+            return principal
+        lookup = self._lookups.get(raw_key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(raw_key))
+            self._lookups[raw_key] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(raw_key, None))
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, raw_key: str) -> Principal | None:
+        principal = await self.database.run(_authenticate, self.database.engine, raw_key)
+        if principal is not None:
+            self.cache.put(raw_key, principal)
+        return principal
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def get_principal(database: DatabaseDep, credentials: Credentials) -> Principal:
     principal = (
         await database.run(_authenticate, database.engine, credentials.credentials)
         if credentials
         else None
     )
     if principal is None:
-        raise ApiError(
-            401,
-            "a valid API key is required",
-            errors=[{"field": "Authorization", "message": "missing, unknown or revoked key"}],
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized()
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def enforce_rate_limit(principal: Principal, redis: Redis, default_per_minute: int) -> None:
-    """Fixed one-minute windows per key in Redis; a Redis outage does not stop ingestion."""
-    limit = principal.rate_limit_per_minute or default_per_minute
-    now = time.time()
-    key = f"segmenta:ratelimit:{principal.key_id}:{int(now // 60)}"
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = await pipe.execute()
-    except (RedisError, OSError):
-        return
-    if count > limit:
-        retry_after = max(1, math.ceil(60 - now % 60))
-        raise ApiError(
-            429,
-            f"rate limit of {limit} requests per minute exceeded for this key",
-            headers={"Retry-After": str(retry_after)},
-        )
+@dataclass
+class _Lease:
+    window: int
+    left: int
 
 
-def require(*scopes: Scope) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller holds one of ``scopes`` (or admin) and is within its quota."""
+class RateLimiter:
+    """Fixed one-minute windows per key, counted in Redis so that all processes share them.
+
+    A process takes its quota from Redis in leases of up to 1% of the limit (one request
+    at a time for small limits, so they stay exact) and spends them locally, sparing most
+    requests a round trip; at worst the leases of other processes go unspent in a window.
+    A Redis outage does not stop ingestion.
+    """
+
+    def __init__(self, redis: Redis, default_per_minute: int, max_lease: int = 100) -> None:
+        self.redis = redis
+        self.default_per_minute = default_per_minute
+        self.max_lease = max_lease
+        self._leases: dict[int, _Lease] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def _spend(self, key_id: int, window: int) -> bool | None:
+        """True if a leased request was left; False if the window is spent; None: ask Redis."""
+        lease = self._leases.get(key_id)
+        if lease is None or lease.window != window:
+            return None
+        if lease.left > 0:
+            lease.left -= 1
+            return True
+        return False if lease.left < 0 else None
+
+    async def check(self, principal: Principal) -> None:
+        now = time.time()
+        window = int(now // 60)
+        spent = self._spend(principal.key_id, window)
+        if spent is None:
+            lock = self._locks.setdefault(principal.key_id, asyncio.Lock())
+            async with lock:
+                spent = self._spend(principal.key_id, window)
+                if spent is None:
+                    spent = await self._lease(principal, window)
+        if not spent:
+            limit = principal.rate_limit_per_minute or self.default_per_minute
+            raise ApiError(
+                429,
+                f"rate limit of {limit} requests per minute exceeded for this key",
+                headers={"Retry-After": str(max(1, math.ceil(60 - now % 60)))},
+            )
+
+    async def _lease(self, principal: Principal, window: int) -> bool:
+        limit = principal.rate_limit_per_minute or self.default_per_minute
+        size = max(1, min(self.max_lease, limit // 100))
+        key = f"segmenta:ratelimit:{principal.key_id}:{window}"
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incrby(key, size)
+                pipe.expire(key, 120)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError):
+            return True
+        granted = min(size, limit - (int(count) - size))
+        if len(self._leases) > 10_000:
+            self._leases.clear()
+        # left < 0 marks the window as spent, so further requests need no round trip.
+        self._leases[principal.key_id] = _Lease(window, granted - 1 if granted > 0 else -1)
+        return granted > 0
+
+
+async def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+
+def require(*scopes: Scope, cached: bool = False) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller holds one of ``scopes`` (or admin) and is within its quota.
+
+    ``cached``: the key may come from ``CachedAuthenticator``; the endpoint must then
+    re-check it where it writes.
+    """
     names = ", ".join(s.value for s in scopes)
 
-    async def dependency(
-        principal: PrincipalDep, redis: RedisDep, settings: SettingsDep
-    ) -> Principal:
+    def check(principal: Principal) -> None:
         if not principal.allows(*scopes):
             raise ApiError(403, f"this key lacks the scope for this operation ({names})")
-        await enforce_rate_limit(principal, redis, settings.rate_limit_per_minute)
+
+    async def dependency(principal: PrincipalDep, limiter: RateLimiterDep) -> Principal:
+        check(principal)
+        await limiter.check(principal)
         return principal
 
-    return dependency
+    # Few parameters on purpose: solving each dependency costs the hot path real time.
+    async def cached_dependency(request: Request, credentials: Credentials) -> Principal:
+        state = request.app.state
+        authenticator: CachedAuthenticator = state.authenticator
+        principal = (
+            await authenticator.authenticate(credentials.credentials) if credentials else None
+        )
+        if principal is None:
+            raise unauthorized()
+        check(principal)
+        limiter: RateLimiter = state.rate_limiter
+        await limiter.check(principal)
+        return principal
+
+    return cached_dependency if cached else dependency

@@ -154,8 +154,8 @@ def upsert_products(session: Session, tenant_id: int, records: Sequence[ProductI
 
 def insert_events(
     session: Session, tenant_id: int, records: Sequence[EventIn], pks: dict[str, int]
-) -> list[int]:
-    """Insert new events; the customer pk of each one inserted."""
+) -> list[tuple[str, int]]:
+    """Insert new events; (event id, customer pk) of each one inserted."""
     rows = _rows(
         session,
         """
@@ -166,7 +166,7 @@ def insert_events(
                     CAST(:properties AS text[]))
              AS u(event_id, pk, type, occurred_at, channel, properties)
         ON CONFLICT (tenant_id, event_id) DO NOTHING
-        RETURNING customer_pk
+        RETURNING event_id, customer_pk
         """,
         {
             "t": tenant_id,
@@ -178,13 +178,13 @@ def insert_events(
             "properties": [_json(r.properties) for r in records],
         },
     )
-    return [pk for (pk,) in rows]
+    return [(event_id, pk) for event_id, pk in rows]
 
 
 def insert_orders(
     session: Session, tenant_id: int, records: Sequence[OrderIn], pks: dict[str, int]
-) -> list[int]:
-    """Insert new orders with their lines; the customer pk of each order inserted."""
+) -> list[tuple[str, int]]:
+    """Insert new orders with their lines; (order id, customer pk) of each one inserted."""
     rows = _rows(
         session,
         """
@@ -231,13 +231,13 @@ def insert_orders(
             "up": [round(line.unit_price, 2) for _, _, line in lines],
         },
     )
-    return [customer_pk for _, _, customer_pk in rows]
+    return [(order_id, customer_pk) for _, order_id, customer_pk in rows]
 
 
 def insert_reviews(
     session: Session, tenant_id: int, records: Sequence[ReviewIn], pks: dict[str, int]
-) -> list[tuple[int, int]]:
-    """Insert new reviews; (review pk, customer pk) of each one inserted."""
+) -> list[tuple[int, str, int]]:
+    """Insert new reviews; (review pk, review id, customer pk) of each one inserted."""
     rows = _rows(
         session,
         """
@@ -247,7 +247,7 @@ def insert_reviews(
             CAST(:products AS text[]), CAST(:ratings AS smallint[]), CAST(:texts AS text[]),
             CAST(:languages AS text[]), CAST(:created AS timestamptz[])) AS u
         ON CONFLICT (tenant_id, review_id) DO NOTHING
-        RETURNING id, customer_pk
+        RETURNING id, review_id, customer_pk
         """,
         {
             "t": tenant_id,
@@ -260,13 +260,13 @@ def insert_reviews(
             "created": [r.created_at for r in records],
         },
     )
-    return [(pk, customer_pk) for pk, customer_pk in rows]
+    return [(pk, review_id, customer_pk) for pk, review_id, customer_pk in rows]
 
 
 def insert_transcripts(
     session: Session, tenant_id: int, records: Sequence[TranscriptIn], pks: dict[str, int]
-) -> list[tuple[int, int]]:
-    """Insert new transcripts with their turns; (transcript pk, customer pk) of each."""
+) -> list[tuple[int, str, int]]:
+    """Insert new transcripts with their turns; (pk, transcript id, customer pk) of each."""
     rows = _rows(
         session,
         """
@@ -302,4 +302,4 @@ def insert_transcripts(
             "a": [turn.at for _, _, turn in turns],
         },
     )
-    return [(pk, customer_pk) for pk, _, customer_pk in rows]
+    return [(pk, tid, customer_pk) for pk, tid, customer_pk in rows]

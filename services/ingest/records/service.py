@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import text
@@ -126,51 +127,72 @@ def _customer_pks(
     return repo.ensure_customers(ctx.session, ctx.tenant_id, {r.customer_id for r in records})
 
 
-def _store_events(ctx: StoreContext, records: Sequence[EventIn]) -> int:
+# Kinds stored insert-if-absent: their stores return the ids of the records they inserted.
+def _insert_events(ctx: StoreContext, records: Sequence[EventIn]) -> list[str]:
     records = _first_per_key(records, lambda r: r.event_id)
     inserted = repo.insert_events(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
-    _refresh_customers(ctx, inserted)
-    return len(inserted)
+    _refresh_customers(ctx, [pk for _, pk in inserted])
+    return [event_id for event_id, _ in inserted]
 
 
-def _store_orders(ctx: StoreContext, records: Sequence[OrderIn]) -> int:
+def _insert_orders(ctx: StoreContext, records: Sequence[OrderIn]) -> list[str]:
     records = _first_per_key(records, lambda r: r.order_id)
     inserted = repo.insert_orders(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
-    _refresh_customers(ctx, inserted)
-    return len(inserted)
+    _refresh_customers(ctx, [pk for _, pk in inserted])
+    return [order_id for order_id, _ in inserted]
 
 
-def _store_texts(ctx: StoreContext, task_name: str, inserted: list[tuple[int, int]]) -> int:
+def _store_texts(
+    ctx: StoreContext, task_name: str, inserted: list[tuple[int, str, int]]
+) -> list[str]:
     enqueue(
         ctx.session,
         tenant_id=ctx.tenant_id,
         task_name=task_name,
-        subject_ids=[pk for pk, _ in inserted],
-        customer_pks=[customer_pk for _, customer_pk in inserted],
+        subject_ids=[pk for pk, _, _ in inserted],
+        customer_pks=[customer_pk for _, _, customer_pk in inserted],
     )
-    return len(inserted)
+    return [record_id for _, record_id, _ in inserted]
 
 
-def _store_reviews(ctx: StoreContext, records: Sequence[ReviewIn]) -> int:
+def _insert_reviews(ctx: StoreContext, records: Sequence[ReviewIn]) -> list[str]:
     records = _first_per_key(records, lambda r: r.review_id)
     inserted = repo.insert_reviews(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
     return _store_texts(ctx, NLP_ANALYZE_REVIEWS, inserted)
 
 
-def _store_transcripts(ctx: StoreContext, records: Sequence[TranscriptIn]) -> int:
+def _insert_transcripts(ctx: StoreContext, records: Sequence[TranscriptIn]) -> list[str]:
     records = _first_per_key(records, lambda r: r.transcript_id)
     pks = _customer_pks(ctx, records)
     inserted = repo.insert_transcripts(ctx.session, ctx.tenant_id, records, pks)
     return _store_texts(ctx, NLP_ANALYZE_TRANSCRIPTS, inserted)
 
 
+_INSERTS: dict[RecordKind, Callable[[StoreContext, Sequence[Record]], list[str]]] = {
+    RecordKind.ORDERS: _insert_orders,  # type: ignore[dict-item]
+    RecordKind.EVENTS: _insert_events,  # type: ignore[dict-item]
+    RecordKind.REVIEWS: _insert_reviews,  # type: ignore[dict-item]
+    RecordKind.TRANSCRIPTS: _insert_transcripts,  # type: ignore[dict-item]
+}
+RECORD_ID_FIELDS = {
+    RecordKind.ORDERS: "order_id",
+    RecordKind.EVENTS: "event_id",
+    RecordKind.REVIEWS: "review_id",
+    RecordKind.TRANSCRIPTS: "transcript_id",
+}
+"""The kinds whose outcome can be told per record (see ``store_each``), by their id field."""
+
+
+def _counting(
+    insert: Callable[[StoreContext, Sequence[Record]], list[str]],
+) -> Callable[[StoreContext, Sequence[Record]], int]:
+    return lambda ctx, records: len(insert(ctx, records))
+
+
 _STORES: dict[RecordKind, Callable[[StoreContext, Sequence[Record]], int]] = {
     RecordKind.CUSTOMERS: _store_customers,  # type: ignore[dict-item]
     RecordKind.PRODUCTS: _store_products,  # type: ignore[dict-item]
-    RecordKind.ORDERS: _store_orders,  # type: ignore[dict-item]
-    RecordKind.EVENTS: _store_events,  # type: ignore[dict-item]
-    RecordKind.REVIEWS: _store_reviews,  # type: ignore[dict-item]
-    RecordKind.TRANSCRIPTS: _store_transcripts,  # type: ignore[dict-item]
+    **{kind: _counting(insert) for kind, insert in _INSERTS.items()},
 }
 
 
@@ -182,6 +204,38 @@ def _bulk_events(ctx: StoreContext, records: Sequence[EventIn]) -> int:
 
 # Bulk imports send events, the high-volume kind, through COPY and a staging table.
 _BULK_STORES = {**_STORES, RecordKind.EVENTS: _bulk_events}
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    SUPPRESSED = "suppressed"
+
+
+def store_each(
+    session: Session, *, tenant_id: int, kind: RecordKind, records: Sequence[Record], secret: str
+) -> list[Outcome]:
+    """Store records of a kind in ``RECORD_ID_FIELDS``; what became of each, in order.
+
+    Of several records with one id, only the first can be the one accepted. Flushes,
+    never commits.
+    """
+    ctx = StoreContext(session=session, tenant_id=tenant_id, secret=secret)
+    kept = {id(r) for r in drop_suppressed(ctx, records)}
+    to_store = [r for r in records if id(r) in kept]
+    inserted = set(_INSERTS[kind](ctx, to_store)) if to_store else set()
+    field = RECORD_ID_FIELDS[kind]
+    outcomes: list[Outcome] = []
+    for record in records:
+        record_id = getattr(record, field)
+        if id(record) not in kept:
+            outcomes.append(Outcome.SUPPRESSED)
+        elif record_id in inserted:
+            inserted.discard(record_id)
+            outcomes.append(Outcome.ACCEPTED)
+        else:
+            outcomes.append(Outcome.DUPLICATE)
+    return outcomes
 
 
 def store_records(
