@@ -61,10 +61,12 @@ def quick_copy_line(item: dict[str, Any]) -> str | None:
     ):
         return None
     if channel is None:
-        channel = _NULL
-    elif type(channel) is not str or not 0 < len(channel) <= MAX_SHORT or _ESCAPED(channel):
+        channel, texts = _NULL, event_id + customer_id
+    elif type(channel) is str and 0 < len(channel) <= MAX_SHORT:
+        texts = event_id + customer_id + channel
+    else:
         return None
-    if _ESCAPED(event_id) or _ESCAPED(customer_id) or not _plain_utc_time(occurred_at):
+    if _ESCAPED(texts) or not _plain_utc_time(occurred_at):
         return None
     if properties is None:
         props = _NULL
