@@ -124,7 +124,9 @@ class GroupCommitter:
                 len(group),
                 type(exc).__name__,
             )
-            await asyncio.gather(*(self._flush([waiting]) for waiting in group))
+            # In arrival order, so that of two records with one id the first is accepted.
+            for waiting in group:
+                await self._flush([waiting])
             return
         for waiting, outcome in zip(group, outcomes, strict=True):
             if outcome is None:
