@@ -6,8 +6,6 @@ must store the same values as the line made from the validated model.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.ingest.imports.events import copy_line, event_copy_line, quick_copy_line
-from services.ingest.imports.readers import LineError, read_jsonl
 from services.ingest.records.schemas import EventIn, RecordKind, example_of
 from services.ingest.records.validation import validate_record
 from tests.ingest.corpus import build_corpus
@@ -166,40 +163,3 @@ def test_a_too_deeply_nested_properties_object_is_refused_by_name() -> None:
     errors = event_copy_line(item)
     assert isinstance(errors, list)
     assert errors[0].field == "properties"
-
-
-async def _pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
-def _read(data: bytes, size: int, limit: int) -> list[tuple[int, Any]]:
-    async def collect() -> list[tuple[int, Any]]:
-        return [pair async for batch in read_jsonl(_pieces(data, size), limit) for pair in batch]
-
-    return asyncio.run(collect())
-
-
-@pytest.mark.parametrize("size", [1, 2, 7, 64, 1 << 20])
-def test_jsonl_lines_read_alike_however_the_body_is_cut(size: int) -> None:
-    data = (
-        b'{"a": 1}\n\n  \n{"b": "' + b"x" * 50 + b'"}\r\n[1]\n{"c": ' + b"1" * 20 + b"}\n"
-        b"{broken\n" + b'{"d": "' + b"y" * 200 + b'"}\n{"e": 5}'
-    )
-    read = _read(data, size, limit=100)
-    assert [n for n, _ in read] == [1, 4, 5, 6, 7, 8, 9]
-    assert read[0][1] == {"a": 1}
-    assert read[1][1] == {"b": "x" * 50}
-    assert read[6][1] == {"e": 5}
-    errors = {n: item for n, item in read if isinstance(item, LineError)}
-    assert set(errors) == {5, 7, 8}
-    assert "exceeds 100 bytes" in errors[8].message
-    assert "JSON object" in errors[5].message
-
-
-@pytest.mark.parametrize("size", [1, 3, 1 << 20])
-def test_an_over_long_last_line_is_refused_without_its_end(size: int) -> None:
-    read = _read(b'{"a": 1}\n' + b"z" * 150, size, limit=100)
-    assert read[0] == (1, {"a": 1})
-    assert read[1][0] == 2
-    assert isinstance(read[1][1], LineError)

@@ -32,6 +32,8 @@ Item = dict[str, Any] | LineError
 _INTEGER_COLUMNS = frozenset({"rating", "quantity"})
 _NUMBER_COLUMNS = frozenset({"price", "total", "unit_price"})
 _JSON_COLUMNS = frozenset({"attributes", "consent", "properties"})
+# What the csv module says when the lines so far end inside a quoted field.
+_UNFINISHED = ("new-line", "EOF", "unexpected end of data")
 CSV_KINDS = frozenset(
     {RecordKind.CUSTOMERS, RecordKind.PRODUCTS, RecordKind.EVENTS, RecordKind.REVIEWS}
 )
@@ -90,7 +92,8 @@ def _decode_json(line: bytes) -> Item:
     return value
 
 
-async def _decoded_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+async def _decoded_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """The complete lines of each chunk received, as one list."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     pending = ""
     async for chunk in chunks:
@@ -101,11 +104,11 @@ async def _decoded_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
                 422, "file is not valid UTF-8", errors=[{"field": "file", "message": "bad UTF-8"}]
             ) from None
         *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line + "\n"
+        if lines:
+            yield [line + "\n" for line in lines]
     pending += decoder.decode(b"", final=True)
     if pending:
-        yield pending
+        yield [pending]
 
 
 def _coerce(column: str, value: str) -> Any:
@@ -130,47 +133,72 @@ def _coerce(column: str, value: str) -> Any:
 async def read_csv(
     chunks: AsyncIterator[bytes], max_line_bytes: int
 ) -> AsyncIterator[list[tuple[int, Item]]]:
-    """Rows of a CSV with a header, one list per row; empty cells mean "absent"."""
-    async for row in _csv_rows(chunks, max_line_bytes):
-        yield [row]
+    """Rows of a CSV with a header; empty cells mean "absent"."""
+    rows = _CsvRows(max_line_bytes)
+    async for lines in _decoded_lines(chunks):
+        if batch := rows.feed(lines):
+            yield batch
 
 
-async def _csv_rows(
-    chunks: AsyncIterator[bytes], max_line_bytes: int
-) -> AsyncIterator[tuple[int, Item]]:
-    lines = _decoded_lines(chunks)
-    header: list[str] | None = None
-    buffered: list[str] = []
-    row_no = 0
-    async for line in lines:
-        buffered.append(line)
-        if sum(len(part) for part in buffered) > max_line_bytes:
-            buffered.clear()
-            row_no += 1
-            yield row_no, _too_long(max_line_bytes)
-            continue
+class _CsvRows:
+    """CSV lines to numbered rows; a quoted field may span lines."""
+
+    def __init__(self, max_line_bytes: int) -> None:
+        self.limit = max_line_bytes
+        self.header: list[str] | None = None
+        self.buffered: list[str] = []
+        self.row_no = 0
+
+    def feed(self, lines: list[str]) -> list[tuple[int, Item]]:
+        out: list[tuple[int, Item]] = []
+        # Usually each line is one record: then one reader parses them all at once.
+        if self.header is not None and not self.buffered and max(map(len, lines)) <= self.limit:
+            try:
+                rows = list(csv.reader(lines, strict=True))
+            except csv.Error:
+                rows = []
+            if len(rows) == len(lines):
+                for row in rows:
+                    self._row(row, out)
+                return out
+        for line in lines:
+            self._line(line, out)
+        return out
+
+    def _line(self, line: str, out: list[tuple[int, Item]]) -> None:
+        self.buffered.append(line)
+        if sum(len(part) for part in self.buffered) > self.limit:
+            self.buffered.clear()
+            self.row_no += 1
+            out.append((self.row_no, _too_long(self.limit)))
+            return
         try:
-            rows = list(csv.reader(buffered, strict=True))
+            rows = list(csv.reader(self.buffered, strict=True))
         except csv.Error as exc:
-            if "new-line" in str(exc) or "EOF" in str(exc):
-                continue  # a quoted field spans lines: read on
-            buffered.clear()
-            row_no += 1
-            yield row_no, LineError("record", f"not valid CSV: {exc}")
-            continue
-        buffered.clear()
+            if any(sign in str(exc) for sign in _UNFINISHED):
+                return  # a quoted field spans lines: read on
+            self.buffered.clear()
+            self.row_no += 1
+            out.append((self.row_no, LineError("record", f"not valid CSV: {exc}")))
+            return
+        self.buffered.clear()
         for row in rows:
-            if header is None:
-                header = [name.strip() for name in row]
-                continue
-            if not any(cell.strip() for cell in row):
-                continue
-            row_no += 1
-            if len(row) != len(header):
-                message = f"has {len(row)} cells, the header has {len(header)}"
-                yield row_no, LineError("record", message)
-                continue
-            yield row_no, {k: _coerce(k, v) for k, v in zip(header, row, strict=True) if v != ""}
+            self._row(row, out)
+
+    def _row(self, row: list[str], out: list[tuple[int, Item]]) -> None:
+        if self.header is None:
+            self.header = [name.strip() for name in row]
+            return
+        if not any(cell.strip() for cell in row):
+            return
+        self.row_no += 1
+        if len(row) != len(self.header):
+            message = f"has {len(row)} cells, the header has {len(self.header)}"
+            out.append((self.row_no, LineError("record", message)))
+            return
+        out.append(
+            (self.row_no, {k: _coerce(k, v) for k, v in zip(self.header, row, strict=True) if v})
+        )
 
 
 Reader = Callable[[AsyncIterator[bytes], int], AsyncIterator[list[tuple[int, Item]]]]

@@ -58,7 +58,6 @@ class ImportTransaction:
 
     engine: Engine
     tenant_id: int
-    kind: RecordKind
     secret: str
     session: Session = field(init=False)
 
@@ -95,7 +94,7 @@ async def _run_import(
     limit = record_limit(kind, settings)
     tally = ImportTally()
     chunk_size = CHUNK_EVENTS if kind is RecordKind.EVENTS else CHUNK_RECORDS
-    job = ImportTransaction(engine, principal.tenant_id, kind, secret)
+    job = ImportTransaction(engine, principal.tenant_id, secret)
     chunk = new_chunk(kind)
     # One chunk is written to Postgres (in a thread) while the next is parsed and
     # validated here, so the API and the database work at the same time.
