@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from services.ingest.erasure.router import router as erasure_router
 from services.ingest.imports.router import router as import_router
 from services.ingest.records.batcher import GroupCommitter
-from services.ingest.records.router import build_router
+from services.ingest.records.router import add_record_routes
 from services.ingest.records.schemas import RECORD_MODELS
 from shared.settings import Settings, get_settings
 from shared.web.app import install_platform, platform_resources
@@ -73,8 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    add_record_routes(app.router, settings.max_batch_items)
     install_platform(app)
-    app.include_router(build_router(settings.max_batch_items))
     app.include_router(import_router)
     app.include_router(erasure_router)
     _install_openapi(app)

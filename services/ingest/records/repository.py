@@ -152,26 +152,44 @@ def upsert_products(session: Session, tenant_id: int, records: Sequence[ProductI
     return len(rows)
 
 
+def create_missing_customers(session: Session, tenant_id: int, customer_ids: set[str]) -> None:
+    """Stub customers for ids seen for the first time (a later statement sees them)."""
+    session.execute(
+        text(
+            "INSERT INTO customer (tenant_id, customer_id) "
+            "SELECT :t, u FROM unnest(CAST(:ids AS text[])) AS u "
+            "ON CONFLICT (tenant_id, customer_id) DO NOTHING"
+        ),
+        {"t": tenant_id, "ids": sorted(customer_ids)},
+    )
+
+
 def insert_events(
-    session: Session, tenant_id: int, records: Sequence[EventIn], pks: dict[str, int]
+    session: Session, tenant_id: int, records: Sequence[EventIn]
 ) -> list[tuple[str, int]]:
-    """Insert new events; (event id, customer pk) of each one inserted."""
+    """Insert new events of existing customers; (event id, customer pk) of each one inserted.
+
+    The customer pk is looked up in the statement itself (one round trip less); a missing
+    customer fails it on the NOT NULL column rather than dropping the event.
+    """
     rows = _rows(
         session,
         """
         INSERT INTO event (tenant_id, event_id, customer_pk, type, occurred_at, channel, properties)
-        SELECT :t, u.event_id, u.pk, u.type, u.occurred_at, u.channel, CAST(u.properties AS jsonb)
-        FROM unnest(CAST(:ids AS text[]), CAST(:pks AS bigint[]), CAST(:types AS text[]),
+        SELECT :t, u.event_id,
+               (SELECT c.id FROM customer c WHERE c.tenant_id = :t AND c.customer_id = u.cid),
+               u.type, u.occurred_at, u.channel, CAST(u.properties AS jsonb)
+        FROM unnest(CAST(:ids AS text[]), CAST(:cids AS text[]), CAST(:types AS text[]),
                     CAST(:occurred AS timestamptz[]), CAST(:channels AS text[]),
                     CAST(:properties AS text[]))
-             AS u(event_id, pk, type, occurred_at, channel, properties)
+             AS u(event_id, cid, type, occurred_at, channel, properties)
         ON CONFLICT (tenant_id, event_id) DO NOTHING
         RETURNING event_id, customer_pk
         """,
         {
             "t": tenant_id,
             "ids": [r.event_id for r in records],
-            "pks": [pks[r.customer_id] for r in records],
+            "cids": [r.customer_id for r in records],
             "types": [r.type.value for r in records],
             "occurred": [r.occurred_at for r in records],
             "channels": [r.channel for r in records],

@@ -28,7 +28,7 @@ from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope, active_key_ids
 from shared.settings import Settings
 from shared.web.body import read_capped_body
-from shared.web.deps import Database, require, unauthorized
+from shared.web.deps import BEARER_SECURITY, Database, require, unauthorized
 from shared.web.errors import ApiError
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -151,8 +151,9 @@ def make_endpoint(kind: RecordKind, *scopes: Scope) -> Callable[..., Awaitable[R
     return create_records
 
 
-def build_router(max_items: int) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["records"])
+def add_record_routes(router: APIRouter, max_items: int) -> None:
+    """``POST /v1/{kind}`` on ``router`` itself: give it the app's own router, ahead of
+    the rest, because an included router costs the hot path a second route match."""
     for kind, model in RECORD_MODELS.items():
         scopes = (
             (Scope.INGEST_WRITE, Scope.TRANSCRIPTS_WRITE)
@@ -160,9 +161,10 @@ def build_router(max_items: int) -> APIRouter:
             else (Scope.INGEST_WRITE,)
         )
         router.add_api_route(
-            f"/{kind.value}",
+            f"/v1/{kind.value}",
             make_endpoint(kind, *scopes),
             methods=["POST"],
+            tags=["records"],
             response_model=IngestResult,
             summary=f"Ingest {kind.value}",
             description=(
@@ -172,6 +174,8 @@ def build_router(max_items: int) -> APIRouter:
                 "indexes were rejected and why."
             ),
             responses=ERROR_RESPONSES,
-            openapi_extra=request_body_schema(kind, model, max_items),
+            openapi_extra={
+                **request_body_schema(kind, model, max_items),
+                "security": BEARER_SECURITY,
+            },
         )
-    return router

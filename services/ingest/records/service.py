@@ -130,7 +130,8 @@ def _customer_pks(
 # Kinds stored insert-if-absent: their stores return the ids of the records they inserted.
 def _insert_events(ctx: StoreContext, records: Sequence[EventIn]) -> list[str]:
     records = _first_per_key(records, lambda r: r.event_id)
-    inserted = repo.insert_events(ctx.session, ctx.tenant_id, records, _customer_pks(ctx, records))
+    repo.create_missing_customers(ctx.session, ctx.tenant_id, {r.customer_id for r in records})
+    inserted = repo.insert_events(ctx.session, ctx.tenant_id, records)
     _refresh_customers(ctx, [pk for _, pk in inserted])
     return [event_id for event_id, _ in inserted]
 
