@@ -25,17 +25,16 @@ import psutil
 import psycopg
 from sklearn.cluster import MiniBatchKMeans  # type: ignore[import-untyped]
 
-# The stages in the order the pipeline runs them (CLV first: the features carry it):
-# (label, where the timed callable lives, its attribute). Nested ones (indented labels)
-# are parts of the stage above them.
+# The stages in the order the pipeline runs them (features first: they carry the
+# purchase history the CLV models are fitted on): (label, where the timed callable
+# lives, its attribute). Nested ones (indented labels) are parts of the stage above them.
 STAGES: list[tuple[str, str, str]] = [
+    ("features SQL (compute_features)", "services.segment.training.pipeline", "compute_features"),
+    ("load_matrix", "services.segment.training.pipeline", "load_matrix"),
     ("CLV fit + score writes", "services.segment.training.pipeline", "score_customers"),
-    ("  order history (SQL) per customer", "services.segment.scoring.clv_scores", "_summary"),
     ("  BG/NBD fit(s)", "services.segment.clv.models:BGNBD", "fit"),
     ("  Gamma-Gamma fit", "services.segment.clv.models:GammaGamma", "fit"),
     ("  CLV values", "services.segment.scoring.clv_scores", "customer_lifetime_value"),
-    ("features SQL (compute_features)", "services.segment.training.pipeline", "compute_features"),
-    ("load_matrix", "services.segment.training.pipeline", "load_matrix"),
     ("revenue + CLV per customer", "services.segment.training.store", "revenue_and_clv"),
     ("previous run (members, centroids)", "services.segment.training.store", "previous_run"),
     ("fit (Segmenter.fit)", "services.segment.modeling.segmenter:Segmenter", "fit"),

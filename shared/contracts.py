@@ -22,6 +22,9 @@ SEGMENT_SCHEDULE_RETRAINS: Final = "segment.schedule_retrains"
 SEGMENT_ACTIVATE_SEGMENTATION: Final = "segment.activate_segmentation"
 # Subject: a customer whose segment changed; personalize refreshes their offers.
 PERSONALIZE_REFRESH_CUSTOMERS: Final = "personalize.refresh_customers"
+# Subject: a segmentation_run just made active; anyone's segment may have changed, so
+# personalize refreshes the whole tenant (one message instead of one per customer).
+PERSONALIZE_REFRESH_SEGMENTATION: Final = "personalize.refresh_segmentation"
 
 QUEUES: Final = ("ingest", "nlp", "segment", "personalize")
 

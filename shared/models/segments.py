@@ -163,5 +163,4 @@ class CustomerScore(SQLModel, table=True):
     expected_purchases: float | None = None
     churn: float | None = None
     anomaly: float | None = None
-    model: dict[str, Any] | None = jsonb_field()
     updated_at: datetime | None = timestamp_field(server_now=True)

@@ -26,7 +26,8 @@ from shared.models.segments import (
 )
 from shared.models.texts import TextAnalysis
 
-FEATURE_NAMES = get_feature_set("v1").names
+FEATURE_NAMES = get_feature_set("v1").names  # the stored features, then the scores
+STORED_WIDTH = get_feature_set("v1").stored_width
 NOW = datetime.now(UTC)
 
 
@@ -323,7 +324,7 @@ def build_segmented_shop(
                 session,
                 tenant_id=tenant_id,
                 customer_pk=pk,
-                values=[round(rng.random() * 10, 3) for _ in FEATURE_NAMES],
+                values=[round(rng.random() * 10, 3) for _ in range(STORED_WIDTH)],
             )
     session.flush()
     return shop

@@ -509,6 +509,9 @@ def test_one_customer(segment_client: httpx.Client, shop: ShopKeys, engine: Engi
     assert body["segment"]["name"] == "At-risk regulars"
     assert body["segment"]["reason"]["rule"] == "recency_days > 120 and monetary > 800"
     assert set(body["scores"]) >= {"clv", "p_alive", "expected_purchases", "churn", "anomaly"}
+    # The CLV features are the latest scores, read with the stored vector.
+    assert body["features"]["clv"] == pytest.approx(body["scores"]["clv"])
+    assert body["features"]["p_alive"] == pytest.approx(body["scores"]["p_alive"])
     reviews, transcripts = body["sentiment"]["reviews"], body["sentiment"]["transcripts"]
     assert reviews["count"] == 2
     assert reviews["mean_score"] == pytest.approx(0.2)

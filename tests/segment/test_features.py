@@ -22,6 +22,7 @@ from services.segment.features import (
     load_matrix,
 )
 from services.segment.features import matrix as matrix_module
+from services.segment.features.sql import vectors_sql
 
 pytestmark = pytest.mark.integration
 
@@ -144,14 +145,10 @@ def create_analysis(
 
 
 def features(session: Session, customer: int) -> dict[str, float]:
-    row = session.execute(
-        text(
-            "SELECT feature_values FROM customer_features"
-            " WHERE customer_pk = :c AND feature_set = 'v1'"
-        ),
-        {"c": customer},
-    ).scalar_one()
-    return dict(zip(NAMES, row, strict=True))
+    """The customer's vector as every reader sees it: stored features, then latest scores."""
+    query = text(vectors_sql(FEATURE_SETS["v1"], where="f.customer_pk = :c"))
+    row = session.execute(query, {"c": customer}).one()
+    return dict(zip(NAMES, row.feature_values, strict=True))
 
 
 def computed(session: Session, tenant: int, customer: int) -> dict[str, float]:
@@ -398,7 +395,35 @@ def test_feature_sets_describe_themselves() -> None:
         describe_feature_set("v0")
 
 
-def test_the_last_scored_clv_and_p_alive_are_features(session: Session, tenant: int) -> None:
+def test_purchase_history_merges_orders_of_one_day(session: Session, tenant: int) -> None:
+    customer = create_customer(session, tenant)
+    first = AS_OF.replace(hour=9) - 40 * DAY
+    create_order(session, tenant, customer, first, lines=[("p-1", 1, 10.0)])
+    create_order(session, tenant, customer, first + timedelta(hours=5), lines=[("p-1", 1, 20.0)])
+    create_order(session, tenant, customer, first + 10 * DAY, lines=[("p-1", 2, 30.0)])
+    create_order(session, tenant, customer, first + 10 * DAY + timedelta(hours=1))
+    create_order(session, tenant, customer, first + 30 * DAY, lines=[("p-1", 1, 40.0)])
+
+    got = computed(session, tenant, customer)
+
+    assert got["frequency"] == 5  # orders
+    assert got["purchase_days"] == 3  # days: BG/NBD's frequency is this minus one
+    assert got["first_purchase_age_days"] == 40
+    assert got["last_purchase_age_days"] == 10
+    assert got["repeat_day_spend"] == pytest.approx((60.0 + 50.0 + 40.0) / 2)  # days 2 and 3
+
+
+def test_a_single_purchase_day_has_no_repeat_spend(session: Session, tenant: int) -> None:
+    customer = create_customer(session, tenant)
+    create_order(session, tenant, customer, AS_OF - 3 * DAY, lines=[("p-1", 1, 10.0)])
+
+    got = computed(session, tenant, customer)
+
+    assert (got["purchase_days"], got["repeat_day_spend"]) == (1, 0)
+    assert got["first_purchase_age_days"] == got["last_purchase_age_days"] == 3
+
+
+def test_the_latest_clv_and_p_alive_are_features(session: Session, tenant: int) -> None:
     scored, unscored = create_customer(session, tenant), create_customer(session, tenant)
     session.execute(
         text(
@@ -413,3 +438,8 @@ def test_the_last_scored_clv_and_p_alive_are_features(session: Session, tenant: 
     assert got["clv"] == pytest.approx(412.5)
     assert got["p_alive"] == pytest.approx(0.83)
     assert features(session, unscored)["clv"] == 0  # not scored yet: no orders to go by
+    # Scores are read with the vector: a new score shows without recomputing features.
+    session.execute(
+        text("UPDATE customer_score SET clv = 99 WHERE customer_pk = :c"), {"c": scored}
+    )
+    assert features(session, scored)["clv"] == 99

@@ -132,6 +132,14 @@ def test_a_run_trains_activates_and_explains_the_shop(
     assert len(artifact["projection"]["points"]) > 100
     history = rows(engine, "SELECT count(*) FROM membership_history WHERE run_id = :r", r=run_id)
     assert history[0][0] == 400  # everyone entered a segment, with the reason
+    # personalize hears of the new segmentation once, not once per customer.
+    told = rows(
+        engine,
+        "SELECT task_name, subject_id FROM outbox WHERE tenant_id = :t AND task_name LIKE "
+        "'personalize.%'",
+        t=tenant_id,
+    )
+    assert [tuple(row) for row in told] == [("personalize.refresh_segmentation", run_id)]
 
 
 def test_a_new_order_refreshes_the_customers_features_within_seconds(

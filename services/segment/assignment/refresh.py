@@ -15,13 +15,11 @@ from sqlmodel import Session
 
 from services.segment.assignment.memberships import current_keys, write_memberships
 from services.segment.assignment.runs import ActiveRun, active_run_id, load_run
-from services.segment.features import DEFAULT_FEATURE_SET, compute_features
+from services.segment.features import DEFAULT_FEATURE_SET, compute_features, get_feature_set
+from services.segment.features.sql import vectors_sql
+from shared.contracts import PERSONALIZE_REFRESH_CUSTOMERS
+from shared.outbox import enqueue
 
-_VECTORS = text(
-    "SELECT customer_pk, feature_values FROM customer_features "
-    "WHERE tenant_id = :tenant AND feature_set = :set AND customer_pk = ANY(:pks) "
-    "ORDER BY customer_pk"
-)
 MOVED_FEATURES = 3
 
 
@@ -37,21 +35,29 @@ def refresh_customers(session: Session, *, tenant_id: int, customer_pks: Sequenc
     )
     if run is None:
         return 0  # no segmentation yet: the features are ready for the first one
-    rows = session.execute(
-        _VECTORS, {"tenant": tenant_id, "set": run.feature_set, "pks": list(customer_pks)}
-    ).all()
+    vectors = vectors_sql(
+        get_feature_set(run.feature_set),
+        where="f.tenant_id = :tenant AND f.customer_pk = ANY(:pks)",
+    )
+    rows = sorted(session.execute(text(vectors), {"tenant": tenant_id, "pks": list(customer_pks)}))
     if not rows:
         return 0
-    pks = [int(pk) for pk, _ in rows]
-    values = np.asarray([vector for _, vector in rows], dtype=np.float64)
+    pks = [int(pk) for pk, _, _ in rows]
+    values = np.asarray([vector for _, _, vector in rows], dtype=np.float64)
     keys = run.segmenter.predict_keys(values)
     before = current_keys(session, tenant_id, pks)
     reasons = [_reason(run, values[i], before.get(pk), keys[i]) for i, pk in enumerate(pks)]
-    return len(
-        write_memberships(
-            session, tenant_id=tenant_id, run_id=run.id, pks=pks, keys=keys, reasons=reasons
-        )
+    moved = write_memberships(
+        session, tenant_id=tenant_id, run_id=run.id, pks=pks, keys=keys, reasons=reasons
     )
+    enqueue(
+        session,
+        tenant_id=tenant_id,
+        task_name=PERSONALIZE_REFRESH_CUSTOMERS,
+        subject_ids=moved,
+        customer_pks=moved,
+    )
+    return len(moved)
 
 
 def _reason(run: ActiveRun, x: np.ndarray, old: str | None, new: str) -> dict[str, Any]:

@@ -9,9 +9,11 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from services.segment.assignment.memberships import write_memberships
-from services.segment.features import load_matrix
+from services.segment.features import FeatureMatrix, load_matrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.scoring.anomaly import anomaly_scores, store_anomalies
+from shared.contracts import PERSONALIZE_REFRESH_SEGMENTATION
+from shared.outbox import enqueue
 
 
 @dataclass(frozen=True)
@@ -62,23 +64,34 @@ _DEACTIVATE = text(
 _ACTIVATE = text("UPDATE segmentation_run SET active = true, activated_at = now() WHERE id = :run")
 
 
-def activate(session: Session, run: ActiveRun, *, reason: str) -> int:
-    """Make ``run`` the tenant's active one and re-assign every customer; changes made."""
+def activate(
+    session: Session, run: ActiveRun, *, reason: str, matrix: FeatureMatrix | None = None
+) -> int:
+    """Make ``run`` the tenant's active one and re-assign every customer; changes made.
+
+    ``matrix``: the tenant's vectors when the caller has them already (the run was just
+    trained on them); read from the database otherwise."""
     session.execute(_DEACTIVATE, {"tenant": run.tenant_id})
     session.execute(_ACTIVATE, {"run": run.id})
-    matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
+    if matrix is None or matrix.feature_set != run.feature_set:
+        matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
     if not len(matrix):
         return 0
     keys = run.segmenter.predict_keys(matrix.values)
-    pks = matrix.customer_pks.tolist()
     scores = anomaly_scores(run.segmenter, matrix.values)
-    store_anomalies(session, tenant_id=run.tenant_id, pks=pks, scores=scores)
+    store_anomalies(session, tenant_id=run.tenant_id, pks=matrix.customer_pks, scores=scores)
     moved = write_memberships(
         session,
         tenant_id=run.tenant_id,
         run_id=run.id,
-        pks=pks,
+        pks=matrix.customer_pks,
         keys=keys,
-        reasons=[{"trigger": reason, "run_id": run.id}] * len(keys),
+        reasons={"trigger": reason, "run_id": run.id},
+    )
+    enqueue(
+        session,
+        tenant_id=run.tenant_id,
+        task_name=PERSONALIZE_REFRESH_SEGMENTATION,
+        subject_ids=[run.id],
     )
     return len(moved)

@@ -7,15 +7,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.segment.features import FEATURE_SETS
+from services.segment.features.sql import vectors_sql
+
 RECENT_CHANGES = 10
 
 _CUSTOMER = text("SELECT id FROM customer WHERE tenant_id = :tenant AND customer_id = :customer_id")
-_FEATURES = text(
-    """
-    SELECT feature_values, as_of FROM customer_features
-    WHERE customer_pk = :pk AND tenant_id = :tenant AND feature_set = :feature_set
-    """
-)
 # The name comes from the active run when it has the key, else from the assigning run.
 _MEMBERSHIP = text(
     """
@@ -65,8 +62,12 @@ def customer_pk(session: Session, *, tenant_id: int, customer_id: str) -> int | 
 def features(
     session: Session, *, tenant_id: int, pk: int, feature_set: str
 ) -> dict[str, Any] | None:
-    params = {"tenant": tenant_id, "pk": pk, "feature_set": feature_set}
-    row = session.execute(_FEATURES, params).mappings().first()
+    """The customer's vector (stored features and latest scores) and its cut-off."""
+    definition = FEATURE_SETS.get(feature_set)
+    if definition is None:
+        return None
+    query = text(vectors_sql(definition, where="f.customer_pk = :pk AND f.tenant_id = :tenant"))
+    row = session.execute(query, {"tenant": tenant_id, "pk": pk}).mappings().first()
     return None if row is None else dict(row)
 
 

@@ -18,19 +18,14 @@ from numpy.typing import NDArray
 from psycopg import sql
 from sqlmodel import Session
 
+from services.segment.bulk import SIGNATURE as _SIGNATURE
 from services.segment.features.registry import DEFAULT_FEATURE_SET, get_feature_set
+from services.segment.features.sql import vectors_sql
 
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _TRAILER = b"\xff\xff"
 _FLOAT8_OID = 701
 _POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _CHUNK_BYTES = 8 << 20
-
-_COPY = sql.SQL(
-    "COPY (SELECT customer_pk, as_of, feature_values FROM customer_features"
-    " WHERE tenant_id = {tenant} AND feature_set = {name}"
-    " AND cardinality(feature_values) = {width}) TO STDOUT (FORMAT BINARY)"
-)
 
 
 @dataclass(frozen=True)
@@ -58,9 +53,8 @@ def load_matrix(
 ) -> FeatureMatrix:
     definition = get_feature_set(feature_set)
     width = len(definition.names)
-    query = _COPY.format(
-        tenant=sql.Literal(tenant_id), name=sql.Literal(definition.name), width=sql.Literal(width)
-    )
+    vectors = vectors_sql(definition, where=f"f.tenant_id = {int(tenant_id)}")
+    query = sql.SQL(f"COPY ({vectors}) TO STDOUT (FORMAT BINARY)")
     session.flush()
     connection = cast(psycopg.Connection[Any], session.connection().connection.driver_connection)
     with connection.cursor() as cursor, cursor.copy(query) as copy:

@@ -64,6 +64,10 @@ def compute_features(
     statement = text(upsert_sql(definition, some=some, newer_only=as_of is None))
     with _local_settings(session, REFRESH_SETTINGS if some else FULL_RUN_SETTINGS):
         result = cast(CursorResult[Any], session.execute(statement, params))
+    if not some:
+        # Every row of the tenant is new: statistics from before would plan the reads
+        # that follow (a join per customer instead of one hash join) badly.
+        session.execute(text("ANALYZE customer_features"))
     session.flush()
     return int(result.rowcount)
 

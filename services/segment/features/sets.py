@@ -29,6 +29,11 @@ class FeatureSet:
     assembled by ``services.segment.features.sql``, which also defines the placeholders
     and the bound parameters the text may use. ``params`` are further bound parameters
     (windows, half-lives) that belong to the version.
+
+    ``scores`` are features that models compute from the stored ones (CLV, P(alive)):
+    their expressions read the customer's ``customer_score`` row (``sc``) and they are
+    joined to the stored vector whenever it is read, so a vector always carries the
+    latest scores, and scoring never has to rewrite the feature rows.
     """
 
     name: str
@@ -36,6 +41,7 @@ class FeatureSet:
     ctes: str
     from_clause: str
     params: Mapping[str, float | int] = field(default_factory=lambda: MappingProxyType({}))
+    scores: tuple[Feature, ...] = ()
 
     def __post_init__(self) -> None:
         if len(set(self.names)) != len(self.names):
@@ -43,11 +49,19 @@ class FeatureSet:
 
     @property
     def names(self) -> list[str]:
-        return [feature.name for feature in self.features]
+        """Every feature in vector order: the stored ones, then the scores."""
+        return [feature.name for feature in (*self.features, *self.scores)]
+
+    @property
+    def stored_width(self) -> int:
+        """How many values ``customer_features.feature_values`` holds for this set."""
+        return len(self.features)
 
     def describe(self) -> list[dict[str, str]]:
-        """Names and one-line descriptions, in the order of the stored values."""
-        return [{"name": f.name, "description": f.description} for f in self.features]
+        """Names and one-line descriptions, in vector order."""
+        return [
+            {"name": f.name, "description": f.description} for f in (*self.features, *self.scores)
+        ]
 
 
 class FeatureSetDoesNotExist(LookupError):  # noqa: N818 (the project names errors XDoesNotExist)

@@ -42,8 +42,28 @@ def _values_array(feature_set: FeatureSet) -> str:
     return f"ARRAY[\n    {items}\n]"
 
 
+def vectors_sql(feature_set: FeatureSet, *, where: str) -> str:
+    """``customer_pk, as_of, feature_values`` of stored rows matching ``where`` (a condition
+    on ``f``, the ``customer_features`` row), the set's scores appended to each vector.
+
+    Rows of another width (written by an earlier layout of the set) are left out."""
+    scores = "".join(f", coalesce(CAST(({s.expression}) AS float8), 0)" for s in feature_set.scores)
+    vector = (
+        f"f.feature_values || CAST(ARRAY[{scores[2:]}] AS float8[])"
+        if scores
+        else "f.feature_values"
+    )
+    return (
+        f"SELECT f.customer_pk, f.as_of, {vector} AS feature_values\n"
+        "FROM customer_features f\n"
+        "LEFT JOIN customer_score sc ON sc.customer_pk = f.customer_pk\n"
+        f"WHERE f.feature_set = '{feature_set.name}'"
+        f" AND cardinality(f.feature_values) = {feature_set.stored_width} AND ({where})"
+    )
+
+
 def select_sql(feature_set: FeatureSet, *, some: bool) -> str:
-    """One row per customer in scope: ``customer_pk, feature_values``."""
+    """One row per customer in scope: ``customer_pk, feature_values`` (stored part only)."""
     return _scoped(
         f"WITH {feature_set.ctes}\n"
         f"SELECT s.customer_pk, {_values_array(feature_set)} AS feature_values\n"

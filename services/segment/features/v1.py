@@ -30,6 +30,8 @@ ord AS (
            max(t) AS last_t,
            sum(total)::float8 AS spend,
            count(*) FILTER (WHERE t > :as_of_days - 365) AS n_365d,
+           count(*) FILTER (WHERE new_day) AS n_days,
+           sum(total) FILTER (WHERE repeat_day)::float8 AS repeat_spend,
            count(discount_code) AS n_discount,
            avg(gap) AS ipt_mean,
            stddev_pop(gap) AS ipt_std,
@@ -44,7 +46,9 @@ ord AS (
                AS order_days
     FROM (
         SELECT customer_pk, total, discount_code, t,
-               t - lag(t) OVER (PARTITION BY customer_pk ORDER BY t) AS gap,
+               t - lag(t) OVER w AS gap,
+               floor(t) > floor(coalesce(lag(t) OVER w, '-infinity')) AS new_day,
+               floor(t) > floor(first_value(t) OVER w) AS repeat_day,
                CASE WHEN lower(channel) IN ('web', 'online', 'website') THEN 'web'
                     WHEN lower(channel) IN ('app', 'mobile_app', 'ios', 'android') THEN 'app'
                     WHEN lower(channel) IN ('store', 'pos', 'retail', 'in_store') THEN 'store'
@@ -55,6 +59,7 @@ ord AS (
             FROM orders
             WHERE tenant_id = :tenant_id AND placed_at <= :as_of AND {rows}
         ) o
+        WINDOW w AS (PARTITION BY customer_pk ORDER BY t)
     ) o
     GROUP BY customer_pk
 ),
@@ -148,7 +153,6 @@ LEFT JOIN cat ON cat.customer_pk = s.customer_pk
 LEFT JOIN ev ON ev.customer_pk = s.customer_pk
 LEFT JOIN tr ON tr.customer_pk = s.customer_pk
 LEFT JOIN sent ON sent.customer_pk = s.customer_pk
-LEFT JOIN customer_score sc ON sc.customer_pk = s.customer_pk
 CROSS JOIN LATERAL (
     SELECT greatest(0, :as_of_days - least(s.signup_t, ord.first_t, ev.first_t, tr.first_t))
                AS tenure_days,
@@ -260,12 +264,30 @@ _FEATURES = (
         "sent.churn_cue",
         "share of scored transcripts with cancel or competitor cues",
     ),
+    # The purchase history that BG/NBD and Gamma-Gamma read: orders on one day are one
+    # purchase, and days are whole UTC calendar days.
+    ("purchase_days", "ord.n_days", "days with at least one order (orders of a day are one)"),
     (
-        "clv",
-        "coalesce(sc.clv, 0)",
-        "predicted revenue over the CLV horizon (BG/NBD + Gamma-Gamma, as last scored)",
+        "first_purchase_age_days",
+        "floor(:as_of_days) - floor(ord.first_t)",
+        "whole days from the first order's day to as_of's day",
     ),
-    ("p_alive", "coalesce(sc.p_alive, 0)", "probability the customer is still active (BG/NBD)"),
+    (
+        "last_purchase_age_days",
+        "floor(:as_of_days) - floor(ord.last_t)",
+        "whole days from the last order's day to as_of's day",
+    ),
+    (
+        "repeat_day_spend",
+        "ord.repeat_spend / nullif(ord.n_days - 1, 0)",
+        "mean spend per purchase day after the first one (0 without repeat days)",
+    ),
+)
+
+# Read from the customer's latest scores when the vector is read (see FeatureSet.scores).
+_SCORES = (
+    ("clv", "sc.clv", "predicted revenue over the CLV horizon (BG/NBD + Gamma-Gamma)"),
+    ("p_alive", "sc.p_alive", "probability the customer is still active (BG/NBD)"),
 )
 
 V1 = FeatureSet(
@@ -274,4 +296,5 @@ V1 = FeatureSet(
     ctes=CTES,
     from_clause=FROM_CLAUSE,
     params=MappingProxyType({"window_days": 90, "half_life_days": 90.0}),
+    scores=tuple(Feature(name, description, sql) for name, sql, description in _SCORES),
 )

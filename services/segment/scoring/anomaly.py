@@ -13,13 +13,14 @@ from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.segment.bulk import copy_temp_table
 from services.segment.modeling.segmenter import Segmenter
 
 _STORE = text(
     """
     INSERT INTO customer_score AS s (customer_pk, tenant_id, anomaly, updated_at)
     SELECT u.pk, :tenant, u.anomaly, now()
-    FROM unnest(CAST(:pks AS bigint[]), CAST(:anomaly AS float8[])) AS u(pk, anomaly)
+    FROM anomaly_scores u
     ON CONFLICT (customer_pk) DO UPDATE SET anomaly = EXCLUDED.anomaly, updated_at = now()
     """
 )
@@ -37,8 +38,7 @@ def anomaly_scores(segmenter: Segmenter, values: NDArray[np.float64]) -> NDArray
 
 
 def store_anomalies(
-    session: Session, *, tenant_id: int, pks: list[int], scores: NDArray[np.float64]
+    session: Session, *, tenant_id: int, pks: NDArray[np.int64], scores: NDArray[np.float64]
 ) -> None:
-    session.execute(
-        _STORE, {"tenant": tenant_id, "pks": pks, "anomaly": np.round(scores, 4).tolist()}
-    )
+    copy_temp_table(session, "anomaly_scores", {"pk": pks, "anomaly": np.round(scores, 4)})
+    session.execute(_STORE, {"tenant": tenant_id})

@@ -1,24 +1,27 @@
-"""Fit BG/NBD and Gamma-Gamma on a tenant's orders and store every customer's CLV.
+"""Fit BG/NBD and Gamma-Gamma on a tenant's purchase history and store every customer's CLV.
 
-The order history is condensed in SQL (same-day purchases merged, one row per customer)
-so only customers, not orders, travel to Python. Churn is 1 - P(alive): the probability
-that the customer has already left, by the BG/NBD model.
+The history comes from the feature vectors, which condense it in the same SQL pass over
+the orders as every other feature (same-day purchases merged): purchase days, the ages of
+the first and the last purchase day, the mean spend per repeat day. Churn is
+1 - P(alive): the probability that the customer has already left, by the BG/NBD model.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-import orjson
+from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.segment.bulk import copy_temp_table
 from services.segment.clv import BGNBD, GammaGamma, customer_lifetime_value
 from services.segment.clv.data import CustomerSummary
+from services.segment.features import FeatureMatrix
 
 log = logging.getLogger(__name__)
 MIN_REPEAT_CUSTOMERS = 20  # below this the spend model has nothing to learn from
@@ -32,40 +35,35 @@ PENALIZER = 1e-4
 # likelihood evaluations on all rows). Every customer is then scored.
 FIT_SAMPLE = 50_000
 
-_HISTORY = text(
-    """
-    WITH days AS (
-        SELECT customer_pk, (placed_at AT TIME ZONE 'UTC')::date AS day, sum(total) AS amount
-        FROM orders WHERE tenant_id = :tenant AND placed_at <= :as_of
-        GROUP BY 1, 2
-    ), numbered AS (
-        SELECT customer_pk, day, amount,
-               row_number() OVER (PARTITION BY customer_pk ORDER BY day) AS n
-        FROM days
-    )
-    SELECT customer_pk, count(*) - 1, min(day), max(day),
-           coalesce(avg(amount) FILTER (WHERE n > 1), 0)::float8
-    FROM numbered GROUP BY customer_pk
-    """
+# The stored features that make the purchase history, in CustomerSummary's terms.
+HISTORY_FEATURES = (
+    "purchase_days",
+    "first_purchase_age_days",
+    "last_purchase_age_days",
+    "repeat_day_spend",
 )
+# Nelder-Mead settles three parameters in a few hundred steps; a spend fit still going
+# after this many is drifting along a flat ridge (spend that barely varies between
+# customers), and each step costs a pass over the sample.
+SPEND_MAX_ITER = 1_000
 _STORE = text(
     """
     INSERT INTO customer_score AS s (customer_pk, tenant_id, clv, p_alive, expected_purchases,
-                                     churn, model, updated_at)
-    SELECT u.pk, :tenant, u.clv, u.p_alive, u.expected, 1 - u.p_alive,
-           CAST(:model AS jsonb), now()
-    FROM unnest(CAST(:pks AS bigint[]), CAST(:clv AS float8[]), CAST(:p_alive AS float8[]),
-                CAST(:expected AS float8[])) AS u(pk, clv, p_alive, expected)
+                                     churn, updated_at)
+    SELECT u.pk, :tenant, nullif(u.clv, 'NaN'), nullif(u.p_alive, 'NaN'),
+           nullif(u.expected, 'NaN'), 1 - nullif(u.p_alive, 'NaN'), now()
+    FROM clv_scores u
     ON CONFLICT (customer_pk) DO UPDATE SET clv = EXCLUDED.clv, p_alive = EXCLUDED.p_alive,
         expected_purchases = EXCLUDED.expected_purchases, churn = EXCLUDED.churn,
-        model = EXCLUDED.model, updated_at = now()
+        updated_at = now()
     """
 )
 
 
 class ObservedSpend(GammaGamma):
     """The fallback when Gamma-Gamma degenerates: a repeat customer's own mean spend,
-    the population's mean for a customer without repeat purchases."""
+    the population's mean for a customer without repeat purchases. ``params_`` keeps
+    what the failed fit reached, for the record."""
 
     def expected_average_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
@@ -77,30 +75,54 @@ class ObservedSpend(GammaGamma):
 class ClvOutcome:
     customers: int
     params: dict[str, Any]  # what was fitted, or why nothing was
+    customer_pks: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    clv: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    p_alive: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+
+    def apply(self, matrix: FeatureMatrix) -> None:
+        """Put these scores into the matrix's ``clv`` and ``p_alive`` columns (scored rows)."""
+        if not len(self.customer_pks):
+            return
+        rows = np.searchsorted(matrix.customer_pks, self.customer_pks)
+        for name, values in (("clv", self.clv), ("p_alive", self.p_alive)):
+            if name in matrix.names:
+                matrix.values[rows, matrix.names.index(name)] = np.nan_to_num(values)
 
 
-def _summary(session: Session, tenant_id: int, as_of: datetime) -> CustomerSummary:
-    rows = session.execute(_HISTORY, {"tenant": tenant_id, "as_of": as_of}).all()
-    pks = np.array([r[0] for r in rows], dtype=np.int64)
-    first = np.array([r[2] for r in rows], dtype="datetime64[D]")
-    last = np.array([r[3] for r in rows], dtype="datetime64[D]")
-    end = np.datetime64(as_of.date(), "D")
+def purchase_history(matrix: FeatureMatrix, as_of: datetime) -> CustomerSummary | None:
+    """The customers with orders and their history, from the matrix; None when the feature
+    set does not carry the history."""
+    if not set(HISTORY_FEATURES) <= set(matrix.names):
+        return None
+    days, first_age, last_age, spend = (
+        matrix.values[:, matrix.names.index(name)] for name in HISTORY_FEATURES
+    )
+    bought = days > 0
     return CustomerSummary(
-        customer_ids=pks,
-        frequency=np.array([r[1] for r in rows], dtype=np.float64),
-        recency=(last - first).astype(np.float64),
-        T=np.maximum((end - first).astype(np.float64), 0.0),
-        monetary_value=np.array([r[4] for r in rows], dtype=np.float64),
+        customer_ids=matrix.customer_pks[bought],
+        frequency=days[bought] - 1.0,
+        recency=(first_age - last_age)[bought],
+        T=first_age[bought],
+        monetary_value=spend[bought],
         unit="D",
         calibration_end=as_of.date(),
     )
 
 
 def score_customers(
-    session: Session, *, tenant_id: int, as_of: datetime, horizon_days: int, discount_rate: float
+    session: Session,
+    *,
+    tenant_id: int,
+    matrix: FeatureMatrix,
+    as_of: datetime,
+    horizon_days: int,
+    discount_rate: float,
 ) -> ClvOutcome:
-    """Fit both models on the tenant's orders up to ``as_of`` and upsert every score."""
-    summary = _summary(session, tenant_id, as_of)
+    """Fit both models on the history in ``matrix`` (computed as of ``as_of``) and upsert
+    every customer's scores."""
+    summary = purchase_history(matrix, as_of)
+    if summary is None:
+        return ClvOutcome(customers=0, params={"skipped": "the feature set has no history"})
     repeaters = int((summary.frequency > 0).sum())
     if repeaters < MIN_REPEAT_CUSTOMERS:
         reason = f"{repeaters} repeat customers; at least {MIN_REPEAT_CUSTOMERS} are needed"
@@ -116,16 +138,22 @@ def score_customers(
         f"BG/NBD with an L2 penalizer of {PENALIZER}",
     ]
     spend_sample = (summary.frequency[rows], summary.monetary_value[rows])
-    spend: GammaGamma = GammaGamma().fit(*spend_sample)
-    if spend.params_.p > DEGENERATE or spend.params_.q <= 1:
-        spend = ObservedSpend().fit(*spend_sample)
+    spend: GammaGamma = GammaGamma(max_iter=SPEND_MAX_ITER).fit(*spend_sample)
+    if not spend.converged_ or spend.params_.p > DEGENERATE or spend.params_.q <= 1:
+        attempted = spend.params_
+        spend = ObservedSpend()
+        spend.params_ = attempted
         notes.append(
             "spend varies too little between customers for Gamma-Gamma: each "
             "customer's observed mean spend is used"
         )
-    value = customer_lifetime_value(
-        transactions, spend, summary, horizon=horizon_days, discount_rate=discount_rate
+    value = np.round(
+        customer_lifetime_value(
+            transactions, spend, summary, horizon=horizon_days, discount_rate=discount_rate
+        ),
+        2,
     )
+    p_alive = transactions.probability_alive(*history)
     params = {
         # As text: Postgres prints a huge float (a mixture that degenerates to one spend
         # level drives p and q up without bound) back as a 150-digit integer.
@@ -136,19 +164,20 @@ def score_customers(
         "discount_rate": discount_rate,
         "as_of": as_of.isoformat(),
     }
-    session.execute(
-        _STORE,
+    copy_temp_table(
+        session,
+        "clv_scores",
         {
-            "tenant": tenant_id,
-            "model": _json(params),
-            "pks": summary.customer_ids.tolist(),
-            "clv": _finite(np.round(value, 2)),
-            "p_alive": _finite(transactions.probability_alive(*history)),
+            "pk": summary.customer_ids,
+            "clv": _finite(value),
+            "p_alive": _finite(p_alive),
             "expected": _finite(transactions.expected_purchases(float(horizon_days), *history)),
         },
     )
+    session.execute(_STORE, {"tenant": tenant_id})
+    session.execute(text("ANALYZE customer_score"))
     log.info("CLV scored for %d customers", len(summary))
-    return ClvOutcome(customers=len(summary), params=params)
+    return ClvOutcome(len(summary), params, summary.customer_ids, value, p_alive)
 
 
 def _fit_rows(n: int, *, seed: int) -> np.ndarray:
@@ -157,10 +186,6 @@ def _fit_rows(n: int, *, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=FIT_SAMPLE, replace=False))
 
 
-def _finite(values: np.ndarray) -> list[float | None]:
-    """NULL where the model has no finite answer (a degenerate fit), never NaN in a score."""
-    return [float(v) if np.isfinite(v) else None for v in values]
-
-
-def _json(value: dict[str, Any]) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+def _finite(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """NaN (stored as NULL) where the model has no finite answer (a degenerate fit)."""
+    return np.where(np.isfinite(values), values, np.nan)

@@ -69,22 +69,25 @@ def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> 
     with session_scope(engine) as session:
         store.mark_running(session, run.id)
     with session_scope(engine) as session:
+        compute_features(session, tenant_id=run.tenant_id, feature_set=run.feature_set, as_of=as_of)
+        store.progress(session, run.id, 0.4, "features")
+    # The features carry the purchase history that the CLV models are fitted on; the
+    # fresh scores go into the matrix (their columns were read as last scored).
+    with session_scope(engine) as session:
+        matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
         clv = score_customers(
             session,
             tenant_id=run.tenant_id,
+            matrix=matrix,
             as_of=as_of,
             horizon_days=settings.clv_horizon_days,
             discount_rate=settings.clv_discount_rate,
         )
-        store.progress(session, run.id, 0.2, "clv")
-    # CLV first: the feature set carries each customer's CLV and P(alive).
+        clv.apply(matrix)
+        store.progress(session, run.id, 0.5, "clv")
     with session_scope(engine) as session:
-        compute_features(session, tenant_id=run.tenant_id, feature_set=run.feature_set, as_of=as_of)
-        store.progress(session, run.id, 0.5, "features")
-    with session_scope(engine) as session:
-        matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
-        revenue, value = store.revenue_and_clv(session, run.tenant_id, matrix.customer_pks)
         previous = store.previous_run(session, run.tenant_id)
+    revenue, value = store.revenue_and_clv(matrix)
     if len(matrix) < 2:
         raise ValueError(f"{len(matrix)} customers with features: nothing to segment")
     segmenter = Segmenter(**run.model_params(settings)).fit(
@@ -115,7 +118,7 @@ def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> 
         with session_scope(engine) as session:
             loaded = load_run(session, run.id)
             assert loaded is not None
-            moved = activate(session, loaded, reason=f"retrain: run {run.id}")
+            moved = activate(session, loaded, reason=f"retrain: run {run.id}", matrix=matrix)
             store.progress(session, run.id, 1.0, f"activated; {moved} customers changed segment")
     log.info("segmentation run %d trained (%d customers)", run.id, len(matrix))
 

@@ -12,6 +12,7 @@ from scipy.cluster.hierarchy import dendrogram, linkage  # type: ignore[import-u
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.segment.features import FeatureMatrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.settings import SegmentSettings
 
@@ -126,24 +127,15 @@ def mark_failed(session: Session, run_id: int, error: str) -> None:
     )
 
 
-def revenue_and_clv(
-    session: Session, tenant_id: int, pks: NDArray[np.int64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Each customer's revenue to date and CLV (0 when unknown), in the order of ``pks``."""
-    rows = session.execute(
-        text(
-            "SELECT c.id, coalesce(o.revenue, 0)::float8, coalesce(s.clv, 0)::float8 "
-            "FROM unnest(CAST(:pks AS bigint[])) AS c(id) "
-            "LEFT JOIN (SELECT customer_pk, sum(total) AS revenue FROM orders "
-            "           WHERE tenant_id = :tenant GROUP BY customer_pk) o ON o.customer_pk = c.id "
-            "LEFT JOIN customer_score s ON s.customer_pk = c.id"
-        ),
-        {"pks": pks.tolist(), "tenant": tenant_id},
-    ).all()
-    found = {int(pk): (revenue, clv) for pk, revenue, clv in rows}
-    revenue = np.asarray([found[int(pk)][0] for pk in pks], dtype=np.float64)
-    value = np.asarray([found[int(pk)][1] for pk in pks], dtype=np.float64)
-    return revenue, value
+def revenue_and_clv(matrix: FeatureMatrix) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each customer's revenue up to the cut-off and CLV (0 when unknown), in matrix order."""
+
+    def column(name: str) -> NDArray[np.float64]:
+        if name not in matrix.names:
+            return np.zeros(len(matrix))
+        return np.asarray(matrix.values[:, matrix.names.index(name)], dtype=np.float64)
+
+    return column("monetary"), column("clv")
 
 
 def previous_run(session: Session, tenant_id: int) -> PreviousRun | None:
