@@ -136,7 +136,7 @@ def test_events_of_an_erased_customer_are_suppressed_across_chunks(
     client.delete("/v1/customers/c-3", headers=auth(key)).raise_for_status()
     n = CHUNK_EVENTS + 700
     items = [event(i) for i in range(n)]
-    items[CHUNK_EVENTS + 10] = event(CHUNK_EVENTS + 10, type="nope")  # in the second chunk
+    items[CHUNK_EVENTS + 10] = event(CHUNK_EVENTS + 10, type="nope")  # well past the first chunk
     items += items[:100]  # repeated at the end of the file
     body = jsonl(items)
     pieces = [body[i : i + 65_536] for i in range(0, len(body), 65_536)]

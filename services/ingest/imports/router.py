@@ -93,7 +93,9 @@ async def _run_import(
     reader = reader_for(kind, request.headers.get("content-type", ""), None)
     limit = record_limit(kind, settings)
     tally = ImportTally()
-    chunk_size = CHUNK_EVENTS if kind is RecordKind.EVENTS else CHUNK_RECORDS
+    full_size = CHUNK_EVENTS if kind is RecordKind.EVENTS else CHUNK_RECORDS
+    # Small first chunks get Postgres working early; later ones grow to the full size.
+    chunk_size = full_size // 8
     job = ImportTransaction(engine, principal.tenant_id, secret)
     chunk = new_chunk(kind)
     # One chunk is written to Postgres (in a thread) while the next is parsed and
@@ -114,6 +116,7 @@ async def _run_import(
                     await writing
                 writing = asyncio.ensure_future(run_in_threadpool(job.store, chunk, tally))
                 chunk = new_chunk(kind)
+                chunk_size = min(2 * chunk_size, full_size)
         if writing is not None:
             await writing
         if len(chunk):
