@@ -30,7 +30,8 @@ from services.ingest.records.validation import validate_record
 _TYPES = frozenset(t.value for t in EventType)
 _FIELDS = frozenset(EventIn.model_fields)
 _UTC_TIME = re.compile(
-    r"(\d{4})-(0[1-9]|1[0-2])-([0-2]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|\+00:00)"
+    r"(\d{4})-(0[1-9]|1[0-2])-([0-2]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|\+00:00)",
+    re.ASCII,  # Postgres reads ASCII digits only
 ).fullmatch
 # Characters COPY text needs escaped, and NUL, which the model refuses.
 _ESCAPED = re.compile(r"[\\\t\n\r\x00]").search
@@ -38,7 +39,7 @@ _ESCAPED = re.compile(r"[\\\t\n\r\x00]").search
 _DOUBTFUL_JSON = re.compile(rb"\\u0000|[0-9][eE]|[0-9]{17}").search
 _NULL = "\\N"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-MAX_ID, MAX_SHORT = 128, 32
+MAX_ID, MAX_SHORT = 128, 32  # the lengths of ``Id`` and ``Short`` in the schema
 
 
 def quick_copy_line(item: dict[str, Any]) -> str | None:
