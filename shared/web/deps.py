@@ -138,7 +138,9 @@ BEARER_SECURITY: list[dict[str, list[str]]] = [{type(_bearer).__name__: []}]
 def bearer_token(request: Request) -> str | None:
     """The credentials of ``Authorization: Bearer <credentials>``, as ``_bearer`` reads them."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -180,3 +180,23 @@ def test_leased_rate_limits_hold_across_processes(redis_url: str) -> None:
     assert allowed + len(refused) == 600
     assert {exc.status_code for exc in refused} == {429}
     assert all(1 <= int((exc.headers or {})["Retry-After"]) <= 60 for exc in refused)
+
+
+def test_single_records_are_stored_after_postgres_drops_the_api_connections(
+    client: httpx.Client, make_key: MakeKey, engine: Engine
+) -> None:
+    key = make_key()
+    assert client.post("/v1/events", json=event("e-1"), headers=auth(key)).status_code == 200
+    with engine.connect() as conn:  # what a Postgres restart does to the pooled connections
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND application_name = 'segmenta'"
+            )
+        ).scalar_one()
+    assert dropped > 0
+    again = client.post("/v1/events", json=event("e-2"), headers=auth(key))
+    assert again.status_code == 200, again.text
+    assert again.json()["accepted"] == 1
+    assert count(engine, "event", tenant_of(engine, key)) == 2

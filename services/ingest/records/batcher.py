@@ -74,7 +74,11 @@ class _Waiting:
 
 
 class GroupCommitter:
-    """Stores single records in shared transactions, at most ``max_inflight`` at once."""
+    """Stores single records in shared transactions, at most ``max_inflight`` at once.
+
+    Its engine may skip the pool's pre-ping: a group that fails on a dead connection is
+    written once more.
+    """
 
     def __init__(
         self, database: Database, secret: str, *, max_group: int = 128, max_inflight: int = 2
@@ -111,6 +115,13 @@ class GroupCommitter:
 
     async def _flush(self, group: list[_Waiting]) -> None:
         try:
+            await self._flush_group(group)
+        finally:  # whatever happened, nobody waits for ever
+            for waiting in group:
+                _fail(waiting, RuntimeError("the record's group ended without an answer"))
+
+    async def _flush_group(self, group: list[_Waiting]) -> None:
+        try:
             outcomes = await self._write(group)
         except Exception as exc:
             if len(group) == 1 or _is_connectivity(exc):
@@ -126,7 +137,7 @@ class GroupCommitter:
             )
             # In arrival order, so that of two records with one id the first is accepted.
             for waiting in group:
-                await self._flush([waiting])
+                await self._flush_group([waiting])
             return
         for waiting, outcome in zip(group, outcomes, strict=True):
             if outcome is None:
@@ -136,6 +147,13 @@ class GroupCommitter:
 
     async def _write(self, group: list[_Waiting]) -> list[Outcome | None]:
         items = [waiting.item for waiting in group]
+        try:
+            return await self.database.run(write_group, self.database.engine, items, self.secret)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # The pooled connection had died (a Postgres restart): once more, on a fresh one.
+        # Had the commit gone through after all, the records now count as duplicates.
         return await self.database.run(write_group, self.database.engine, items, self.secret)
 
 
