@@ -76,10 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.group_committer = committer
             # Threads waiting on Postgres get the GIL back sooner from the busy event loop:
             # a group commit makes several round trips, each waiting up to this interval.
+            interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             try:
                 yield
             finally:
+                sys.setswitchinterval(interval)
                 await committer.aclose()
                 engine.dispose()
 

@@ -38,6 +38,7 @@ async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[
     try:
         yield
     finally:
+        gc.unfreeze()  # an app made and closed again in one process is collectable after
         await app.state.redis.aclose()
         app.state.engine.dispose()
 
