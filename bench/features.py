@@ -55,8 +55,9 @@ _GENERATE = [
               (ARRAY['web', 'app', 'store'])[1 + floor(random() * 3)::int],
               CASE WHEN random() < 0.2 THEN 'SALE10' END
        FROM generate_series(1, %(orders)s) g""",
-    """INSERT INTO order_line (order_pk, line_no, tenant_id, product_id, quantity, unit_price)
-       SELECT o.id, l, %(t)s, 'p-' || (1 + floor(random() * 200)::int),
+    """INSERT INTO order_line (order_pk, line_no, tenant_id, customer_pk, product_id, quantity,
+                              unit_price)
+       SELECT o.id, l, %(t)s, o.customer_pk, 'p-' || (1 + floor(random() * 200)::int),
               1 + floor(random() * 2)::int, round((5 + random() * 100)::numeric, 2)
        FROM orders o, generate_series(1, 1 + (o.id %% 4)::int) l
        WHERE o.tenant_id = %(t)s""",

@@ -65,9 +65,9 @@ _STEPS: list[tuple[str, str]] = [
     ),
     (
         "order lines",
-        """INSERT INTO order_line (order_pk, line_no, tenant_id, product_id, quantity,
-                                  unit_price)
-           SELECT o.id, l, %(t)s, 'p-' || (1 + floor(random() * 500)::int),
+        """INSERT INTO order_line (order_pk, line_no, tenant_id, customer_pk, product_id,
+                                  quantity, unit_price)
+           SELECT o.id, l, %(t)s, o.customer_pk, 'p-' || (1 + floor(random() * 500)::int),
                   1 + floor(random() * 2)::int, round((5 + random() * 120)::numeric, 2)
            FROM orders o, generate_series(1, 1 + (o.id %% 4)::int) l
            WHERE o.tenant_id = %(t)s""",

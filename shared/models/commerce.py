@@ -64,6 +64,9 @@ class OrderLine(SQLModel, table=True):
     )
     line_no: int = Field(primary_key=True)
     tenant_id: int = tenant_field()
+    # The order's customer, copied so that per-customer features read lines without a
+    # join to every order (an order's customer never changes; lines go with the order).
+    customer_pk: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     product_id: str = Field(max_length=128)
     quantity: int
     unit_price: Decimal = _money()

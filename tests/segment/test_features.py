@@ -92,13 +92,15 @@ def create_order(
     order |= {"channel": channel, "discount_code": discount_code}
     order_pk = _insert(session, "orders", tenant_id=tenant, customer_pk=customer, **order)
     insert_line = text(
-        "INSERT INTO order_line (order_pk, line_no, tenant_id, product_id, quantity, unit_price)"
-        " VALUES (:order, :number, :tenant, :product, :quantity, :price)"
+        "INSERT INTO order_line"
+        " (order_pk, line_no, tenant_id, customer_pk, product_id, quantity, unit_price)"
+        " VALUES (:order, :number, :tenant, :customer, :product, :quantity, :price)"
     )
     for number, (product, quantity, price) in enumerate(lines, start=1):
         line = {"product": product, "quantity": quantity, "price": price}
         session.execute(
-            insert_line, {"order": order_pk, "number": number, "tenant": tenant, **line}
+            insert_line,
+            {"order": order_pk, "number": number, "tenant": tenant, "customer": customer, **line},
         )
 
 

@@ -228,25 +228,26 @@ def insert_orders(
     )
     by_id = {r.order_id: r for r in records}
     lines = [
-        (order_pk, n, line)
-        for order_pk, order_id, _ in rows
+        (order_pk, customer_pk, n, line)
+        for order_pk, order_id, customer_pk in rows
         for n, line in enumerate(by_id[order_id].lines)
     ]
     session.execute(
         text(
             "INSERT INTO order_line "
-            "(order_pk, line_no, tenant_id, product_id, quantity, unit_price) "
-            "SELECT u.o, u.n, :t, u.p, u.q, u.up FROM unnest(CAST(:o AS bigint[]), "
-            "CAST(:n AS int[]), CAST(:p AS text[]), CAST(:q AS int[]), CAST(:up AS numeric[])) "
-            "AS u(o, n, p, q, up)"
+            "(order_pk, line_no, tenant_id, customer_pk, product_id, quantity, unit_price) "
+            "SELECT u.o, u.n, :t, u.c, u.p, u.q, u.up FROM unnest(CAST(:o AS bigint[]), "
+            "CAST(:n AS int[]), CAST(:c AS bigint[]), CAST(:p AS text[]), CAST(:q AS int[]), "
+            "CAST(:up AS numeric[])) AS u(o, n, c, p, q, up)"
         ),
         {
             "t": tenant_id,
-            "o": [o for o, _, _ in lines],
-            "n": [n for _, n, _ in lines],
-            "p": [line.product_id for _, _, line in lines],
-            "q": [line.quantity for _, _, line in lines],
-            "up": [round(line.unit_price, 2) for _, _, line in lines],
+            "o": [o for o, _, _, _ in lines],
+            "n": [n for _, _, n, _ in lines],
+            "c": [c for _, c, _, _ in lines],
+            "p": [line.product_id for _, _, _, line in lines],
+            "q": [line.quantity for _, _, _, line in lines],
+            "up": [round(line.unit_price, 2) for _, _, _, line in lines],
         },
     )
     return [(order_id, customer_pk) for _, order_id, customer_pk in rows]

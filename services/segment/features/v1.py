@@ -64,15 +64,19 @@ ord AS (
     GROUP BY customer_pk
 ),
 lines AS (
-    -- Categories compare as bytes: sorting by them in the collation's order costs more.
-    SELECT o.customer_pk, p.category COLLATE "C" AS category,
+    -- Lines carry their order's customer; only the orders after as_of (few or none) are
+    -- looked up, to leave their lines out. Categories compare as bytes: sorting by them in
+    -- the collation's order costs more.
+    SELECT l.customer_pk, p.category COLLATE "C" AS category,
            sum(l.quantity)::float8 AS qty,
            sum(l.quantity * l.unit_price::float8) AS value
-    FROM orders o
-    JOIN order_line l ON l.order_pk = o.id
+    FROM order_line l
     LEFT JOIN product p ON p.tenant_id = l.tenant_id AND p.product_id = l.product_id
-    WHERE o.tenant_id = :tenant_id AND l.tenant_id = :tenant_id AND o.placed_at <= :as_of
-      AND {rows}
+    WHERE l.tenant_id = :tenant_id AND {rows}
+      AND NOT EXISTS (
+          SELECT FROM orders o
+          WHERE o.id = l.order_pk AND o.tenant_id = :tenant_id AND o.placed_at > :as_of
+      )
     GROUP BY 1, 2
 ),
 cat AS (
