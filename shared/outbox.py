@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from celery import Celery
@@ -53,6 +53,14 @@ def enqueue(
             "customer_pks": pks,
         },
     )
+
+
+def enqueue_customers(
+    session: Session, *, tenant_id: int, task_name: str, customer_pks: Iterable[int]
+) -> None:
+    """Work about each of these customers (the subject is the customer), once each."""
+    pks = sorted(set(customer_pks))
+    enqueue(session, tenant_id=tenant_id, task_name=task_name, subject_ids=pks, customer_pks=pks)
 
 
 _CLAIM_PENDING = text(

@@ -16,7 +16,7 @@ from services.nlp import repository as repo
 from services.nlp.analysis.analyzer import Analyzer
 from services.nlp.analysis.results import Analysis
 from shared.contracts import SEGMENT_REFRESH_CUSTOMERS
-from shared.outbox import enqueue
+from shared.outbox import enqueue_customers
 from shared.reliable import Subject
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,11 @@ log = logging.getLogger(__name__)
 
 def _tell_segment(session: Session, changed: dict[int, set[int]]) -> None:
     for tenant_id, customers in changed.items():
-        pks = sorted(customers)
-        enqueue(
+        enqueue_customers(
             session,
             tenant_id=tenant_id,
             task_name=SEGMENT_REFRESH_CUSTOMERS,
-            subject_ids=pks,
-            customer_pks=pks,
+            customer_pks=customers,
         )
 
 

@@ -20,7 +20,7 @@ from services.ingest.records.service import StoreOutcome, store_records
 from services.ingest.records.validation import validate_record
 from shared.contracts import SEGMENT_REFRESH_CUSTOMERS
 from shared.erasure import subject_hash
-from shared.outbox import enqueue
+from shared.outbox import enqueue_customers
 
 _ANY_SUPPRESSION = text("SELECT EXISTS (SELECT 1 FROM suppression WHERE tenant_id = :t)")
 _SUPPRESSED = text(
@@ -77,13 +77,11 @@ class EventChunk:
             copy_lines(session, "".join(kept).encode())
             inserted = merge_staged(session, tenant_id)
         if inserted:
-            pks = sorted(set(inserted))
-            enqueue(
+            enqueue_customers(
                 session,
                 tenant_id=tenant_id,
                 task_name=SEGMENT_REFRESH_CUSTOMERS,
-                subject_ids=pks,
-                customer_pks=pks,
+                customer_pks=inserted,
             )
         return StoreOutcome(
             accepted=len(inserted),

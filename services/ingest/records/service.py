@@ -28,7 +28,7 @@ from shared.contracts import (
     SEGMENT_REFRESH_CUSTOMERS,
 )
 from shared.erasure import subject_hash
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_customers
 from shared.pii import keyed_hash, normalise_email, normalise_phone
 
 R = TypeVar("R", bound=Record)
@@ -85,13 +85,11 @@ def _first_per_key(records: Sequence[R], key: Callable[[R], str]) -> list[R]:
 
 
 def _refresh_customers(ctx: StoreContext, customer_pks: Sequence[int]) -> None:
-    pks = sorted(set(customer_pks))
-    enqueue(
+    enqueue_customers(
         ctx.session,
         tenant_id=ctx.tenant_id,
         task_name=SEGMENT_REFRESH_CUSTOMERS,
-        subject_ids=pks,
-        customer_pks=pks,
+        customer_pks=customer_pks,
     )
 
 

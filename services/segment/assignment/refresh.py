@@ -18,7 +18,7 @@ from services.segment.assignment.runs import ActiveRun, active_run_id, load_run
 from services.segment.features import DEFAULT_FEATURE_SET, compute_features, get_feature_set
 from services.segment.features.sql import vectors_sql
 from shared.contracts import PERSONALIZE_REFRESH_CUSTOMERS
-from shared.outbox import enqueue
+from shared.outbox import enqueue_customers
 
 MOVED_FEATURES = 3
 
@@ -50,12 +50,8 @@ def refresh_customers(session: Session, *, tenant_id: int, customer_pks: Sequenc
     moved = write_memberships(
         session, tenant_id=tenant_id, run_id=run.id, pks=pks, keys=keys, reasons=reasons
     )
-    enqueue(
-        session,
-        tenant_id=tenant_id,
-        task_name=PERSONALIZE_REFRESH_CUSTOMERS,
-        subject_ids=moved,
-        customer_pks=moved,
+    enqueue_customers(
+        session, tenant_id=tenant_id, task_name=PERSONALIZE_REFRESH_CUSTOMERS, customer_pks=moved
     )
     return len(moved)
 
