@@ -9,11 +9,20 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
 from shared.settings import PostgresSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def is_connectivity_error(exc: BaseException) -> bool:
+    """Postgres could not be reached, or the connection died under the statement."""
+    if isinstance(exc, OperationalError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def create_db_engine(

@@ -11,6 +11,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from shared.db import is_connectivity_error
+
 log = logging.getLogger(__name__)
 
 
@@ -63,14 +65,8 @@ def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _is_connectivity(exc: Exception) -> bool:
-    if isinstance(exc, OperationalError | PoolTimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if _is_connectivity(exc):
+    if is_connectivity_error(exc):
         return _unavailable(request, exc)
     raise exc
 

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from services.ingest.records.schemas import Record, RecordKind
 from services.ingest.records.service import Outcome, store_each
 from services.ingest.transactions import run_in_transaction
 from shared.auth import active_key_ids
+from shared.db import is_connectivity_error
 from shared.web.deps import Database
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,6 @@ def write_group(engine: Engine, items: Sequence[Submitted], secret: str) -> list
         return outcomes
 
     return run_in_transaction(engine, work)
-
-
-def _is_connectivity(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | PoolTimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,7 @@ class GroupCommitter:
         try:
             outcomes = await self._write(group)
         except Exception as exc:
-            if len(group) == 1 or _is_connectivity(exc):
+            if len(group) == 1 or is_connectivity_error(exc):
                 for waiting in group:
                     _fail(waiting, exc)
                 return
