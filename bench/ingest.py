@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import loads
@@ -121,14 +121,17 @@ class Bench:
         if not check.ok:
             log(f"  !! {bench}: sent {sent}, acknowledged {acknowledged}, stored {stored}")
 
-    def warm_up(self, import_path: Path) -> None:
+    def warm_up(self, import_path: Path | None) -> None:
         _, _, key = self.tenant("warmup", key=True)
+        url = f"{self.base}/v1/events"
+        if import_path is None:  # single records only
+            single_posts(url, key, self.cfg.concurrency, 0, 2.0, 7, self.client)
+            return
         prepared = loads.prepare_events(5 * self.cfg.batch, seed=9, batch=self.cfg.batch)
         loads.post_batches(self.base, key, prepared.bodies, self.cfg.threads)
         small = import_path.with_name("warmup.jsonl")
         write_events_file(small, 20_000, seed=8, fmt="jsonl")
         loads.import_file(self.base, key, small, self.api.proc.pid)
-        url = f"{self.base}/v1/events"
         single_posts(url, key, self.cfg.concurrency, 0, 2.0, 7, self.client)
 
     def copy(self, run: int, bench: str, rows: list[loads.EventRow]) -> float:
@@ -242,6 +245,32 @@ def servers(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
         yield url, env
 
 
+def run_single(cfg: Config, client: Client) -> None:
+    """Only the single-record benchmark and its ceilings, printed; RESULTS.md is left alone."""
+    with tempfile.TemporaryDirectory(prefix="segmenta-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        with servers(tmp) as (url, env):
+            bench = Bench(cfg, url, env, tmp, client)
+            try:
+                log("warm-up")
+                bench.warm_up(None)
+                for run_no in range(1, cfg.repeats + 1):
+                    log(f"single-record run {run_no}/{cfg.repeats}")
+                    bench.single(run_no)
+            finally:
+                bench.close()
+            r = bench.results
+            log(
+                f"single records: {r.single.show()} req/s = {r.single.median / r.raw.median:.0%}"
+                f" of raw INSERTs ({r.raw.show()}/s), p50 {r.single_p50.show('.1f', 1000)} ms,"
+                f" p99 {r.single_p99.show('.1f', 1000)} ms; bare FastAPI {r.bare.show()} req/s"
+            )
+            for note in r.notes:
+                log(f"note: {note}")
+            for name, shares in r.cpu.items():
+                print(f"{name}: {shares[-1].describe()}")
+
+
 def run(cfg: Config, command: str, out: Path, client: Client) -> None:
     with tempfile.TemporaryDirectory(prefix="segmenta-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -286,9 +315,22 @@ def main(argv: list[str] | None = None) -> int:
         default="raw",
         help="HTTP client of the single-record load (see bench/http.py)",
     )
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="only the single-record load and its ceilings, printed (RESULTS.md untouched)",
+    )
+    parser.add_argument("--repeats", type=int, help="runs of each benchmark (3; 1 with --quick)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else Config()
+    if args.repeats:
+        cfg = replace(cfg, repeats=args.repeats)
+    if args.single:
+        run_single(cfg, args.client)
+        return 0
     command = "python -m bench.ingest" + (" --quick" if args.quick else "")
+    if args.repeats:
+        command += f" --repeats {args.repeats}"
     if args.client != "raw":
         command += f" --client {args.client}"
     run(cfg, command, args.out, args.client)
