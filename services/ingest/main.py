@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from services.ingest.erasure.router import router as erasure_router
 from services.ingest.imports.router import router as import_router
 from services.ingest.records.batcher import GroupCommitter
+from services.ingest.records.fast_path import RecordFastPath
 from services.ingest.records.router import add_record_routes
 from services.ingest.records.schemas import RECORD_MODELS
 from shared.db import create_db_engine
@@ -99,4 +100,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+# Record posts are answered in front of the app (see fast_path.py); all else goes to it.
+app = RecordFastPath(create_app())

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.datastructures import State
 
 from shared.auth import Principal, PrincipalCache, Scope, authenticate
 from shared.settings import Settings
@@ -135,9 +136,9 @@ class CachedAuthenticator:
 BEARER_SECURITY: list[dict[str, list[str]]] = [{type(_bearer).__name__: []}]
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_credentials(authorization: str) -> str | None:
     """The credentials of ``Authorization: Bearer <credentials>``, as ``_bearer`` reads them."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
@@ -237,17 +238,41 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-def require(*scopes: Scope, cached: bool = False) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller holds one of ``scopes`` (or admin) and is within its quota.
+ScopeCheck = Callable[[Principal], None]
 
-    ``cached``: the key may come from ``CachedAuthenticator``; the endpoint must then
-    re-check it where it writes.
-    """
+
+def scope_check(*scopes: Scope) -> ScopeCheck:
+    """Refuses (403) a principal that holds none of ``scopes`` (nor admin)."""
     names = ", ".join(s.value for s in scopes)
 
     def check(principal: Principal) -> None:
         if not principal.allows(*scopes):
             raise ApiError(403, f"this key lacks the scope for this operation ({names})")
+
+    return check
+
+
+async def cached_principal(state: State, authorization: str, check: ScopeCheck) -> Principal:
+    """The caller of ``Authorization: <authorization>`` through the app's
+    ``CachedAuthenticator``, checked by ``check`` and within its rate limit."""
+    authenticator: CachedAuthenticator = state.authenticator
+    token = bearer_credentials(authorization)
+    principal = await authenticator.authenticate(token) if token else None
+    if principal is None:
+        raise unauthorized()
+    check(principal)
+    limiter: RateLimiter = state.rate_limiter
+    await limiter.check(principal)
+    return principal
+
+
+def require(*scopes: Scope, cached: bool = False) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller holds one of ``scopes`` (or admin) and is within its quota.
+
+    ``cached``: the key may come from ``CachedAuthenticator`` (``cached_principal``); the
+    endpoint must then re-check it where it writes.
+    """
+    check = scope_check(*scopes)
 
     async def dependency(principal: PrincipalDep, limiter: RateLimiterDep) -> Principal:
         check(principal)
@@ -257,15 +282,7 @@ def require(*scopes: Scope, cached: bool = False) -> Callable[..., Awaitable[Pri
     # Only the request, on purpose: solving each dependency costs the hot path real time.
     # (Routes using it declare ``BEARER_SECURITY`` in their OpenAPI instead of ``_bearer``.)
     async def cached_dependency(request: Request) -> Principal:
-        state = request.app.state
-        authenticator: CachedAuthenticator = state.authenticator
-        token = bearer_token(request)
-        principal = await authenticator.authenticate(token) if token else None
-        if principal is None:
-            raise unauthorized()
-        check(principal)
-        limiter: RateLimiter = state.rate_limiter
-        await limiter.check(principal)
-        return principal
+        authorization = request.headers.get("authorization", "")
+        return await cached_principal(request.app.state, authorization, check)
 
     return cached_dependency if cached else dependency

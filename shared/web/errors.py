@@ -34,8 +34,7 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def api_error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(
         {"detail": exc.detail, "errors": exc.errors},
         status_code=exc.status_code,
@@ -55,8 +54,7 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
 
-def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # Only connectivity trouble lands here; a bug in our SQL must stay a loud 500.
+def unavailable_response(exc: Exception) -> JSONResponse:
     log.warning("dependency unavailable: %s", type(exc).__name__)
     return JSONResponse(
         {"detail": "a backing service is unavailable; retry later", "errors": []},
@@ -65,16 +63,29 @@ def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if is_connectivity_error(exc):
-        return _unavailable(request, exc)
-    raise exc
+_UNAVAILABLE = (PoolTimeoutError, OperationalError, RedisError)
+
+
+def error_response(exc: Exception) -> JSONResponse | None:
+    """The answer to ``exc``, for the app's handlers and for code that answers without
+    them; None for anything else, which must stay a loud 500 (a bug in our SQL, say)."""
+    if isinstance(exc, ApiError):
+        return api_error_response(exc)
+    if isinstance(exc, _UNAVAILABLE) or (
+        isinstance(exc, DBAPIError) and is_connectivity_error(exc)
+    ):
+        return unavailable_response(exc)
+    return None
+
+
+def _handle(_: Request, exc: Exception) -> JSONResponse:
+    response = error_response(exc)
+    if response is None:
+        raise exc
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(PoolTimeoutError, _unavailable)
-    app.add_exception_handler(OperationalError, _unavailable)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(RedisError, _unavailable)
+    for error in (ApiError, DBAPIError, *_UNAVAILABLE):
+        app.add_exception_handler(error, _handle)

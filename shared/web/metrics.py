@@ -15,6 +15,10 @@ REQUESTS = Histogram(
 )
 
 
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).observe(seconds)
+
+
 class MetricsMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware): it must not buffer or slow streamed bodies."""
 
@@ -38,6 +42,4 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             path = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(path, scope["method"], str(status)).observe(
-                time.perf_counter() - started
-            )
+            observe_request(path, scope["method"], status, time.perf_counter() - started)

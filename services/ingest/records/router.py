@@ -1,11 +1,12 @@
 """``POST /v1/{kind}``: one record or a batch of up to 2,500, answered after commit."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.datastructures import State
 
 from services.ingest.metrics import count_records
 from services.ingest.records.batcher import GroupCommitter, KeyRevokedError, Submitted
@@ -27,7 +28,7 @@ from services.ingest.records.validation import parse_json, validate_batch
 from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope, active_key_ids
 from shared.settings import Settings
-from shared.web.body import read_capped_body
+from shared.web.body import read_capped
 from shared.web.deps import BEARER_SECURITY, Database, require, unauthorized
 from shared.web.errors import ApiError
 
@@ -69,8 +70,10 @@ def request_body_schema(kind: RecordKind, model: type[Record], max_items: int) -
     }
 
 
-def require_json(request: Request) -> None:
-    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+def require_json(content_type: str | None) -> None:
+    """Refuses (415) a ``Content-Type`` that is not JSON; none at all is taken as JSON."""
+    media = (content_type if content_type is not None else "application/json").split(";")[0]
+    media = media.strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise ApiError(
             415,
@@ -95,9 +98,9 @@ def _store(
 
 
 async def _store_one(
-    request: Request, principal: Principal, kind: RecordKind, record: Record
+    state: State, principal: Principal, kind: RecordKind, record: Record
 ) -> StoreOutcome | None:
-    committer: GroupCommitter = request.app.state.group_committer
+    committer: GroupCommitter = state.group_committer
     submitted = Submitted(principal.key_id, principal.tenant_id, kind, record)
     try:
         outcome = await committer.store(submitted)
@@ -110,59 +113,83 @@ async def _store_one(
     )
 
 
-def make_endpoint(kind: RecordKind, *scopes: Scope) -> Callable[..., Awaitable[Response]]:
-    async def create_records(
-        request: Request,
-        principal: Annotated[Principal, Depends(require(*scopes, cached=True))],
-    ) -> Response:
-        settings: Settings = request.app.state.settings
-        database: Database = request.app.state.database
-        require_json(request)
-        body = await read_capped_body(request, settings.max_body_bytes)
-        batch = validate_batch(kind, parse_json(body), settings)
-        if len(batch.records) == 1 and not batch.rejected and kind in RECORD_ID_FIELDS:
-            outcome = await _store_one(request, principal, kind, batch.records[0])
-        else:
-            secret = settings.secret_key.get_secret_value()
-            outcome = await database.run(
-                _store, database.engine, principal, kind, batch.records, secret
-            )
-        if outcome is None:
-            request.app.state.authenticator.cache.forget(principal.key_id)
-            raise unauthorized()
-        count_records(
-            kind.value,
-            accepted=outcome.accepted,
-            duplicates=outcome.duplicates,
-            suppressed=outcome.suppressed,
-            rejected=len(batch.rejected),
-        )
-        result = IngestResult(
-            accepted=outcome.accepted,
-            duplicates=outcome.duplicates,
-            suppressed=outcome.suppressed,
-            rejected=batch.rejected,
-            rejected_count=len(batch.rejected),
-        )
-        # Answered as is: the model is already valid, and validating it again costs time.
-        return Response(result.model_dump_json(), media_type="application/json")
+def record_scopes(kind: RecordKind) -> tuple[Scope, ...]:
+    """The scopes that may send records of ``kind`` (any one of them, or admin)."""
+    if kind is RecordKind.TRANSCRIPTS:
+        return (Scope.INGEST_WRITE, Scope.TRANSCRIPTS_WRITE)
+    return (Scope.INGEST_WRITE,)
 
-    create_records.__name__ = f"create_{kind.value}"
-    return create_records
+
+async def create_records(
+    state: State,
+    principal: Principal,
+    kind: RecordKind,
+    *,
+    content_type: str | None,
+    content_length: str | None,
+    body: AsyncIterator[bytes],
+) -> Response:
+    """What ``POST /v1/{kind}`` does once the caller is known, for the route and for
+    ``RecordFastPath`` alike; client errors are raised as ``ApiError``."""
+    settings: Settings = state.settings
+    database: Database = state.database
+    require_json(content_type)
+    raw = await read_capped(body, content_length, settings.max_body_bytes)
+    batch = validate_batch(kind, parse_json(raw), settings)
+    if len(batch.records) == 1 and not batch.rejected and kind in RECORD_ID_FIELDS:
+        outcome = await _store_one(state, principal, kind, batch.records[0])
+    else:
+        secret = settings.secret_key.get_secret_value()
+        outcome = await database.run(
+            _store, database.engine, principal, kind, batch.records, secret
+        )
+    if outcome is None:
+        state.authenticator.cache.forget(principal.key_id)
+        raise unauthorized()
+    count_records(
+        kind.value,
+        accepted=outcome.accepted,
+        duplicates=outcome.duplicates,
+        suppressed=outcome.suppressed,
+        rejected=len(batch.rejected),
+    )
+    result = IngestResult(
+        accepted=outcome.accepted,
+        duplicates=outcome.duplicates,
+        suppressed=outcome.suppressed,
+        rejected=batch.rejected,
+        rejected_count=len(batch.rejected),
+    )
+    # Answered as is: the model is already valid, and validating it again costs time.
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
+def make_endpoint(kind: RecordKind) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(
+        request: Request,
+        principal: Annotated[Principal, Depends(require(*record_scopes(kind), cached=True))],
+    ) -> Response:
+        headers = request.headers
+        return await create_records(
+            request.app.state,
+            principal,
+            kind,
+            content_type=headers.get("content-type"),
+            content_length=headers.get("content-length"),
+            body=request.stream(),
+        )
+
+    endpoint.__name__ = f"create_{kind.value}"
+    return endpoint
 
 
 def add_record_routes(router: APIRouter, max_items: int) -> None:
     """``POST /v1/{kind}`` on ``router`` itself: give it the app's own router, ahead of
     the rest, because an included router costs the hot path a second route match."""
     for kind, model in RECORD_MODELS.items():
-        scopes = (
-            (Scope.INGEST_WRITE, Scope.TRANSCRIPTS_WRITE)
-            if kind is RecordKind.TRANSCRIPTS
-            else (Scope.INGEST_WRITE,)
-        )
         router.add_api_route(
             f"/v1/{kind.value}",
-            make_endpoint(kind, *scopes),
+            make_endpoint(kind),
             methods=["POST"],
             tags=["records"],
             response_model=IngestResult,
