@@ -209,11 +209,12 @@ HOW = """\
 
 * One run of `python -m bench.ingest` makes a scratch Postgres database (migrated to head),
   a private Redis, and starts the API with the production command,
-  `uvicorn services.ingest.main:app` (one process, default uvicorn settings, access log on,
-  default settings, so a database pool of 10 + 10 overflow). The load generator, the API
-  and Postgres share the same machine and its {cores} CPU cores, so every figure is
-  CPU-bound on a shared box, ceilings included. Before each measurement the benchmark
-  waits (up to 2 minutes) until other processes on the machine use under 0.2 cores.
+  `uvicorn services.ingest.main:app --no-access-log` (one process, otherwise default
+  uvicorn and Segmenta settings, so a database pool of 10 + 10 overflow). The load
+  generator, the API and Postgres share the same machine and its {cores} CPU cores, so
+  every figure is CPU-bound on a shared box, ceilings included. Before each measurement
+  the benchmark waits (up to 2 minutes) until other processes on the machine use under
+  0.2 cores.
 * Each benchmark runs {repeats} time(s); the table shows the median (and min-max).
   Ratios are median over median. The ceilings run in the same session, interleaved with
   the API runs, against the same `event` table (same indexes, unique constraint and

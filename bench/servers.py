@@ -21,9 +21,10 @@ from tests.support.servers import Process, free_port
 
 
 def start_uvicorn(app: str, env: Mapping[str, str], log: Path) -> tuple[Process, str]:
-    """``uvicorn <app>`` as production starts it (defaults: one process, access log on)."""
+    """``uvicorn <app>`` as production starts it (one process, no access log)."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    args.append("--no-access-log")
     process = Process(args, env, log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

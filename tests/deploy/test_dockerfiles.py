@@ -291,6 +291,7 @@ def test_ingest_serves_the_api_with_a_healthcheck() -> None:
         "0.0.0.0",
         "--port",
         "8001",
+        "--no-access-log",
     ]
     assert [e.args for e in stage.all("EXPOSE")] == ["8001"]
     healthchecks = stage.all("HEALTHCHECK")
