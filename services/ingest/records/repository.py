@@ -6,11 +6,12 @@ order and cannot deadlock on each other. Every insert de-duplicates by (tenant, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlmodel import Session
 
 from services.ingest.records.schemas import (
@@ -23,19 +24,25 @@ from services.ingest.records.schemas import (
 )
 
 
+@functools.cache
+def sql(statement: str) -> TextClause:
+    """``text(statement)``, made once: parsing it again costs every group commit time."""
+    return text(statement)
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
-    return session.execute(text(sql), params).all()
+def _rows(session: Session, statement: str, params: dict[str, Any]) -> Sequence[Any]:
+    return session.execute(sql(statement), params).all()
 
 
 def ensure_customers(session: Session, tenant_id: int, customer_ids: set[str]) -> dict[str, int]:
     """Customer pks by id, creating stub customers for ids seen for the first time."""
     ids = sorted(customer_ids)
     session.execute(
-        text(
+        sql(
             "INSERT INTO customer (tenant_id, customer_id) "
             "SELECT :t, u FROM unnest(CAST(:ids AS text[])) AS u "
             "ON CONFLICT (tenant_id, customer_id) DO NOTHING"
@@ -108,10 +115,10 @@ def replace_identity_links(
 ) -> None:
     """Replace the hashed identity links of the customers in ``links`` (pk, kind, hash)."""
     pks = sorted({pk for pk, _, _ in links})
-    session.execute(text("DELETE FROM identity_link WHERE customer_pk = ANY(:pks)"), {"pks": pks})
+    session.execute(sql("DELETE FROM identity_link WHERE customer_pk = ANY(:pks)"), {"pks": pks})
     present = [link for link in links if link[2]]
     session.execute(
-        text(
+        sql(
             "INSERT INTO identity_link (tenant_id, customer_pk, kind, value_hash) "
             "SELECT :t, u.pk, u.kind, u.h FROM unnest(CAST(:pks AS bigint[]), "
             "CAST(:kinds AS text[]), CAST(:hashes AS text[])) AS u(pk, kind, h) "
@@ -155,7 +162,7 @@ def upsert_products(session: Session, tenant_id: int, records: Sequence[ProductI
 def create_missing_customers(session: Session, tenant_id: int, customer_ids: set[str]) -> None:
     """Stub customers for ids seen for the first time (a later statement sees them)."""
     session.execute(
-        text(
+        sql(
             "INSERT INTO customer (tenant_id, customer_id) "
             "SELECT :t, u FROM unnest(CAST(:ids AS text[])) AS u "
             "ON CONFLICT (tenant_id, customer_id) DO NOTHING"
@@ -233,7 +240,7 @@ def insert_orders(
         for n, line in enumerate(by_id[order_id].lines)
     ]
     session.execute(
-        text(
+        sql(
             "INSERT INTO order_line "
             "(order_pk, line_no, tenant_id, customer_pk, product_id, quantity, unit_price) "
             "SELECT u.o, u.n, :t, u.c, u.p, u.q, u.up FROM unnest(CAST(:o AS bigint[]), "
@@ -306,7 +313,7 @@ def insert_transcripts(
     by_id = {r.transcript_id: r for r in records}
     turns = [(pk, n, turn) for pk, tid, _ in rows for n, turn in enumerate(by_id[tid].turns)]
     session.execute(
-        text(
+        sql(
             "INSERT INTO transcript_turn (transcript_pk, turn_no, tenant_id, speaker, text, at) "
             "SELECT u.tp, u.n, :t, u.s, u.x, u.a FROM unnest(CAST(:tp AS bigint[]), "
             "CAST(:n AS int[]), CAST(:s AS text[]), CAST(:x AS text[]), "

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import text
 from sqlmodel import Session
 
 from services.ingest.imports.staging import merge_events
@@ -59,7 +58,7 @@ def drop_suppressed(ctx: StoreContext, records: Sequence[R]) -> list[R]:
         return list(records)
     suppressed = set(
         ctx.session.execute(
-            text(
+            repo.sql(
                 "SELECT subject_hash FROM suppression "
                 "WHERE tenant_id = :t AND subject_hash = ANY(:h)"
             ),
