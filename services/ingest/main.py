@@ -1,4 +1,4 @@
-"""The ingest API: ``uvicorn services.ingest.main:app --port 8001``."""
+"""The ingest API: ``uvicorn services.ingest.main:app --port 8001 --no-access-log``."""
 
 from __future__ import annotations
 
