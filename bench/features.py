@@ -179,7 +179,7 @@ def refresh_times(session: Session, tenant: int, batches: list[list[int]]) -> li
 
 def print_plan(session: Session, tenant: int) -> None:
     definition = get_feature_set("v1")
-    query = text(f"EXPLAIN (ANALYZE, BUFFERS) {select_sql(definition, some=False)}")
+    query = text(f"EXPLAIN (ANALYZE, BUFFERS) {select_sql(definition, scope='all')}")
     params = {**definition.params, "tenant_id": tenant, "as_of": AS_OF}
     params["as_of_days"] = AS_OF.timestamp() / 86400
     for name, value in FULL_RUN_SETTINGS.items():

@@ -29,7 +29,11 @@ from sklearn.cluster import MiniBatchKMeans  # type: ignore[import-untyped]
 # purchase history the CLV models are fitted on): (label, where the timed callable
 # lives, its attribute). Nested ones (indented labels) are parts of the stage above them.
 STAGES: list[tuple[str, str, str]] = [
-    ("features SQL (compute_features)", "services.segment.training.pipeline", "compute_features"),
+    (
+        "features SQL (compute_features_in_parts)",
+        "services.segment.training.pipeline",
+        "compute_features_in_parts",
+    ),
     ("load_matrix", "services.segment.training.pipeline", "load_matrix"),
     ("CLV fit + score writes", "services.segment.training.pipeline", "score_customers"),
     ("  BG/NBD fit(s)", "services.segment.clv.models:BGNBD", "fit"),

@@ -23,6 +23,9 @@ class SegmentSettings(Settings):
     segment_sample_size: int = Field(default=10_000, ge=100)
     # BLAS/OpenMP threads per fit: pools oversubscribe badly on small, busy machines.
     segment_threads: int = Field(default=1, ge=1)
+    # A training run's feature pass is split into this many statements over ranges of
+    # customers that run at once, each on its own connection (and Postgres core).
+    segment_feature_parts: int = Field(default=2, ge=1)
     # Scheduled retrain (Celery beat), in seconds; 0 turns it off.
     segment_retrain_every_s: int = Field(default=24 * 3600, ge=0)
     # A retrain is promoted automatically when it is at least this good and this stable.

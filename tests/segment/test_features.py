@@ -18,11 +18,13 @@ from services.segment.features import (
     FEATURE_SETS,
     FeatureSetDoesNotExist,
     compute_features,
+    compute_features_in_parts,
     describe_feature_set,
     load_matrix,
 )
 from services.segment.features import matrix as matrix_module
 from services.segment.features.sql import vectors_sql
+from shared.db import session_scope
 
 pytestmark = pytest.mark.integration
 
@@ -445,3 +447,34 @@ def test_the_latest_clv_and_p_alive_are_features(session: Session, tenant: int) 
         text("UPDATE customer_score SET clv = 99 WHERE customer_pk = :c"), {"c": scored}
     )
     assert features(session, scored)["clv"] == 99
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 20])
+def test_a_run_in_parts_computes_what_one_statement_computes(engine: Engine, parts: int) -> None:
+    with session_scope(engine) as session:
+        tenant = create_tenant(session)
+        create_product(session, tenant, "p-1", "home")
+        customers = [create_customer(session, tenant) for _ in range(7)]
+        for n, customer in enumerate(customers):
+            for days_ago in range(3, 3 + 11 * n, 11):  # 0, 1, ... 6 orders
+                create_order(session, tenant, customer, AS_OF - days_ago * DAY)
+            create_event(session, tenant, customer, "search", AS_OF - (n + 1) * DAY)
+        bystander = create_customer(session, create_tenant(session))
+
+    written = compute_features_in_parts(engine, tenant_id=tenant, as_of=AS_OF, parts=parts)
+
+    with session_scope(engine) as session:
+        in_parts = {customer: features(session, customer) for customer in customers}
+        assert load_matrix(session, tenant_id=tenant).customer_pks.tolist() == sorted(customers)
+        bystanders = session.execute(
+            text("SELECT count(*) FROM customer_features WHERE customer_pk = :c"),
+            {"c": bystander},
+        ).scalar_one()
+    with engine.connect() as connection, Session(bind=connection) as session:
+        compute_features(session, tenant_id=tenant, as_of=AS_OF)  # rolled back on close
+        at_once = {customer: features(session, customer) for customer in customers}
+    assert written == len(customers)
+    assert bystanders == 0
+    for customer in customers:
+        assert in_parts[customer] == pytest.approx(at_once[customer])
+    assert [in_parts[c]["frequency"] for c in customers] == list(range(7))

@@ -5,6 +5,7 @@ new activity); training loads the stored vectors as one matrix::
 
     compute_features(session, tenant_id=7)
     compute_features(session, tenant_id=7, customer_pks=[42])
+    compute_features_in_parts(engine, tenant_id=7, parts=2)  # a full run on 2 connections
     matrix = load_matrix(session, tenant_id=7)
 """
 
@@ -15,7 +16,7 @@ from services.segment.features.registry import (
     describe_feature_set,
     get_feature_set,
 )
-from services.segment.features.repository import compute_features
+from services.segment.features.repository import compute_features, compute_features_in_parts
 from services.segment.features.sets import Feature, FeatureSet, FeatureSetDoesNotExist
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "FeatureSet",
     "FeatureSetDoesNotExist",
     "compute_features",
+    "compute_features_in_parts",
     "describe_feature_set",
     "get_feature_set",
     "load_matrix",

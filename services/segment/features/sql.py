@@ -8,19 +8,31 @@ A set's ``ctes`` and ``from_clause`` may use two placeholders, replaced here:
   their ``customer_pk`` indexes instead of scanning the tenant.
 
 and these bound parameters: ``:tenant_id``, ``:as_of`` (timestamptz), ``:as_of_days`` (the
-same instant in days since 1970-01-01 UTC, a float), ``:feature_set``, ``:customer_pks``
-(bigint[], only when a refresh is scoped to some customers), and the set's own
-``params``.
+same instant in days since 1970-01-01 UTC, a float), ``:feature_set``, the set's own
+``params``, and per scope: ``:customer_pks`` (bigint[]) for ``"some"``, ``:pk_from`` and
+``:pk_to`` (a half-open range of customer ids) for ``"range"``.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from services.segment.features.sets import FeatureSet
 
-_ALL = {"{customers}": "TRUE", "{rows}": "TRUE"}
-_SOME = {
-    "{customers}": "c.id = ANY(CAST(:customer_pks AS bigint[]))",
-    "{rows}": "customer_pk = ANY(CAST(:customer_pks AS bigint[]))",
+# The customers a statement computes: the whole tenant, some named ones (a refresh), or
+# a range of ids (one part of a full run that several connections share).
+Scope = Literal["all", "some", "range"]
+
+_CONDITIONS: dict[Scope, dict[str, str]] = {
+    "all": {"{customers}": "TRUE", "{rows}": "TRUE"},
+    "some": {
+        "{customers}": "c.id = ANY(CAST(:customer_pks AS bigint[]))",
+        "{rows}": "customer_pk = ANY(CAST(:customer_pks AS bigint[]))",
+    },
+    "range": {
+        "{customers}": "c.id >= :pk_from AND c.id < :pk_to",
+        "{rows}": "customer_pk >= :pk_from AND customer_pk < :pk_to",
+    },
 }
 
 # A refresh scheduled "now" never replaces a row computed at a later cut-off: a full
@@ -28,8 +40,8 @@ _SOME = {
 _NEWER_ONLY = "WHERE customer_features.as_of <= EXCLUDED.as_of"
 
 
-def _scoped(text: str, *, some: bool) -> str:
-    for placeholder, condition in (_SOME if some else _ALL).items():
+def _scoped(text: str, scope: Scope) -> str:
+    for placeholder, condition in _CONDITIONS[scope].items():
         text = text.replace(placeholder, condition)
     return text
 
@@ -62,17 +74,17 @@ def vectors_sql(feature_set: FeatureSet, *, where: str) -> str:
     )
 
 
-def select_sql(feature_set: FeatureSet, *, some: bool) -> str:
+def select_sql(feature_set: FeatureSet, *, scope: Scope) -> str:
     """One row per customer in scope: ``customer_pk, feature_values`` (stored part only)."""
     return _scoped(
         f"WITH {feature_set.ctes}\n"
         f"SELECT s.customer_pk, {_values_array(feature_set)} AS feature_values\n"
         f"{feature_set.from_clause}",
-        some=some,
+        scope,
     )
 
 
-def upsert_sql(feature_set: FeatureSet, *, some: bool, newer_only: bool) -> str:
+def upsert_sql(feature_set: FeatureSet, *, scope: Scope, newer_only: bool) -> str:
     return _scoped(
         "INSERT INTO customer_features"
         " (customer_pk, feature_set, tenant_id, feature_values, as_of, updated_at)\n"
@@ -84,5 +96,5 @@ def upsert_sql(feature_set: FeatureSet, *, some: bool, newer_only: bool) -> str:
         " tenant_id = EXCLUDED.tenant_id, feature_values = EXCLUDED.feature_values,"
         " as_of = EXCLUDED.as_of, updated_at = EXCLUDED.updated_at\n"
         f"{_NEWER_ONLY if newer_only else ''}",
-        some=some,
+        scope,
     )

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from services.segment.assignment.runs import activate, active_run_id, load_run
-from services.segment.features import compute_features, load_matrix
+from services.segment.features import compute_features_in_parts, load_matrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.scoring.clv_scores import score_customers
 from services.segment.settings import SegmentSettings
@@ -68,8 +68,14 @@ def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> 
     as_of = datetime.now(UTC)
     with session_scope(engine) as session:
         store.mark_running(session, run.id)
+    compute_features_in_parts(
+        engine,
+        tenant_id=run.tenant_id,
+        feature_set=run.feature_set,
+        as_of=as_of,
+        parts=settings.segment_feature_parts,
+    )
     with session_scope(engine) as session:
-        compute_features(session, tenant_id=run.tenant_id, feature_set=run.feature_set, as_of=as_of)
         store.progress(session, run.id, 0.4, "features")
     # The features carry the purchase history that the CLV models are fitted on; the
     # fresh scores go into the matrix (their columns were read as last scored).
