@@ -260,7 +260,16 @@ async def cached_principal(state: State, authorization: str, check: ScopeCheck) 
     principal = await authenticator.authenticate(token) if token else None
     if principal is None:
         raise unauthorized()
-    check(principal)
+    try:
+        check(principal)
+    except ApiError:
+        # A cached key may have been revoked since, and a revoked key is unknown (401), not
+        # short of a scope: refusals are rare enough to ask the database again.
+        authenticator.cache.forget(principal.key_id)
+        principal = await authenticator.authenticate(token) if token else None
+        if principal is None:
+            raise unauthorized() from None
+        check(principal)
     limiter: RateLimiter = state.rate_limiter
     await limiter.check(principal)
     return principal
