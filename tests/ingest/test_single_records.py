@@ -79,6 +79,18 @@ def test_a_revoked_key_is_refused_on_its_next_single_record(
     assert count(engine, "event", tenant_of(engine, key)) == 1
 
 
+def test_a_revoked_key_without_the_scope_is_a_401_not_a_403(
+    client: httpx.Client, make_key: MakeKey, engine: Engine
+) -> None:
+    key = make_key("segments:read")
+    assert client.post("/v1/events", json=event("e-1"), headers=auth(key)).status_code == 403
+    with session_scope(engine) as session:  # within the 2 s that the key stays cached
+        assert revoke_api_key(session, prefix=key.split("_")[1])
+    refused = client.post("/v1/events", json=event("e-2"), headers=auth(key))
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+
+
 @pytest.fixture
 def poisoned_event(engine: Engine) -> Iterator[str]:
     """An event id that Postgres refuses to store (a trigger), as a broken row would be."""
