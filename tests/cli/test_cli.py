@@ -73,13 +73,17 @@ def test_up_runs_until_ctrl_c_and_then_stops_every_process(
 ) -> None:
     run_env = embedded_env(env, tmp_path)
     port = run_env["SEGMENTA_INGEST_PORT"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segmenta", "up"],
-        env=run_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    # Its output goes to a file: a pipe nobody reads fills up, and a process blocked
+    # writing its shutdown messages to it never stops.
+    log = tmp_path / "up.log"
+    with log.open("wb") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "segmenta", "up"],
+            env=run_env,
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 90
         ready = False
@@ -97,7 +101,10 @@ def test_up_runs_until_ctrl_c_and_then_stops_every_process(
         children = psutil.Process(proc.pid).children(recursive=True)
         assert {"redis-server", "python"} <= {c.name() for c in children}  # Redis, API, relay
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0
+        try:
+            assert proc.wait(60) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 60 s after Ctrl-C; its output:\n{log.read_text()[-4000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
