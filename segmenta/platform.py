@@ -123,15 +123,15 @@ class Platform:
             nonlocal stopping
             stopping = True
 
+        # Both set explicitly: a process started in the background by a shell inherits an
+        # ignored SIGINT, and Python then never raises KeyboardInterrupt for it.
         signal.signal(signal.SIGTERM, on_term)
-        try:
-            while not stopping:
-                if dead := self.supervisor.dead():
-                    console.print(f"[red]process exited:[/] {', '.join(dead)}; stopping")
-                    return
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        signal.signal(signal.SIGINT, on_term)
+        while not stopping:
+            if dead := self.supervisor.dead():
+                console.print(f"[red]process exited:[/] {', '.join(dead)}; stopping")
+                return
+            time.sleep(0.5)
 
 
 @contextmanager
