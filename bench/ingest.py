@@ -245,62 +245,63 @@ def servers(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
         yield url, env
 
 
-def run_single(cfg: Config, client: Client) -> None:
-    """Only the single-record benchmark and its ceilings, printed; RESULTS.md is left alone."""
+@contextmanager
+def running_bench(cfg: Config, client: Client) -> Iterator[Bench]:
+    """A ``Bench`` on fresh servers and its own scratch folder, closed afterwards."""
     with tempfile.TemporaryDirectory(prefix="segmenta-bench-") as tmpdir:
         tmp = Path(tmpdir)
         with servers(tmp) as (url, env):
             bench = Bench(cfg, url, env, tmp, client)
             try:
-                log("warm-up")
-                bench.warm_up(None)
-                for run_no in range(1, cfg.repeats + 1):
-                    log(f"single-record run {run_no}/{cfg.repeats}")
-                    bench.single(run_no)
+                yield bench
             finally:
                 bench.close()
-            r = bench.results
-            log(
-                f"single records: {r.single.show()} req/s = {r.single.median / r.raw.median:.0%}"
-                f" of raw INSERTs ({r.raw.show()}/s), p50 {r.single_p50.show('.1f', 1000)} ms,"
-                f" p99 {r.single_p99.show('.1f', 1000)} ms; bare FastAPI {r.bare.show()} req/s"
-            )
-            for note in r.notes:
-                log(f"note: {note}")
-            for name, shares in r.cpu.items():
-                print(f"{name}: {shares[-1].describe()}")
+
+
+def run_single(cfg: Config, client: Client) -> None:
+    """Only the single-record benchmark and its ceilings, printed; RESULTS.md is left alone."""
+    with running_bench(cfg, client) as bench:
+        log("warm-up")
+        bench.warm_up(None)
+        for run_no in range(1, cfg.repeats + 1):
+            log(f"single-record run {run_no}/{cfg.repeats}")
+            bench.single(run_no)
+    r = bench.results
+    log(
+        f"single records: {r.single.show()} req/s = {r.single.median / r.raw.median:.0%}"
+        f" of raw INSERTs ({r.raw.show()}/s), p50 {r.single_p50.show('.1f', 1000)} ms,"
+        f" p99 {r.single_p99.show('.1f', 1000)} ms; bare FastAPI {r.bare.show()} req/s"
+    )
+    for note in r.notes:
+        log(f"note: {note}")
+    for name, shares in r.cpu.items():
+        print(f"{name}: {shares[-1].describe()}")
 
 
 def run(cfg: Config, command: str, out: Path, client: Client) -> None:
-    with tempfile.TemporaryDirectory(prefix="segmenta-bench-") as tmpdir:
-        tmp = Path(tmpdir)
-        with servers(tmp) as (url, env):
-            machine = machine_info(url)
-            log("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
-            import_path = tmp / "events.jsonl"
-            log(f"writing a {cfg.import_rows:,}-row JSONL file")
-            write_events_file(import_path, cfg.import_rows, seed=42, fmt="jsonl")
-            import_rows = loads.read_rows(import_path)
-            bench = Bench(cfg, url, env, tmp, client)
-            try:
-                log("warm-up")
-                bench.warm_up(import_path)
-                for run_no in range(1, cfg.repeats + 1):
-                    log(f"bulk run {run_no}/{cfg.repeats}")
-                    bench.bulk(run_no, import_path, import_rows)
-                for run_no in range(1, cfg.repeats + 1):
-                    log(f"single-record run {run_no}/{cfg.repeats}")
-                    bench.single(run_no)
-                if any(bench.results.single_errors):
-                    log(f"diagnostic: single records with a pool of {DIAGNOSTIC_POOL}")
-                    bench.diagnose_pool()
-            finally:
-                bench.close()
-            settings = {**asdict(cfg), "diagnostic_pool": DIAGNOSTIC_POOL}
-            table = write_results(out, bench.results, machine, settings, command, client)
-            print(table)
-            for name, shares in bench.results.cpu.items():
-                print(f"{name}: {shares[-1].describe()}")
+    with running_bench(cfg, client) as bench:
+        machine = machine_info(bench.url)
+        log("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
+        import_path = bench.tmp / "events.jsonl"
+        log(f"writing a {cfg.import_rows:,}-row JSONL file")
+        write_events_file(import_path, cfg.import_rows, seed=42, fmt="jsonl")
+        import_rows = loads.read_rows(import_path)
+        log("warm-up")
+        bench.warm_up(import_path)
+        for run_no in range(1, cfg.repeats + 1):
+            log(f"bulk run {run_no}/{cfg.repeats}")
+            bench.bulk(run_no, import_path, import_rows)
+        for run_no in range(1, cfg.repeats + 1):
+            log(f"single-record run {run_no}/{cfg.repeats}")
+            bench.single(run_no)
+        if any(bench.results.single_errors):
+            log(f"diagnostic: single records with a pool of {DIAGNOSTIC_POOL}")
+            bench.diagnose_pool()
+    settings = {**asdict(cfg), "diagnostic_pool": DIAGNOSTIC_POOL}
+    table = write_results(out, bench.results, machine, settings, command, client)
+    print(table)
+    for name, shares in bench.results.cpu.items():
+        print(f"{name}: {shares[-1].describe()}")
 
 
 def main(argv: list[str] | None = None) -> int:
