@@ -34,7 +34,7 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def api_error_response(exc: ApiError) -> JSONResponse:
+def _api_error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(
         {"detail": exc.detail, "errors": exc.errors},
         status_code=exc.status_code,
@@ -54,7 +54,7 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
 
-def unavailable_response(exc: Exception) -> JSONResponse:
+def _unavailable_response(exc: Exception) -> JSONResponse:
     log.warning("dependency unavailable: %s", type(exc).__name__)
     return JSONResponse(
         {"detail": "a backing service is unavailable; retry later", "errors": []},
@@ -70,11 +70,11 @@ def error_response(exc: Exception) -> JSONResponse | None:
     """The answer to ``exc``, for the app's handlers and for code that answers without
     them; None for anything else, which must stay a loud 500 (a bug in our SQL, say)."""
     if isinstance(exc, ApiError):
-        return api_error_response(exc)
+        return _api_error_response(exc)
     if isinstance(exc, _UNAVAILABLE) or (
         isinstance(exc, DBAPIError) and is_connectivity_error(exc)
     ):
-        return unavailable_response(exc)
+        return _unavailable_response(exc)
     return None
 
 
