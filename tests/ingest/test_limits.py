@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import MakeKey
-from tests.support.http import auth, count, tenant_of
+from tests.support.http import assert_nothing_stored, auth, count, tenant_of
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,6 @@ def event(n: int, **extra: object) -> dict[str, object]:
 def tenant_key(make_key: MakeKey, engine: Engine) -> tuple[str, int]:
     key = make_key()
     return key, tenant_of(engine, key)
-
-
-def assert_nothing_stored(engine: Engine, tenant: int) -> None:
-    assert count(engine, "event", tenant) == 0
-    assert count(engine, "customer", tenant) == 0
-    assert count(engine, "outbox", tenant) == 0
 
 
 def test_a_record_over_32_kib_is_refused(

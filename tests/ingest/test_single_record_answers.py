@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import MakeKey
-from tests.support.http import auth, count, tenant_of
+from tests.support.http import assert_nothing_stored, auth, count, tenant_of
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +34,6 @@ def metric(client: httpx.Client, name: str, **labels: str) -> float:
         if match and dict(re.findall(r'(\w+)="([^"]*)"', match.group(1))) == labels:
             return float(match.group(2))
     return 0.0
-
-
-def assert_nothing_stored(engine: Engine, tenant: int) -> None:
-    assert count(engine, "event", tenant) == 0
-    assert count(engine, "customer", tenant) == 0
 
 
 def test_an_accepted_record_is_answered_and_counted_in_the_metrics(

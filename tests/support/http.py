@@ -29,3 +29,10 @@ def count(engine: Engine, table: str, tenant_id: int, where: str = "TRUE", **par
                 {"tenant": tenant_id, **params},
             ).scalar_one()
         )
+
+
+def assert_nothing_stored(engine: Engine, tenant: int) -> None:
+    """No event, customer or outbox row of ``tenant``: a refused request left nothing."""
+    assert count(engine, "event", tenant) == 0
+    assert count(engine, "customer", tenant) == 0
+    assert count(engine, "outbox", tenant) == 0
