@@ -7,6 +7,7 @@ not start it. Work relayed for the service waits in its Redis queue meanwhile.
 
 from __future__ import annotations
 
+from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
 from shared.celery_app import create_celery_app
 from shared.logging import configure_logging
 from shared.settings import get_settings

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
+from services.segment import erasure as _erasure  # noqa: F401 (registers segment.erase_customer)
 from services.segment import tasks
 from services.segment.settings import get_segment_settings
 from services.segment.training.schedule import schedule_retrains

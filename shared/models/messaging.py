@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, text
+from sqlalchemy import BigInteger, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from shared.models.base import (
@@ -68,13 +68,20 @@ class DeadLetter(SQLModel, table=True):
 
 
 class ErasureRequest(SQLModel, table=True):
-    """A GDPR erasure, with its status per store. Holds only a keyed hash of the subject."""
+    """A GDPR erasure, with its status per store. Holds only a keyed hash of the subject.
+
+    ``stores`` maps each expected store to its report (see ``shared.erasure.StoreReport``).
+    ``subject_pk`` is the customer's internal id, not a foreign key: the customer row is
+    gone with the first store, and the services that erase later still need to know whom.
+    It is cleared once every store has reported.
+    """
 
     __tablename__ = "erasure_request"
 
     id: int | None = id_field()
     tenant_id: int = tenant_field()
     subject_hash: str = Field(max_length=64, index=True)
+    subject_pk: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     status: str = Field(max_length=16)
     stores: dict[str, Any] | None = jsonb_field()
     requested_at: datetime | None = timestamp_field(server_now=True)

@@ -1,14 +1,28 @@
-"""GDPR erasure: nothing of the customer is left in any table, and they stay erased."""
+"""GDPR erasure: nothing of the customer is left in any table, Redis key or run artifact,
+and they stay erased.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
+from redis import Redis
 from sqlalchemy import Engine, text
 
+from services.personalize.cache_keys import customer_key
 from shared.pii import keyed_hash, normalise_email
 from tests.conftest import MakeKey
+from tests.support.erasure import (
+    draw_map,
+    erasing_workers,
+    map_of,
+    redis_mentions,
+    wait_for_erasure,
+)
 from tests.support.http import auth, count, tenant_of
+from tests.support.servers import Process
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +77,30 @@ def load_customer(
         assert client.post(f"/v1/{kind}", json=body, headers=h).json()["accepted"] == 1, kind
 
 
+@pytest.fixture(scope="module")
+def workers(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Process]]:
+    with erasing_workers(env, tmp_path_factory.mktemp("erasure")) as processes:
+        yield processes
+
+
+def customer_pk_of(engine: Engine, customer_id: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT id FROM customer WHERE customer_id = :c"), {"c": customer_id}
+            ).scalar_one()
+        )
+
+
+def cache(redis_url: str, tenant: int, customer_pk: int, marker: str) -> None:
+    """What personalize keeps about a customer: their key and a key below it."""
+    with Redis.from_url(redis_url) as client:
+        client.set(customer_key(tenant, customer_pk), f"offers for {marker}")
+        client.hset(f"{customer_key(tenant, customer_pk)}:offers:home", "why", marker)
+
+
 def rows_mentioning(engine: Engine, needle: str) -> dict[str, int]:
     """Every table of the schema, every column, rendered as text and searched."""
     found = {}
@@ -88,27 +126,40 @@ def rows_mentioning(engine: Engine, needle: str) -> dict[str, int]:
 
 
 def test_erasure_leaves_nothing_of_the_customer_in_any_table(
-    client: httpx.Client, make_key: MakeKey, engine: Engine, settings: object
+    client: httpx.Client,
+    make_key: MakeKey,
+    engine: Engine,
+    redis_url: str,
+    workers: list[Process],
 ) -> None:
     key = make_key("admin")
     load_customer(client, key, WHO, "zanzibar-parcel", EMAIL, PHONE)
     load_customer(client, key, "c-keep-1", "wombat-parcel", "kept@example.org", "+46 70 111 22 33")
     tenant = tenant_of(engine, key)
-    with engine.connect() as conn:
-        pk = conn.execute(
-            text("SELECT id FROM customer WHERE customer_id = :c"), {"c": WHO}
-        ).scalar_one()
+    pk, kept_pk = customer_pk_of(engine, WHO), customer_pk_of(engine, "c-keep-1")
+    cache(redis_url, tenant, pk, "zanzibar-parcel")
+    cache(redis_url, tenant, kept_pk, "wombat-parcel")
+    run_id = draw_map(engine, tenant, n_points=5)
     assert rows_mentioning(engine, "zanzibar-parcel")  # the scan does find things
+    assert redis_mentions(redis_url, ["zanzibar-parcel"])  # and so does the Redis one
 
     response = client.delete(f"/v1/customers/{WHO}", headers=auth(key))
     assert response.status_code == 200
-    erased = response.json()
+    erased = wait_for_erasure(client, key, response.json()["erasure_id"], workers)
     assert erased["status"] == "completed"
     rows = erased["stores"]["postgres"]["rows"]
     assert (rows["customer"], rows["orders"], rows["transcript"]) == (1, 1, 1)
+    assert erased["stores"]["personalize-cache"]["rows"] == {"redis_keys": 2}
+    assert erased["stores"]["segment-artifacts"]["rows"] == {
+        "segmentation_run": 1,
+        "map_points": 10,
+    }
 
     for marker in MARKERS:
         assert rows_mentioning(engine, marker) == {}, marker
+        assert redis_mentions(redis_url, [marker]) == [], marker
+    assert redis_mentions(redis_url, [customer_key(tenant, pk)]) == []
+    assert (map_of(engine, run_id)["points"], map_of(engine, run_id)["pca_points"]) == ([], [])
     with engine.connect() as conn:
         referencing = (
             conn.execute(
@@ -129,10 +180,29 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     assert rows_mentioning(engine, email_hash) == {}
     # The other customer is untouched.
     assert rows_mentioning(engine, "wombat-parcel")
+    assert redis_mentions(redis_url, ["wombat-parcel"])
     assert count(engine, "customer", tenant) == 1
 
     status = client.get(f"/v1/erasures/{erased['erasure_id']}", headers=auth(key))
     assert status.json()["stores"] == erased["stores"]
+
+
+def test_erasing_again_completes_and_erases_nothing_more(
+    client: httpx.Client, make_key: MakeKey, engine: Engine, workers: list[Process]
+) -> None:
+    key = make_key("admin")
+    who = "c-erase-twice"
+    load_customer(client, key, who, "twice-parcel", "twice@example.org", "+46 70 222 33 44")
+    first = client.delete(f"/v1/customers/{who}", headers=auth(key)).json()
+    again = client.delete(f"/v1/customers/{who}", headers=auth(key)).json()
+    assert again["erasure_id"] != first["erasure_id"]
+    first = wait_for_erasure(client, key, first["erasure_id"], workers)
+    again = wait_for_erasure(client, key, again["erasure_id"], workers)
+    assert first["stores"]["postgres"]["rows"]["customer"] == 1
+    assert again["stores"]["postgres"]["rows"] == {}
+    assert set(again["stores"]) == set(first["stores"])
+    assert all(store["status"] == "erased" for store in again["stores"].values())
+    assert rows_mentioning(engine, "twice-parcel") == {}
 
 
 def test_records_for_an_erased_customer_are_suppressed_from_then_on(

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from services.ingest.records.schemas import ErrorResponse
 from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope
-from shared.erasure import erase_customer
+from shared.erasure import StoreReport, erase_customer
 from shared.models.messaging import ErasureRequest
 from shared.web.deps import EngineDep, SessionDep, SettingsDep, require
 from shared.web.errors import ApiError
@@ -25,8 +25,8 @@ AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 class ErasureOut(BaseModel):
     erasure_id: int
-    status: str
-    stores: dict[str, Any]
+    status: str = Field(description="`pending` until every store has reported, then `completed`")
+    stores: dict[str, StoreReport] = Field(description="Each expected store's report")
     requested_at: datetime | None
     completed_at: datetime | None
 
@@ -36,7 +36,10 @@ class ErasureOut(BaseModel):
         return cls(
             erasure_id=request.id,
             status=request.status,
-            stores=request.stores or {},
+            stores={
+                name: StoreReport.model_validate(report)
+                for name, report in (request.stores or {}).items()
+            },
             requested_at=request.requested_at,
             completed_at=request.completed_at,
         )
@@ -71,9 +74,11 @@ def _erase(engine: Engine, principal: Principal, customer_id: str, secret: str) 
     "/customers/{customer_id}",
     summary="Erase a customer (GDPR)",
     description=(
-        "Removes the customer and every row that refers to them from every registered "
-        "store, and suppresses records that arrive later for the same id. Answered once "
-        "the erasure has committed; the answer's `erasure_id` can be looked up later."
+        "Suppresses records that arrive later for the same id, removes the customer and "
+        "every row that refers to them from Postgres at once, and asks every service that "
+        "keeps other stores (caches, model artifacts) to erase them. Answered once the "
+        "request has committed, usually `pending`; `GET /v1/erasures/{erasure_id}` shows "
+        "each store's report and says `completed` once every store has reported."
     ),
     response_model=ErasureOut,
     responses=_RESPONSES,
