@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from celery import Celery
 from sqlalchemy import Engine, TextClause, text
 from sqlmodel import Session
 
+from shared.broker_watch import BrokerWatch
 from shared.contracts import OutboxBatch, queue_for
 from shared.db import session_scope
 
@@ -91,6 +92,26 @@ _CLAIM_STALE = text(
     """
 )
 
+# Rows handed out again because no message carries them any more (see BrokerWatch).
+_CLAIM_LOST = text(
+    """
+    WITH picked AS (
+        SELECT id FROM outbox
+        WHERE id = ANY(:ids) AND published_at < :cutoff
+        ORDER BY id FOR UPDATE SKIP LOCKED
+    )
+    UPDATE outbox o SET published_at = now(), publish_count = o.publish_count + 1
+    FROM picked WHERE o.id = picked.id
+    RETURNING o.id, o.task_name
+    """
+)
+_PUBLISHED_BEFORE = text(
+    "SELECT now() - make_interval(secs => :grace_s), "
+    "coalesce(array_agg(id), '{}') FROM ("
+    "  SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => :grace_s)"
+    "  ORDER BY id LIMIT :limit) old"
+)
+
 
 @dataclass
 class OutboxRelay:
@@ -106,6 +127,7 @@ class OutboxRelay:
     batch_size: int = 200
     claim_limit: int = 5_000
     stale_after_s: int = 900
+    watch: BrokerWatch | None = None
 
     def publish_pending(self) -> int:
         return self._publish(_CLAIM_PENDING, {"limit": self.claim_limit})
@@ -115,7 +137,27 @@ class OutboxRelay:
             _CLAIM_STALE, {"limit": self.claim_limit, "stale_s": self.stale_after_s}
         )
 
-    def _publish(self, claim: TextClause, params: dict[str, int]) -> int:
+    def redrive_lost(self) -> int:
+        """Publish again the rows that were published but that no message carries now."""
+        if self.watch is None:
+            return 0
+        with session_scope(self.engine) as session:
+            cutoff, old = session.execute(
+                _PUBLISHED_BEFORE, {"grace_s": self.watch.grace_s, "limit": self.claim_limit}
+            ).one()
+        if not old:
+            return 0  # nothing has waited long enough to be judged: Redis is not asked
+        view = self.watch.view()
+        lost = sorted(set(old) - view.outbox_ids)
+        self.watch.forget(view.orphaned_tags)
+        if not lost:
+            return 0
+        published = self._publish(_CLAIM_LOST, {"ids": lost, "cutoff": cutoff})
+        if published:
+            log.warning("%d outbox rows had lost their message; published again", published)
+        return published
+
+    def _publish(self, claim: TextClause, params: Mapping[str, object]) -> int:
         with session_scope(self.engine) as session:
             rows = session.execute(claim, params).all()
             by_task: dict[str, list[int]] = defaultdict(list)
@@ -138,6 +180,8 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 published = self.publish_pending()
+                if passes % 25 == 0:
+                    published += self.redrive_lost()
                 if passes % 50 == 0:
                     published += self.redrive_stale()
             except Exception:

@@ -45,6 +45,9 @@ class CelerySettings(_Base):
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_interval_s: float = 0.2
     relay_stale_after_s: int = 900
+    # A published row that no message in Redis carries after this long was lost (a Redis
+    # restart, a worker killed holding it) and is published again; see shared.broker_watch.
+    relay_lost_after_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _time_limit_below_visibility(self) -> Self:

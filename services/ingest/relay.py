@@ -11,6 +11,9 @@ import signal
 import threading
 from types import FrameType
 
+from redis import Redis
+
+from shared.broker_watch import BrokerWatch
 from shared.celery_app import create_celery_app
 from shared.db import create_db_engine
 from shared.logging import configure_logging
@@ -21,11 +24,18 @@ log = logging.getLogger("segmenta.relay")
 
 
 def build_relay(settings: Settings) -> OutboxRelay:
+    celery_app = create_celery_app("segmenta-relay", settings)
+    watch = BrokerWatch(
+        redis=Redis.from_url(settings.require_redis_url(), socket_timeout=5),
+        celery_app=celery_app,
+        grace_s=settings.relay_lost_after_s,
+    )
     return OutboxRelay(
         engine=create_db_engine(settings, pool_size=2),
-        celery_app=create_celery_app("segmenta-relay", settings),
+        celery_app=celery_app,
         batch_size=settings.relay_batch_size,
         stale_after_s=settings.relay_stale_after_s,
+        watch=watch,
     )
 
 
