@@ -4,6 +4,14 @@ from shared.models.base import metadata
 from shared.models.commerce import Event, Order, OrderLine, Product
 from shared.models.customers import Customer, CustomerContact, IdentityLink
 from shared.models.messaging import DeadLetter, ErasureRequest, Outbox
+from shared.models.personalize import (
+    Decision,
+    Experiment,
+    Feedback,
+    Offer,
+    Placement,
+    PolicyRun,
+)
 from shared.models.segments import (
     CustomerFeatures,
     CustomerScore,
@@ -23,13 +31,19 @@ __all__ = [
     "CustomerFeatures",
     "CustomerScore",
     "DeadLetter",
+    "Decision",
     "ErasureRequest",
     "Event",
+    "Experiment",
+    "Feedback",
     "IdentityLink",
     "MembershipHistory",
+    "Offer",
     "Order",
     "OrderLine",
     "Outbox",
+    "Placement",
+    "PolicyRun",
     "Product",
     "Review",
     "Segment",
