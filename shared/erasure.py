@@ -60,7 +60,7 @@ POSTGRES_STORE: Final = "postgres"
 # its analyses are Postgres rows (the cascade) and its models are trained on public corpora.
 WORKER_STORES: dict[str, tuple[str, ...]] = {
     "segment": ("segment-artifacts",),
-    "personalize": ("personalize-cache",),
+    "personalize": ("personalize-cache", "personalize-log"),
 }
 
 
@@ -80,6 +80,7 @@ class ErasureSubject:
     erasure_id: int
     tenant_id: int
     customer_pk: int
+    subject_hash: str  # the keyed hash of the customer's id (see ``subject_hash``)
 
 
 # Erases one customer from one store in the worker's transaction; returns what it erased.
@@ -236,7 +237,9 @@ def _erase_request(
             continue  # a re-delivered task: already reported
         rows: dict[str, int] = {}
         if request.subject_pk is not None:
-            subject = ErasureSubject(erasure_id, request.tenant_id, request.subject_pk)
+            subject = ErasureSubject(
+                erasure_id, request.tenant_id, request.subject_pk, request.subject_hash
+            )
             rows = store.erase(session, subject)
         reports[store.name] = StoreReport(
             service=service, status=StoreStatus.ERASED, rows=rows, reported_at=now

@@ -1,4 +1,6 @@
-"""What personalize erases of a customer: their keys in the Redis cache.
+"""What personalize erases of a customer: their Redis cache entry, and the decisions and
+feedback logged under their id's hash (also those of visits before they were a customer,
+which the customer row's cascade does not reach).
 
 Imported by the personalize worker, which registers ``personalize.erase_customer``.
 """
@@ -6,15 +8,18 @@ Imported by the personalize worker, which registers ``personalize.erase_customer
 from __future__ import annotations
 
 from redis import Redis
+from sqlalchemy import delete
 from sqlmodel import Session
 
-from services.personalize.cache_keys import customer_key, customer_keys_pattern
+from services.personalize.cache import customer_key
 from shared.db import create_db_engine
 from shared.erasure import ErasureStore, ErasureSubject, erasure_worker
+from shared.models.personalize import Decision, Feedback
 from shared.reliable import WorkerEngine
 from shared.settings import get_settings
 
 CACHE_STORE = "personalize-cache"
+LOG_STORE = "personalize-log"
 _settings = get_settings()
 
 
@@ -34,15 +39,25 @@ redis = _RedisHolder()
 
 
 def erase_cache(session: Session, subject: ErasureSubject) -> dict[str, int]:
-    client = redis.get()
-    pattern = customer_keys_pattern(subject.tenant_id, subject.customer_pk)
-    keys = [customer_key(subject.tenant_id, subject.customer_pk)]
-    keys += [key.decode() for key in client.scan_iter(match=pattern, count=1_000)]
-    deleted: int = client.delete(*keys)  # type: ignore[assignment]  # a sync client
+    key = customer_key(subject.tenant_id, subject.subject_hash)
+    deleted: int = redis.get().delete(key)  # type: ignore[assignment]  # a sync client
     return {"redis_keys": deleted}
 
 
-STORES = (ErasureStore(CACHE_STORE, erase_cache),)
+def erase_log(session: Session, subject: ErasureSubject) -> dict[str, int]:
+    counts = {}
+    for table in (Feedback, Decision):
+        deleted = session.execute(
+            delete(table).where(
+                table.tenant_id == subject.tenant_id,  # type: ignore[arg-type]
+                table.subject_hash == subject.subject_hash,  # type: ignore[arg-type]
+            )
+        )
+        counts[table.__tablename__] = int(deleted.rowcount)  # type: ignore[attr-defined]
+    return counts
+
+
+STORES = (ErasureStore(CACHE_STORE, erase_cache), ErasureStore(LOG_STORE, erase_log))
 
 erasure_worker(
     "personalize",

@@ -11,7 +11,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from services.personalize.cache_keys import customer_key
+from services.personalize.cache import customer_key, subject_hash
 from shared.pii import keyed_hash, normalise_email
 from tests.conftest import MakeKey
 from tests.support.erasure import (
@@ -94,11 +94,16 @@ def customer_pk_of(engine: Engine, customer_id: str) -> int:
         )
 
 
-def cache(redis_url: str, tenant: int, customer_pk: int, marker: str) -> None:
-    """What personalize keeps about a customer: their key and a key below it."""
+SECRET = "test-secret-key-0123456789"
+
+
+def cache(redis_url: str, tenant: int, customer_id: str, marker: str) -> None:
+    """What personalize keeps about a customer: their segment and consent, by id hash."""
     with Redis.from_url(redis_url) as client:
-        client.set(customer_key(tenant, customer_pk), f"offers for {marker}")
-        client.hset(f"{customer_key(tenant, customer_pk)}:offers:home", "why", marker)
+        client.hset(
+            customer_key(tenant, subject_hash(SECRET, customer_id)),
+            mapping={"segment": f"seg-{marker}", "consent": "1"},
+        )
 
 
 def rows_mentioning(engine: Engine, needle: str) -> dict[str, int]:
@@ -136,9 +141,9 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     load_customer(client, key, WHO, "zanzibar-parcel", EMAIL, PHONE)
     load_customer(client, key, "c-keep-1", "wombat-parcel", "kept@example.org", "+46 70 111 22 33")
     tenant = tenant_of(engine, key)
-    pk, kept_pk = customer_pk_of(engine, WHO), customer_pk_of(engine, "c-keep-1")
-    cache(redis_url, tenant, pk, "zanzibar-parcel")
-    cache(redis_url, tenant, kept_pk, "wombat-parcel")
+    pk = customer_pk_of(engine, WHO)
+    cache(redis_url, tenant, WHO, "zanzibar-parcel")
+    cache(redis_url, tenant, "c-keep-1", "wombat-parcel")
     run_id = draw_map(engine, tenant, n_points=5)
     assert rows_mentioning(engine, "zanzibar-parcel")  # the scan does find things
     assert redis_mentions(redis_url, ["zanzibar-parcel"])  # and so does the Redis one
@@ -149,7 +154,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     assert erased["status"] == "completed"
     rows = erased["stores"]["postgres"]["rows"]
     assert (rows["customer"], rows["orders"], rows["transcript"]) == (1, 1, 1)
-    assert erased["stores"]["personalize-cache"]["rows"] == {"redis_keys": 2}
+    assert erased["stores"]["personalize-cache"]["rows"] == {"redis_keys": 1}
     assert erased["stores"]["segment-artifacts"]["rows"] == {
         "segmentation_run": 1,
         "map_points": 10,
@@ -158,7 +163,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     for marker in MARKERS:
         assert rows_mentioning(engine, marker) == {}, marker
         assert redis_mentions(redis_url, [marker]) == [], marker
-    assert redis_mentions(redis_url, [customer_key(tenant, pk)]) == []
+    assert redis_mentions(redis_url, [customer_key(tenant, subject_hash(SECRET, WHO))]) == []
     assert (map_of(engine, run_id)["points"], map_of(engine, run_id)["pca_points"]) == ([], [])
     with engine.connect() as conn:
         referencing = (
@@ -176,7 +181,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
                 text(f'SELECT count(*) FROM "{table}" WHERE customer_pk = :pk'), {"pk": pk}
             ).scalar_one()
             assert left == 0, table
-    email_hash = keyed_hash("test-secret-key-0123456789", normalise_email(EMAIL), purpose="email")
+    email_hash = keyed_hash(SECRET, normalise_email(EMAIL), purpose="email")
     assert rows_mentioning(engine, email_hash) == {}
     # The other customer is untouched.
     assert rows_mentioning(engine, "wombat-parcel")

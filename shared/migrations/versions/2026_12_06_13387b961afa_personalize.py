@@ -1,7 +1,7 @@
 """personalize: offers, placements, policy runs, the decision log and feedback, experiments
 
 Revision ID: 13387b961afa
-Revises: d3b8f2a41c07
+Revises: a41e7c9d2f35
 Create Date: 2026-12-06 05:08:21.706173
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "13387b961afa"
-down_revision: str | None = "d3b8f2a41c07"
+down_revision: str | None = "a41e7c9d2f35"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,97 @@
+"""personalize's Redis cache, defined once: what the hot path reads and the worker writes.
+
+Keys (``{t}`` the tenant, ``{h}`` the keyed hash of the caller's customer id — the cache
+never holds the id a customer was sent with):
+
+- ``personalize:{t}:customer:{h}`` — a hash: ``segment`` (key under the active run, absent
+  for a customer without one) and ``consent`` (``1``/``0``: marketing consent);
+- ``personalize:{t}:placement:{name}`` — the placement's ``PlacementSnapshot`` as JSON;
+- ``personalize:{t}:decision:{id}`` — a decision's shown offers, kept for a while so
+  feedback can name a decision that is still on its way to Postgres;
+- ``personalize:decisions`` — the decision log stream, drained to Postgres by the worker.
+
+Erasing a customer deletes their customer key (decisions go with the Postgres rows).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.pii import keyed_hash
+
+DECISION_STREAM = "personalize:decisions"
+DECISION_GROUP = "personalize-drain"
+Strategy = Literal["bandit", "static", "random"]
+Algorithm = Literal["thompson", "lin_ts"]
+
+
+def subject_hash(secret: str, customer_id: str) -> str:
+    """The same keyed hash that erasure and suppression use for a customer id."""
+    return keyed_hash(secret, customer_id, purpose="customer_id")
+
+
+def customer_key(tenant_id: int, subject: str) -> str:
+    return f"personalize:{tenant_id}:customer:{subject}"
+
+
+def placement_key(tenant_id: int, placement: str) -> str:
+    return f"personalize:{tenant_id}:placement:{placement}"
+
+
+def decision_key(tenant_id: int, decision_id: str) -> str:
+    return f"personalize:{tenant_id}:decision:{decision_id}"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CachedOffer(_Frozen):
+    offer_id: str
+    name: str
+    kind: str
+    discount_code: str | None = None
+    segments: tuple[str, ...] | None = None  # None: everyone
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def eligible(self, segment: str | None, now: datetime) -> bool:
+        if self.starts_at is not None and now < self.starts_at:
+            return False
+        if self.ends_at is not None and now >= self.ends_at:
+            return False
+        return self.segments is None or (segment is not None and segment in self.segments)
+
+
+class Arm(_Frozen):
+    name: str = Field(max_length=64)
+    strategy: Literal["bandit", "static", "random", "holdout"]
+    share: float = Field(gt=0, le=1)
+
+
+class CachedExperiment(_Frozen):
+    experiment_id: int
+    arms: tuple[Arm, ...]
+
+
+class PlacementSnapshot(_Frozen):
+    """Everything the hot path needs to answer for one placement, in one GET."""
+
+    tenant_id: int
+    placement: str
+    strategy: Strategy = "bandit"
+    algorithm: Algorithm = "thompson"
+    holdout_share: float = 0.05
+    default_offer_id: str | None = None
+    offers: tuple[CachedOffer, ...] = ()
+    policy_version: int = 0
+    # Beta posteriors per segment and offer: {segment: {offer_id: [alpha, beta]}}; the
+    # segment "*" holds what was learned of customers without a segment.
+    posteriors: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
+    experiment: CachedExperiment | None = None
+
+    def offer(self, offer_id: str | None) -> CachedOffer | None:
+        return next((o for o in self.offers if o.offer_id == offer_id), None)
