@@ -26,6 +26,14 @@ PERSONALIZE_REFRESH_CUSTOMERS: Final = "personalize.refresh_customers"
 # personalize refreshes the whole tenant (one message instead of one per customer).
 PERSONALIZE_REFRESH_SEGMENTATION: Final = "personalize.refresh_segmentation"
 
+# Subject: a placement row whose offers, settings or experiment changed; personalize
+# rebuilds its cached snapshot (the hot path's only view of it).
+PERSONALIZE_REFRESH_PLACEMENTS: Final = "personalize.refresh_placements"
+# Subject: a placement row with new feedback; personalize folds it into the policy.
+PERSONALIZE_APPLY_FEEDBACK: Final = "personalize.apply_feedback"
+# Sent by Celery beat (no subject): move logged decisions from the Redis stream to Postgres.
+PERSONALIZE_DRAIN_DECISIONS: Final = "personalize.drain_decisions"
+
 QUEUES: Final = ("ingest", "nlp", "segment", "personalize")
 
 

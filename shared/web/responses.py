@@ -1,0 +1,35 @@
+"""The project's one error shape, for the OpenAPI documents of every API."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydantic import BaseModel, Field
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+_ERROR_TEXT: Final = {
+    401: "Missing, unknown or revoked API key",
+    403: "The key lacks the scope for this operation",
+    404: "Not found for this key's tenant",
+    409: "The request conflicts with the current state",
+    413: "Request body too large",
+    422: "Invalid input; `errors` names the fields",
+    429: "Rate limit exceeded; see `Retry-After`",
+    503: "A backing service is unavailable; retry",
+}
+
+
+def error_responses(*extra: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI descriptions of the error answers a route may give."""
+    codes = sorted({401, 403, 422, 429, 503, *extra})
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
