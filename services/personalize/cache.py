@@ -16,7 +16,7 @@ Erasing a customer deletes their customer key (decisions go with the Postgres ro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,10 +87,11 @@ class PlacementSnapshot(_Frozen):
     holdout_share: float = 0.05
     default_offer_id: str | None = None
     offers: tuple[CachedOffer, ...] = ()
+    # The active policy run: its id, version and state (``SegmentThompson.to_dict()``);
+    # customers without a segment learn and are served under the segment ``"*"``.
+    policy_run_id: int | None = None
     policy_version: int = 0
-    # Beta posteriors per segment and offer: {segment: {offer_id: [alpha, beta]}}; the
-    # segment "*" holds what was learned of customers without a segment.
-    posteriors: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
+    policy: dict[str, Any] | None = None
     experiment: CachedExperiment | None = None
 
     def offer(self, offer_id: str | None) -> CachedOffer | None:

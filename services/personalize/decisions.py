@@ -1,0 +1,45 @@
+"""Decision records into Postgres: the worker's drain of the stream, and the API's
+fallback answers (given while Redis was unreachable). One statement for both.
+
+A record of a customer erased since (their id hash suppressed) is dropped: erasure may
+run while their decisions still wait in the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlmodel import Session
+
+# Raw SQL: one set-based statement per drained batch of up to thousands of decisions.
+_INSERT = text(
+    """
+    INSERT INTO decision (decision_id, tenant_id, customer_pk, subject_hash, placement,
+        segment_key, strategy, offers, policy_version, experiment_id, arm, personalised,
+        created_at)
+    SELECT d.decision_id, d.tenant_id, c.id, d.subject_hash, d.placement, d.segment_key,
+        d.strategy, d.offers, d.policy_version, d.experiment_id, d.arm, d.personalised,
+        d.created_at
+    FROM jsonb_to_recordset(CAST(:records AS jsonb)) AS d(
+        decision_id text, tenant_id bigint, customer_pk bigint, subject_hash text,
+        placement text, segment_key text, strategy text, offers jsonb,
+        policy_version integer, experiment_id bigint, arm text, personalised boolean,
+        created_at timestamptz)
+    LEFT JOIN customer c ON c.id = d.customer_pk AND c.tenant_id = d.tenant_id
+    WHERE NOT EXISTS (SELECT 1 FROM suppression s
+                      WHERE s.tenant_id = d.tenant_id AND s.subject_hash = d.subject_hash)
+    ON CONFLICT (decision_id) DO NOTHING
+    """
+)
+
+
+def insert_decisions(session: Session, records: Sequence[bytes | dict[str, Any]]) -> int:
+    """Store these decision records (JSON as logged); the number newly stored."""
+    if not records:
+        return 0
+    rows = [orjson.loads(r) if isinstance(r, bytes) else r for r in records]
+    result = session.execute(_INSERT, {"records": orjson.dumps(rows).decode()})
+    return int(result.rowcount)  # type: ignore[attr-defined]

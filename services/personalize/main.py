@@ -1,0 +1,60 @@
+"""The personalize API: ``uvicorn services.personalize.main:app --port 8003``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis import Redis
+
+from services.personalize.feedback.router import MAX_BODY_BYTES
+from services.personalize.feedback.router import router as feedback_router
+from services.personalize.offers.router import router as offers_router
+from services.personalize.serving.decide import Decider
+from services.personalize.serving.log import SnapshotCache
+from services.personalize.serving.router import router as serving_router
+from services.personalize.settings import PersonalizeSettings, get_personalize_settings
+from shared.web.app import install_platform, platform_resources
+
+DESCRIPTION = """
+The storefront's door: `GET /v1/offers/{customer_id}` chooses offers for a visitor (a
+Thompson-sampling bandit per segment by default, with a sticky holdout) and logs the
+decision; `POST /v1/feedback` reports what the customer did, and the policy learns from
+it within seconds. Offers, placements and experiments are configured with an `admin` key.
+
+Authenticate with an API key: `Authorization: Bearer sgm_...`. The storefront's key needs
+`offers:read` and `feedback:write`.
+"""
+
+
+def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
+    settings = settings or get_personalize_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.secret = settings.secret_key.get_secret_value()
+        app.state.snapshots = SnapshotCache(settings.personalize_snapshot_ttl_s)
+        app.state.decider = Decider()
+        app.state.sync_redis = Redis.from_url(
+            settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
+        )
+        async with platform_resources(app, settings):
+            yield
+        app.state.sync_redis.close()
+
+    app = FastAPI(
+        title="Segmenta personalize",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    install_platform(app)
+    app.include_router(serving_router)
+    app.include_router(feedback_router)
+    app.include_router(offers_router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,122 @@
+"""The hot path's reads and its decision log, in Redis only.
+
+A decision is acknowledged to the storefront only after Redis has taken it into the
+decision stream (kept with AOF in production); the worker drains the stream into
+Postgres in batches and acknowledges each entry only after its rows committed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import orjson
+from redis.asyncio import Redis
+
+from services.personalize.cache import (
+    DECISION_STREAM,
+    PlacementSnapshot,
+    customer_key,
+    decision_key,
+    placement_key,
+)
+from services.personalize.serving.decide import Choice, Visitor
+
+
+class PlacementUnknown(LookupError):  # noqa: N818 (the project names errors XDoesNotExist)
+    pass
+
+
+class SnapshotCache:
+    """Placement snapshots read at most once per ``ttl_s`` per process."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[int, str], tuple[float, PlacementSnapshot | None]] = {}
+        self._last_good: dict[tuple[int, str], PlacementSnapshot] = {}
+
+    def fresh(self, tenant_id: int, placement: str) -> tuple[bool, PlacementSnapshot | None]:
+        """(whether it is fresh, the snapshot: None when the placement has none)."""
+        entry = self._entries.get((tenant_id, placement))
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return False, None
+        return True, entry[1]
+
+    def store(self, tenant_id: int, placement: str, raw: bytes | None) -> PlacementSnapshot | None:
+        snapshot = PlacementSnapshot.model_validate_json(raw) if raw else None
+        self._entries[(tenant_id, placement)] = (time.monotonic(), snapshot)
+        if snapshot is not None:
+            self._last_good[(tenant_id, placement)] = snapshot
+        return snapshot
+
+    def last_good(self, tenant_id: int, placement: str) -> PlacementSnapshot | None:
+        """What this process last saw, for answers while Redis is unreachable."""
+        return self._last_good.get((tenant_id, placement))
+
+
+async def read_visitor(
+    redis: Redis, cache: SnapshotCache, *, tenant_id: int, placement: str, subject: str
+) -> tuple[PlacementSnapshot, Visitor]:
+    """The placement's snapshot and what is cached of the visitor, in one round trip."""
+    fresh, snapshot = cache.fresh(tenant_id, placement)
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(customer_key(tenant_id, subject))
+    if not fresh:
+        pipe.get(placement_key(tenant_id, placement))
+    replies = await pipe.execute()
+    if not fresh:
+        snapshot = cache.store(tenant_id, placement, replies[1])
+    if snapshot is None:
+        raise PlacementUnknown(placement)
+    entry: dict[bytes, bytes] = replies[0]
+    segment = entry.get(b"segment")
+    visitor = Visitor(
+        subject=subject,
+        segment=segment.decode() if segment else None,
+        consent=entry.get(b"consent", b"1") != b"0",
+        customer_pk=int(entry[b"pk"]) if b"pk" in entry else None,
+    )
+    return snapshot, visitor
+
+
+def decision_record(
+    *,
+    decision_id: str,
+    tenant_id: int,
+    placement: str,
+    visitor: Visitor,
+    choice: Choice,
+    policy_version: int | None,
+    created_at: datetime,
+) -> bytes:
+    """One decision as the stream and Postgres keep it (ids and hashes only)."""
+    return orjson.dumps(
+        {
+            "decision_id": decision_id,
+            "tenant_id": tenant_id,
+            "customer_pk": visitor.customer_pk,
+            "subject_hash": visitor.subject,
+            "placement": placement,
+            "segment_key": choice.segment if choice.personalised else None,
+            "strategy": choice.strategy,
+            "offers": [
+                {"offer_id": s.offer.offer_id, "rank": s.rank, "propensity": s.propensity}
+                for s in choice.shown
+            ],
+            "policy_version": policy_version if choice.strategy == "bandit" else None,
+            "experiment_id": choice.experiment_id,
+            "arm": choice.arm,
+            "personalised": choice.personalised,
+            "created_at": created_at.isoformat(),
+        }
+    )
+
+
+async def log_decision(
+    redis: Redis, *, tenant_id: int, decision_id: str, record: bytes, ttl_s: int
+) -> None:
+    """Into the stream (the log) and under its own key (for feedback arriving early)."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.xadd(DECISION_STREAM, {"d": record})
+    pipe.set(decision_key(tenant_id, decision_id), record, ex=ttl_s)
+    await pipe.execute()

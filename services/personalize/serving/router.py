@@ -1,0 +1,155 @@
+"""``GET /v1/offers/{customer_id}``: what the storefront shows this visitor now.
+
+The hot path touches Redis only (one round trip to read, one to log the decision) and
+never Postgres, so answers keep flowing while Postgres is down. With Redis unreachable
+the answer is the placement's default offer as this process last saw it, strategy
+``fallback``, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+
+from services.personalize.cache import subject_hash
+from services.personalize.decisions import insert_decisions
+from services.personalize.metrics import DECISIONS, UNLOGGED
+from services.personalize.serving.decide import Choice, Decider, Shown, Visitor
+from services.personalize.serving.log import (
+    PlacementUnknown,
+    SnapshotCache,
+    decision_record,
+    log_decision,
+    read_visitor,
+)
+from services.personalize.serving.schemas import OfferAnswer, ShownOffer
+from services.personalize.settings import PersonalizeSettings
+from shared.auth import Principal, Scope
+from shared.db import session_scope
+from shared.web.deps import BEARER_SECURITY, Database, require
+from shared.web.errors import ApiError
+from shared.web.responses import error_responses
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["storefront"])
+StorefrontDep = Annotated[Principal, Depends(require(Scope.OFFERS_READ, cached=True))]
+CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
+PlacementName = Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+def _answer(customer_id: str, placement: str, decision_id: str, choice: Choice) -> OfferAnswer:
+    return OfferAnswer(
+        decision_id=decision_id,
+        customer_id=customer_id,
+        placement=placement,
+        segment=choice.segment if choice.personalised else None,
+        strategy=choice.strategy,
+        offers=[_shown(s) for s in choice.shown],
+    )
+
+
+def _shown(shown: Shown) -> ShownOffer:
+    offer = shown.offer
+    return ShownOffer(
+        offer_id=offer.offer_id,
+        name=offer.name,
+        kind=offer.kind,
+        discount_code=offer.discount_code,
+        rank=shown.rank,
+        propensity=round(shown.propensity, 6),
+    )
+
+
+def _fallback(cache: SnapshotCache, tenant_id: int, placement: str) -> Choice:
+    snapshot = cache.last_good(tenant_id, placement)
+    offer = snapshot.offer(snapshot.default_offer_id) if snapshot else None
+    shown = (Shown(offer, 0, 1.0),) if offer is not None else ()
+    return Choice("fallback", None, shown, False)
+
+
+@router.get(
+    "/offers/{customer_id}",
+    summary="Offers for a visitor at a placement",
+    description="Chooses up to `n` offers for the customer at the placement and logs the "
+    "decision (`decision_id`, to name in feedback). Unknown customers get the cold-start "
+    "answer, customers without marketing consent the non-personalised default, holdout "
+    "customers the holdout answer. Needs `offers:read`.",
+    response_model=OfferAnswer,
+    responses=error_responses(404),
+    openapi_extra={"security": BEARER_SECURITY},
+)
+async def read_customer_offers(
+    customer_id: CustomerId,
+    principal: StorefrontDep,
+    request: Request,
+    placement: PlacementName = "home",
+    n: Annotated[int, Query(ge=1, le=10)] = 1,
+) -> OfferAnswer:
+    state = request.app.state
+    settings: PersonalizeSettings = state.settings
+    cache: SnapshotCache = state.snapshots
+    decider: Decider = state.decider
+    tenant_id = principal.tenant_id
+    subject = subject_hash(state.secret, customer_id)
+    decision_id = uuid.uuid4().hex
+    now = datetime.now(UTC)
+    try:
+        snapshot, visitor = await read_visitor(
+            state.redis, cache, tenant_id=tenant_id, placement=placement, subject=subject
+        )
+        choice = decider.decide(snapshot, visitor, n, now)
+        record = decision_record(
+            decision_id=decision_id,
+            tenant_id=tenant_id,
+            placement=placement,
+            visitor=visitor,
+            choice=choice,
+            policy_version=snapshot.policy_version,
+            created_at=now,
+        )
+        await log_decision(
+            state.redis,
+            tenant_id=tenant_id,
+            decision_id=decision_id,
+            record=record,
+            ttl_s=settings.personalize_decision_ttl_s,
+        )
+    except PlacementUnknown:
+        errors = [{"field": "placement", "message": "no offers are configured here"}]
+        raise ApiError(404, f"no placement {placement}", errors=errors) from None
+    except RedisError as exc:
+        log.warning("Redis unreachable, answering with the fallback: %s", type(exc).__name__)
+        choice = _fallback(cache, tenant_id, placement)
+        visitor = Visitor(subject, None, False, None)
+        record = decision_record(
+            decision_id=decision_id,
+            tenant_id=tenant_id,
+            placement=placement,
+            visitor=visitor,
+            choice=choice,
+            policy_version=None,
+            created_at=now,
+        )
+        await _log_fallback(state.database, record)
+    DECISIONS.labels(choice.strategy).inc()
+    return _answer(customer_id, placement, decision_id, choice)
+
+
+async def _log_fallback(database: Database, record: bytes) -> None:
+    """A fallback answer's decision, straight into Postgres (Redis is what failed)."""
+
+    def work(engine: Engine) -> None:
+        with session_scope(engine) as session:
+            insert_decisions(session, [record])
+
+    try:
+        await database.run(work, database.engine)
+    except Exception as exc:
+        UNLOGGED.inc()
+        log.error("fallback decision not logged: %s", type(exc).__name__)
