@@ -1,4 +1,5 @@
-"""Queries about segments, their members and their history: plain SQL, read only."""
+"""Queries about segments, their members and their history, read only: the segment rows
+through their table model, the aggregates in plain SQL."""
 
 from __future__ import annotations
 
