@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from services.segment.assignment.memberships import write_memberships
 from services.segment.features import FeatureMatrix, load_matrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.scoring.anomaly import anomaly_scores, store_anomalies
 from shared.contracts import PERSONALIZE_REFRESH_SEGMENTATION
+from shared.contracts.rules import SegmentRules
+from shared.contracts.stored import read_stored
+from shared.models import Segment
 from shared.outbox import enqueue
 
 
@@ -22,7 +24,7 @@ class ActiveRun:
     tenant_id: int
     feature_set: str
     segmenter: Segmenter
-    rules: dict[str, list[dict[str, Any]]]  # segment key -> surrogate rule paths
+    rules: dict[str, SegmentRules]  # by segment key
 
 
 _ACTIVE = text("SELECT id FROM segmentation_run WHERE tenant_id = :tenant AND active")
@@ -30,7 +32,6 @@ _RUN = text(
     "SELECT id, tenant_id, feature_set, artifact FROM segmentation_run "
     "WHERE id = :run AND status = 'succeeded'"
 )
-_RULES = text("SELECT key, rules FROM segment WHERE run_id = :run")
 
 
 def active_run_id(session: Session, tenant_id: int) -> int | None:
@@ -45,13 +46,23 @@ def load_run(session: Session, run_id: int) -> ActiveRun | None:
     row = session.execute(_RUN, {"run": run_id}).one_or_none()
     if row is None:
         return None
-    rules = {key: (r or {}).get("paths", []) for key, r in session.execute(_RULES, {"run": run_id})}
+    rules = _rules(session, run_id)
     segmenter = Segmenter.from_artifact(row.artifact["model"])
     run = ActiveRun(row.id, row.tenant_id, row.feature_set, segmenter, rules)
     if len(_LOADED) >= MAX_LOADED:
         _LOADED.pop(next(iter(_LOADED)))
     _LOADED[run_id] = run
     return run
+
+
+def _rules(session: Session, run_id: int) -> dict[str, SegmentRules]:
+    found = session.exec(select(Segment.key, Segment.rules).where(Segment.run_id == run_id))
+    return {
+        key: read_stored(
+            SegmentRules, rules or {}, where=f"rules of segment {key!r} of run {run_id}"
+        )
+        for key, rules in found
+    }
 
 
 MAX_LOADED = 16  # runs kept per worker process: a handful of tenants' active ones

@@ -1,22 +1,18 @@
-"""Queries about segments, their members and their history: plain SQL, read only."""
+"""Queries about segments, their members and their history, read only: the segment rows
+through their table model, the aggregates in plain SQL."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
+
+from shared.models import Segment
 
 HISTORY_DAYS = 90
 MAX_RUNS_IN_HISTORY = 100
 
-_SEGMENTS = text(
-    """
-    SELECT key, name, description, size, profile, rules, stats
-    FROM segment WHERE tenant_id = :tenant AND run_id = :run
-    ORDER BY size DESC, key
-    """
-)
 _SEGMENT_IN_RUN = text(
     "SELECT 1 FROM segment WHERE tenant_id = :tenant AND run_id = :run AND key = :key"
 )
@@ -57,9 +53,13 @@ _FLOWS = text(
 )
 
 
-def segments_of_run(session: Session, *, tenant_id: int, run_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(_SEGMENTS, {"tenant": tenant_id, "run": run_id}).mappings()
-    return [dict(row) for row in rows]
+def segments_of_run(session: Session, *, tenant_id: int, run_id: int) -> list[Segment]:
+    query = (
+        select(Segment)
+        .where(Segment.tenant_id == tenant_id, Segment.run_id == run_id)
+        .order_by(col(Segment.size).desc(), col(Segment.key))
+    )
+    return list(session.exec(query))
 
 
 def segment_in_run(session: Session, *, tenant_id: int, run_id: int, key: str) -> bool:
