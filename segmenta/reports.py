@@ -15,6 +15,8 @@ from sqlmodel import Session, col, select
 from shared.contracts.texts import ReviewDetails, TranscriptDetails, read_details
 from shared.models import Tenant, TextAnalysis
 
+from shared.runs import RunStatus
+
 _ANALYSED = text(
     """
     SELECT (SELECT count(*) FROM review r JOIN tenant t ON t.id = r.tenant_id
@@ -122,7 +124,8 @@ def train_segmentation(segment_url: str, key: str, *, timeout_s: float = 900) ->
         while time.monotonic() < deadline:
             run = httpx.get(f"{segment_url}/v1/segmentations/{run_id}", headers=headers).json()
             progress.update(task, completed=run.get("progress") or 0.0)
-            if run["status"] == "failed" or (run["status"] == "succeeded" and run["active"]):
+            status = run["status"]
+            if status == RunStatus.FAILED or (status == RunStatus.SUCCEEDED and run["active"]):
                 break
             time.sleep(0.5)
     return run

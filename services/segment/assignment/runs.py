@@ -11,11 +11,13 @@ from services.segment.assignment.memberships import write_memberships
 from services.segment.features import FeatureMatrix, load_matrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.scoring.anomaly import anomaly_scores, store_anomalies
+from services.segment.segmentations.runs import set_active
 from shared.contracts import PERSONALIZE_REFRESH_SEGMENTATION
 from shared.contracts.rules import SegmentRules
 from shared.contracts.stored import read_stored
 from shared.models import Segment
 from shared.outbox import enqueue
+from shared.runs import RunStatus
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class ActiveRun:
 _ACTIVE = text("SELECT id FROM segmentation_run WHERE tenant_id = :tenant AND active")
 _RUN = text(
     "SELECT id, tenant_id, feature_set, artifact FROM segmentation_run "
-    "WHERE id = :run AND status = 'succeeded'"
+    "WHERE id = :run AND status = :succeeded_status"
 )
 
 
@@ -43,7 +45,9 @@ def load_run(session: Session, run_id: int) -> ActiveRun | None:
     """A succeeded run, ready to assign customers (cached: a run never changes once done)."""
     if run_id in _LOADED:
         return _LOADED[run_id]
-    row = session.execute(_RUN, {"run": run_id}).one_or_none()
+    row = session.execute(
+        _RUN, {"run": run_id, "succeeded_status": RunStatus.SUCCEEDED}
+    ).one_or_none()
     if row is None:
         return None
     rules = _rules(session, run_id)
@@ -69,12 +73,6 @@ MAX_LOADED = 16  # runs kept per worker process: a handful of tenants' active on
 _LOADED: dict[int, ActiveRun] = {}
 
 
-_DEACTIVATE = text(
-    "UPDATE segmentation_run SET active = false WHERE tenant_id = :tenant AND active"
-)
-_ACTIVATE = text("UPDATE segmentation_run SET active = true, activated_at = now() WHERE id = :run")
-
-
 def activate(
     session: Session, run: ActiveRun, *, reason: str, matrix: FeatureMatrix | None = None
 ) -> int:
@@ -82,8 +80,7 @@ def activate(
 
     ``matrix``: the tenant's vectors when the caller has them already (the run was just
     trained on them); read from the database otherwise."""
-    session.execute(_DEACTIVATE, {"tenant": run.tenant_id})
-    session.execute(_ACTIVATE, {"run": run.id})
+    set_active(session, tenant_id=run.tenant_id, run_id=run.id)
     if matrix is None or matrix.feature_set != run.feature_set:
         matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
     if not len(matrix):

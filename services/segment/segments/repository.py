@@ -10,6 +10,8 @@ from sqlmodel import Session, col, select
 
 from shared.models import Segment
 
+from shared.runs import RunStatus
+
 HISTORY_DAYS = 90
 MAX_RUNS_IN_HISTORY = 100
 
@@ -34,7 +36,7 @@ _SIZES = text(
     SELECT * FROM (
         SELECT r.id AS segmentation_id, r.finished_at, r.active, s.name, s.size
         FROM segment s JOIN segmentation_run r ON r.id = s.run_id
-        WHERE s.tenant_id = :tenant AND s.key = :key AND r.status = 'succeeded'
+        WHERE s.tenant_id = :tenant AND s.key = :key AND r.status = :succeeded_status
         ORDER BY r.id DESC LIMIT :runs
     ) recent ORDER BY segmentation_id
     """
@@ -77,7 +79,12 @@ def members(
 
 def size_history(session: Session, *, tenant_id: int, key: str) -> list[dict[str, Any]]:
     """The size of the segment in each succeeded run that had its key, oldest first."""
-    params = {"tenant": tenant_id, "key": key, "runs": MAX_RUNS_IN_HISTORY}
+    params = {
+        "tenant": tenant_id,
+        "key": key,
+        "runs": MAX_RUNS_IN_HISTORY,
+        "succeeded_status": RunStatus.SUCCEEDED,
+    }
     return [dict(row) for row in session.execute(_SIZES, params).mappings()]
 
 
