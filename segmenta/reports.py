@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 
 from shared.contracts.texts import ReviewDetails, TranscriptDetails, read_details
 from shared.models import Tenant, TextAnalysis
-
 from shared.runs import RunStatus
 
 _ANALYSED = text(

@@ -95,6 +95,13 @@ class RunKind:
                 connection.execute(text("SELECT pg_advisory_unlock(:c, :t)"), keys)
                 connection.commit()
 
+    def wait_for_runner(self, session: Session, tenant_id: int) -> None:
+        """Wait until no run of this kind works for ``tenant_id``, and keep any from
+        starting until ``session``'s transaction ends."""
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:c, :t)"), {"c": self.lock_class, "t": tenant_id}
+        )
+
 
 class RunBook:
     """Status bookkeeping of one run table.

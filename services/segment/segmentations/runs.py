@@ -240,3 +240,32 @@ def set_active(session: Session, *, tenant_id: int, run_id: int) -> None:
     session.execute(
         update(_BOOK.table).where(_RUN.id == run_id).values(active=True, activated_at=func.now())
     )
+
+
+_MAP_ARRAY = "jsonb_typeof(artifact -> 'projection' -> '{0}') = 'array'"
+# Raw SQL: jsonb surgery on every run of the tenant in one statement.
+_EMPTY_MAPS = text(
+    f"""
+    WITH drawn AS (
+        SELECT id,
+               coalesce(jsonb_array_length(CASE WHEN {_MAP_ARRAY.format("points")}
+                   THEN artifact -> 'projection' -> 'points' END), 0)
+             + coalesce(jsonb_array_length(CASE WHEN {_MAP_ARRAY.format("pca_points")}
+                   THEN artifact -> 'projection' -> 'pca_points' END), 0) AS n
+        FROM segmentation_run
+        WHERE tenant_id = :t AND jsonb_typeof(artifact -> 'projection') = 'object'
+        FOR UPDATE
+    )
+    UPDATE segmentation_run r
+    SET artifact = jsonb_set(jsonb_set(r.artifact, '{{projection,points}}', '[]'),
+                             '{{projection,pca_points}}', '[]')
+    FROM drawn WHERE r.id = drawn.id AND drawn.n > 0
+    RETURNING drawn.n
+    """
+)
+
+
+def empty_maps(session: Session, *, tenant_id: int) -> list[int]:
+    """Empty the 2-D map sample of every run of the tenant (an erasure: the points carry
+    no id, so no single customer's can be told apart); the points removed per run."""
+    return [int(n) for n in session.execute(_EMPTY_MAPS, {"t": tenant_id}).scalars()]

@@ -9,7 +9,6 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from shared.models import Segment
-
 from shared.runs import RunStatus
 
 HISTORY_DAYS = 90
