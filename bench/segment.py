@@ -11,7 +11,7 @@ of ``bench/RESULTS.md`` (one block per part) and a summary table is printed.
    shipped local model), so the sentiment features are real. v1 features are computed
    once (`compute_features`, as of the generator's ``now``) and loaded with
    `load_matrix`; every algorithm is fitted with ``k="auto"`` and with k = the number of
-   personas, on the pipeline's modeling subset (`store.MODEL_FEATURES`), seed 7, other
+   personas, on the pipeline's modeling subset (`features.MODEL_FEATURES`), seed 7, other
    parameters at their defaults. Reported per fit: adjusted Rand index against
    ``truth.csv`` (noise counts as one more label), segments found, the model's
    silhouette, surrogate-tree fidelity of `explain`, and the wall time of `fit`.

@@ -5,7 +5,7 @@ it, files streamed by `segmenta.client.upload`); with an nlp backend, the nlp wo
 the outbox relay analyse its reviews and transcripts first, so the sentiment features
 are filled as in production. Then the v1 features are computed once, as of the
 generator's ``now``, and each algorithm is fitted on `load_matrix`'s rows with the
-training pipeline's modeling subset (`store.MODEL_FEATURES`), seed and defaults.
+training pipeline's modeling subset (`features.MODEL_FEATURES`), seed and defaults.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from sqlalchemy import Engine, text
 
 from segmenta.client import upload
 from segmenta.demo.generate import DEFAULT_NOW, generate
-from services.segment.features import compute_features, load_matrix
+from services.segment.features import MODEL_FEATURES, compute_features, load_matrix
 from services.segment.modeling.segmenter import Segmenter
-from services.segment.training.store import MODEL_FEATURES
 from shared.db import session_scope
 
 KINDS = ("customers", "products", "orders", "events", "reviews", "transcripts")

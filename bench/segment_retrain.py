@@ -39,8 +39,8 @@ STAGES: list[tuple[str, str, str]] = [
     ("  BG/NBD fit(s)", "services.segment.clv.models:BGNBD", "fit"),
     ("  Gamma-Gamma fit", "services.segment.clv.models:GammaGamma", "fit"),
     ("  CLV values", "services.segment.scoring.clv_scores", "customer_lifetime_value"),
-    ("revenue + CLV per customer", "services.segment.training.store", "revenue_and_clv"),
-    ("previous run (members, centroids)", "services.segment.training.store", "previous_run"),
+    ("revenue + CLV per customer", "services.segment.training.result", "revenue_and_clv"),
+    ("previous run (members, centroids)", "services.segment.training.pipeline", "previous_run"),
     ("fit (Segmenter.fit)", "services.segment.modeling.segmenter:Segmenter", "fit"),
     ("stable keys", "services.segment.modeling.segmenter:Segmenter", "assign_keys"),
     (
@@ -49,7 +49,7 @@ STAGES: list[tuple[str, str, str]] = [
         "explain",
     ),
     ("projection (PCA + t-SNE sample)", "services.segment.modeling.segmenter:Segmenter", "project"),
-    ("store result", "services.segment.training.store", "save_result"),
+    ("store result", "services.segment.segmentations.runs", "save_result"),
     ("load run (artifact)", "services.segment.training.pipeline", "load_run"),
     ("activation", "services.segment.training.pipeline", "activate"),
     ("  load_matrix", "services.segment.assignment.runs", "load_matrix"),
@@ -296,13 +296,27 @@ class MemorySampler:
         self._thread.join()
 
 
+def _params(algorithm: str, seed: int) -> dict[str, Any]:
+    """The run's parameters as the API resolves them (the service's other defaults)."""
+    from services.segment.segmentations.runs import SegmentationParams
+    from services.segment.settings import SegmentSettings
+
+    resolved = SegmentationParams.resolve(
+        SegmentSettings(),
+        algorithm=algorithm,  # type: ignore[arg-type]
+        seed=seed,
+        promote="always",
+    )
+    return resolved.stored()
+
+
 def new_run(url: str, tenant_id: int, algorithm: str, seed: int) -> int:
     """A pending run row, as the API creates one (promoted whatever its scores)."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "INSERT INTO segmentation_run (tenant_id, status, algorithm, params, feature_set, seed)"
             " VALUES (%s, 'pending', %s, %s::jsonb, 'v1', %s) RETURNING id",
-            [tenant_id, algorithm, orjson.dumps({"promote": "always"}).decode(), seed],
+            [tenant_id, algorithm, orjson.dumps(_params(algorithm, seed)).decode(), seed],
         ).fetchone()
     assert row is not None
     return int(row[0])

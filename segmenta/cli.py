@@ -24,6 +24,7 @@ from segmenta.settings import CliSettings
 from shared.auth import Scope, create_api_key, list_api_keys, revoke_api_key
 from shared.db import create_db_engine, session_scope
 from shared.db import migrate as migrate_schema
+from shared.runs import RunStatus
 from shared.settings import PostgresSettings
 
 app = typer.Typer(help="Segmenta: self-hosted AI customer segmentation.", no_args_is_help=True)
@@ -172,7 +173,7 @@ def demo(
             out.print("[yellow]The nlp service is still analysing; see the nlp API later.[/]")
         segment_url = running.endpoints.segment_url
         run = train_segmentation(segment_url, key)
-        if run["status"] == "succeeded":
+        if run["status"] == RunStatus.SUCCEEDED:
             out.print(segments_table(segment_url, key))
         else:
             out.print(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select
+
+from shared.contracts.texts import ReviewDetails, TranscriptDetails, read_details
+from shared.models import Tenant, TextAnalysis
+from shared.runs import RunStatus
 
 _ANALYSED = text(
     """
@@ -37,18 +43,48 @@ def wait_for_analyses(engine: Engine, *, tenant: str, timeout_s: float = 600) ->
     return False
 
 
-_SUMMARY = text(
-    """
-    SELECT a.source_kind, a.status, a.label, count(*),
-           count(*) FILTER (WHERE a.details->'trajectory'->>'direction' = 'improved'),
-           count(*) FILTER (WHERE a.details->'trajectory'->>'direction' = 'worsened'),
-           count(*) FILTER (WHERE (a.details->>'escalation')::boolean),
-           count(*) FILTER (WHERE (a.details->>'churn_risk')::boolean),
-           count(*) FILTER (WHERE (a.details->>'rating_mismatch')::boolean)
-    FROM text_analysis a JOIN tenant t ON t.id = a.tenant_id
-    WHERE t.name = :tenant
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    """
+# Read through the details contract instead of JSON paths in SQL: the demo shop has a few
+# thousand analyses, and a renamed field then fails here by name instead of counting 0.
+def _sentiment_counts(engine: Engine, *, tenant: str) -> dict[_Group, list[int]]:
+    """Per (kind, status, label): analyses, then how many show each of ``_FLAGS``."""
+    query = (
+        select(TextAnalysis)
+        .join(Tenant, col(Tenant.id) == TextAnalysis.tenant_id)
+        .where(Tenant.name == tenant)
+    )
+    counts: dict[_Group, list[int]] = {}
+    with Session(engine) as session:
+        for a in session.exec(query):
+            where = f"details of text analysis {a.id}"
+            details = read_details(a.source_kind, a.details, where=where)
+            row = counts.setdefault((a.source_kind, a.status, a.label), [0] * (1 + len(_FLAGS)))
+            row[0] += 1
+            for i, flag in enumerate(_FLAGS, start=1):
+                row[i] += flag(details)
+    return counts
+
+
+_Group = tuple[str, str, str | None]
+_Details = ReviewDetails | TranscriptDetails | None
+
+
+def _moved(direction: str) -> Callable[[_Details], bool]:
+    def moved(details: _Details) -> bool:
+        return (
+            isinstance(details, TranscriptDetails)
+            and details.trajectory is not None
+            and details.trajectory.direction == direction
+        )
+
+    return moved
+
+
+_FLAGS: tuple[Callable[[_Details], bool], ...] = (
+    _moved("improved"),
+    _moved("worsened"),
+    lambda d: isinstance(d, TranscriptDetails) and d.escalation,
+    lambda d: isinstance(d, TranscriptDetails) and d.churn_risk,
+    lambda d: isinstance(d, ReviewDetails) and d.rating_mismatch,
 )
 
 
@@ -65,10 +101,11 @@ def sentiment_summary(engine: Engine, *, tenant: str) -> Table:
         "vs stars",
         title="Sentiment of the demo shop's reviews and support transcripts",
     )
-    with engine.connect() as conn:
-        for kind, status, label, *counts in conn.execute(_SUMMARY, {"tenant": tenant}):
-            shown = [str(n) if n else "" for n in counts]
-            table.add_row(kind, status, label or "-", *shown)
+    counts = _sentiment_counts(engine, tenant=tenant)
+    # The order SQL's ORDER BY gave: a missing label after the others.
+    for kind, status, label in sorted(counts, key=lambda g: (g[0], g[1], g[2] is None, g[2])):
+        shown = [str(n) if n else "" for n in counts[kind, status, label]]
+        table.add_row(kind, status, label or "-", *shown)
     return table
 
 
@@ -86,7 +123,8 @@ def train_segmentation(segment_url: str, key: str, *, timeout_s: float = 900) ->
         while time.monotonic() < deadline:
             run = httpx.get(f"{segment_url}/v1/segmentations/{run_id}", headers=headers).json()
             progress.update(task, completed=run.get("progress") or 0.0)
-            if run["status"] == "failed" or (run["status"] == "succeeded" and run["active"]):
+            status = run["status"]
+            if status == RunStatus.FAILED or (status == RunStatus.SUCCEEDED and run["active"]):
                 break
             time.sleep(0.5)
     return run

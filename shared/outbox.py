@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 _ENQUEUE = text(
     """
-    INSERT INTO outbox (tenant_id, task_name, subject_id, customer_pk)
-    SELECT :tenant_id, :task_name, s.subject_id, s.customer_pk
+    INSERT INTO outbox (tenant_id, task_name, subject_id, customer_pk, available_at)
+    SELECT :tenant_id, :task_name, s.subject_id, s.customer_pk,
+           now() + make_interval(secs => :delay_s)
     FROM unnest(CAST(:subject_ids AS bigint[]), CAST(:customer_pks AS bigint[]))
          AS s(subject_id, customer_pk)
     ON CONFLICT (task_name, subject_id) WHERE published_at IS NULL DO NOTHING
@@ -36,8 +37,10 @@ def enqueue(
     task_name: str,
     subject_ids: Sequence[int],
     customer_pks: Sequence[int | None] | None = None,
+    delay_s: float = 0,
 ) -> None:
-    """Record work for ``task_name`` in the caller's transaction; the relay publishes it.
+    """Record work for ``task_name`` in the caller's transaction; the relay publishes it
+    once committed, and not before ``delay_s`` seconds from now.
 
     Work for a subject that is already pending coalesces into the pending row.
     """
@@ -52,6 +55,7 @@ def enqueue(
             "task_name": task_name,
             "subject_ids": list(subject_ids),
             "customer_pks": pks,
+            "delay_s": delay_s,
         },
     )
 

@@ -1,10 +1,17 @@
-"""Reliable consumption of relayed outbox work: attempts, dead letters, exactly-once effect.
+"""Reliable consumption of relayed outbox work, in two kinds of task.
 
-A task's results and the deletion of its outbox rows commit in one transaction, so a
-re-delivered message finds nothing left to do. Celery re-queues a message whose worker
-died (acks_late + reject on worker lost), but no broker counts how often: our own attempt
-counter on the outbox row does, and a subject that keeps failing (or keeps killing its
-process) is dead-lettered after ``max_attempts`` while the rest of its batch completes.
+* `reliable_task`, a short task: its effect and the deletion of its outbox rows commit in
+  one transaction (the handler gets that session), so a re-delivered message finds
+  nothing left to do. A subject that keeps failing is retried with backoff.
+* `long_job`, a job that runs for minutes (a training, a bulk rescoring): it is driven by
+  its run row, opens its own sessions (to show progress, and because no transaction
+  should stay open for minutes), and is restarted when its process dies. Its guarantee
+  is stated on `long_job`.
+
+Both: Celery re-queues a message whose worker died (acks_late + reject on worker lost),
+but no broker counts how often; our own attempt counter on the outbox row does, and a
+subject that keeps failing (or keeps killing its process) is dead-lettered after
+``max_attempts`` while the rest of its batch completes.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from sqlmodel import Session
 
 from shared.contracts import OutboxBatch
 from shared.db import session_scope
+from shared.outbox import enqueue
 from shared.pii import redact
+from shared.runs import RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,9 @@ class Subject:
 
 
 Handler = Callable[[Session, Sequence[Subject]], None]
+Job = Callable[[Engine, Subject], None]
+GiveUp = Callable[[Session, Subject, str], None]
+
 
 _LOAD = text(
     "SELECT id, tenant_id, subject_id, customer_pk, attempts FROM outbox "
@@ -138,6 +150,59 @@ class ReliableRunner:
                 session.execute(_DROP, {"id": outbox_id})
 
 
+@dataclass
+class LongJobRunner:
+    """Runs a long job for each subject of one outbox batch, one after the other."""
+
+    engine: Engine
+    name: str
+    job: Job
+    max_attempts: int
+    give_up: GiveUp | None
+
+    def run(self, outbox_ids: Sequence[int]) -> None:
+        for outbox_id in outbox_ids:
+            self._run_one(outbox_id)
+
+    def _run_one(self, outbox_id: int) -> None:
+        with session_scope(self.engine) as session:
+            bumped = _subjects(session.execute(_BUMP, {"ids": [outbox_id]}).all())
+            if not bumped:
+                return  # done already, or erased meanwhile
+            subject = bumped[0]
+            if subject.attempts > self.max_attempts:
+                self._end(session, subject, f"its worker died {self.max_attempts} times")
+                session.execute(_DEAD_LETTER, {"id": outbox_id})
+                log.error("%s %d dead-lettered", self.name, subject.subject_id)
+                return
+        try:
+            self.job(self.engine, subject)
+        except RetryLater as later:
+            with session_scope(self.engine) as session:
+                # Deleted first: a row of the subject still pending would absorb the new one.
+                session.execute(_DROP, {"id": outbox_id})
+                enqueue(
+                    session,
+                    tenant_id=subject.tenant_id,
+                    task_name=self.name,
+                    subject_ids=[subject.subject_id],
+                    delay_s=later.delay_s,
+                )
+            return
+        except Exception as exc:
+            log.warning("%s %d failed: %s", self.name, subject.subject_id, _describe(exc))
+            with session_scope(self.engine) as session:
+                self._end(session, subject, _describe(exc))
+                session.execute(_DROP, {"id": outbox_id})
+            return
+        with session_scope(self.engine) as session:
+            session.execute(_DROP, {"id": outbox_id})
+
+    def _end(self, session: Session, subject: Subject, reason: str) -> None:
+        if self.give_up is not None:
+            self.give_up(session, subject, reason)
+
+
 class WorkerEngine:
     """One engine per worker process, created lazily after the prefork fork."""
 
@@ -154,7 +219,11 @@ class WorkerEngine:
 def reliable_task(
     app: Celery, name: str, *, engine: WorkerEngine, max_attempts: int
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as the Celery task ``name`` consuming outbox batches."""
+    """Register ``handler(session, subjects)`` as the Celery task ``name``: a short task.
+
+    The handler's effect (written through ``session``) and the deletion of the batch's
+    outbox rows commit in one transaction: the work is done exactly once in effect. A
+    failing subject is retried with backoff, and dead-lettered after ``max_attempts``."""
 
     def register(handler: Handler) -> Handler:
         def task(*, outbox_ids: list[int]) -> None:
@@ -163,5 +232,46 @@ def reliable_task(
 
         app.task(name=name, acks_late=True, reject_on_worker_lost=True)(task)
         return handler
+
+    return register
+
+
+def long_job(
+    app: Celery,
+    name: str,
+    *,
+    engine: WorkerEngine,
+    max_attempts: int,
+    give_up: GiveUp | None = None,
+) -> Callable[[Job], Job]:
+    """Register ``job(engine, subject)`` as the Celery task ``name``: a long job.
+
+    The job owns its sessions and is driven by its run row: it reads the row, returns at
+    once when the row is finished (a re-delivery, a duplicate), and otherwise works the
+    row to a finished state, committing progress as it goes. The guarantee:
+
+    * the outbox row is completed only once the job has returned or raised, so a job
+      whose process dies is delivered again and restarts (from its row's state; a job
+      must therefore be restartable), up to ``max_attempts`` times;
+    * an error the job raises ends it: ``give_up(session, subject, reason)`` records the
+      failure on the run row and the outbox row is deleted, in one transaction; errors
+      are not retried (a training repeats minutes of work for the same error; the
+      caller asks for a new run);
+    * after ``max_attempts`` deaths, ``give_up`` runs and the outbox row is dead-lettered
+      in one transaction, so no run stays ``running`` forever;
+    * `RetryLater` (its tenant is busy) re-enqueues the subject after a delay, without
+      counting an attempt.
+
+    Unlike `reliable_task`, the job's effects and the outbox deletion do not commit
+    together: the run row, not the outbox, is the record of what was done.
+    """
+
+    def register(job: Job) -> Job:
+        def task(*, outbox_ids: list[int]) -> None:
+            batch = OutboxBatch(outbox_ids=outbox_ids)
+            LongJobRunner(engine.get(), name, job, max_attempts, give_up).run(batch.outbox_ids)
+
+        app.task(name=name, acks_late=True, reject_on_worker_lost=True)(task)
+        return job
 
     return register

@@ -1,4 +1,10 @@
-"""The segment service's task handlers (registered in ``worker.py``)."""
+"""The segment service's task handlers (registered in ``worker.py``), of two kinds.
+
+* Short tasks (`shared.reliable.reliable_task`) get the session whose commit also
+  completes their outbox rows: `refresh`.
+* Long jobs (`shared.reliable.long_job`) get the engine and one subject, and are driven
+  by their run row: `train` and `activate`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,7 @@ from sqlmodel import Session
 
 from services.segment.assignment.refresh import refresh_customers
 from services.segment.settings import SegmentSettings
-from services.segment.training.pipeline import RunBusyError, activate_run, train_run
-from services.segment.training.schedule import retry_later
+from services.segment.training.pipeline import activate_run, train_run
 from shared.reliable import Subject
 
 log = logging.getLogger(__name__)
@@ -28,17 +33,13 @@ def refresh(session: Session, subjects: Sequence[Subject]) -> None:
         log.info("refreshed %d customers; %d changed segment", len(pks), changed)
 
 
-def train(
-    engine: Engine, settings: SegmentSettings, session: Session, subjects: Sequence[Subject]
-) -> None:
-    for subject in subjects:
-        try:
-            train_run(engine, settings, subject.subject_id)
-        except RunBusyError:
-            retry_later(session, tenant_id=subject.tenant_id, run_id=subject.subject_id)
+def train(engine: Engine, settings: SegmentSettings, subject: Subject) -> None:
+    """Train one run (a no-op once it is finished); `shared.runs.RunBusyError`, which
+    the long-job runner turns into a later delivery, while its tenant trains another."""
+    train_run(engine, settings, subject.subject_id)
 
 
-def activate(engine: Engine, subjects: Sequence[Subject]) -> None:
-    for subject in subjects:
-        moved = activate_run(engine, subject.subject_id)
-        log.info("run %d activated; %d customers changed segment", subject.subject_id, moved)
+def activate(engine: Engine, subject: Subject) -> None:
+    """Make one succeeded run the tenant's active one (a no-op if it is already)."""
+    moved = activate_run(engine, subject.subject_id)
+    log.info("run %d activated; %d customers changed segment", subject.subject_id, moved)

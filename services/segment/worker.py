@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.segment import erasure as _erasure  # noqa: F401 (registers segment.erase_customer)
 from services.segment import tasks
+from services.segment.segmentations.runs import give_up
 from services.segment.settings import get_segment_settings
 from services.segment.training.schedule import schedule_retrains
 from shared.celery_app import create_celery_app
@@ -22,7 +24,7 @@ from shared.contracts import (
 )
 from shared.db import create_db_engine, session_scope
 from shared.logging import configure_logging
-from shared.reliable import Subject, WorkerEngine, reliable_task
+from shared.reliable import Subject, WorkerEngine, long_job, reliable_task
 
 settings = get_segment_settings()
 configure_logging(settings.log_level)
@@ -41,19 +43,22 @@ if settings.segment_retrain_every_s:
     }
 
 
+# A short task: its effect and its outbox rows' deletion commit together.
 @reliable_task(app, SEGMENT_REFRESH_CUSTOMERS, engine=engine, max_attempts=attempts)
 def _refresh(session: Session, subjects: Sequence[Subject]) -> None:
     tasks.refresh(session, subjects)
 
 
-@reliable_task(app, SEGMENT_TRAIN_SEGMENTATION, engine=engine, max_attempts=attempts)
-def _train(session: Session, subjects: Sequence[Subject]) -> None:
-    tasks.train(engine.get(), settings, session, subjects)
+# Long jobs: minutes of work in their own sessions, driven by the run row; a run that
+# fails (or whose worker keeps dying) is marked failed by `give_up`.
+@long_job(app, SEGMENT_TRAIN_SEGMENTATION, engine=engine, max_attempts=attempts, give_up=give_up)
+def _train(db: Engine, subject: Subject) -> None:
+    tasks.train(db, settings, subject)
 
 
-@reliable_task(app, SEGMENT_ACTIVATE_SEGMENTATION, engine=engine, max_attempts=attempts)
-def _activate(session: Session, subjects: Sequence[Subject]) -> None:
-    tasks.activate(engine.get(), subjects)
+@long_job(app, SEGMENT_ACTIVATE_SEGMENTATION, engine=engine, max_attempts=attempts)
+def _activate(db: Engine, subject: Subject) -> None:
+    tasks.activate(db, subject)
 
 
 @app.task(name=SEGMENT_SCHEDULE_RETRAINS, acks_late=True)

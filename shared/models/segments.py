@@ -15,7 +15,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from shared.models.base import (
     customer_fk_field,
@@ -24,6 +24,7 @@ from shared.models.base import (
     tenant_field,
     timestamp_field,
 )
+from shared.runs import RunStatus
 
 
 def _customer_pk_primary() -> Any:
@@ -72,7 +73,8 @@ class SegmentationRun(SQLModel, table=True):
 
     id: int | None = id_field()
     tenant_id: int = tenant_field()
-    status: str = Field(max_length=16)  # pending, running, succeeded, failed
+    # Stored as text (a new status needs no migration); written only as a RunStatus.
+    status: RunStatus = Field(sa_column=Column(AutoString(16), nullable=False))
     algorithm: str = Field(max_length=32)
     params: dict[str, Any] | None = jsonb_field()
     feature_set: str = Field(max_length=32)

@@ -11,19 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import Engine, text
 
 from segmenta.client import upload
 from segmenta.demo.generate import generate
+from services.segment.segmentations.runs import SEGMENTATION, SegmentationParams, create_run
 from services.segment.settings import SegmentSettings
-from services.segment.training.pipeline import RunBusyError, tenant_lock
 from services.segment.training.schedule import schedule_retrains
 from shared.auth import create_api_key
-from shared.contracts import SEGMENT_TRAIN_SEGMENTATION
 from shared.db import session_scope
-from shared.outbox import enqueue
+from shared.runs import RunBusyError
 from tests.conftest import MakeKey
 from tests.support.http import tenant_of
 from tests.support.stack import ServiceStack, wait_until
@@ -66,23 +64,9 @@ def shop(api: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def start_run(engine: Engine, tenant_id: int, **params: Any) -> int:
+    resolved = SegmentationParams.resolve(SegmentSettings(), seed=7, **params)
     with session_scope(engine) as session:
-        run_id = session.execute(
-            text(
-                "INSERT INTO segmentation_run"
-                " (tenant_id, status, algorithm, params, feature_set, seed)"
-                " VALUES (:t, 'pending', :a, CAST(:p AS jsonb), 'v1', 7) RETURNING id"
-            ),
-            {
-                "t": tenant_id,
-                "a": params.pop("algorithm", "kmeans"),
-                "p": orjson.dumps(params).decode(),
-            },
-        ).scalar_one()
-        enqueue(
-            session, tenant_id=tenant_id, task_name=SEGMENT_TRAIN_SEGMENTATION, subject_ids=[run_id]
-        )
-    return int(run_id)
+        return create_run(session, tenant_id=tenant_id, params=resolved)
 
 
 def test_a_run_trains_activates_and_explains_the_shop(
@@ -198,15 +182,15 @@ def test_one_run_per_tenant_trains_at_a_time_and_a_killed_holder_frees_the_lock(
 ) -> None:
     tenant_id = 10**9 + uuid.uuid4().int % 10**6  # a lock key; no rows needed
     with (
-        tenant_lock(engine, tenant_id),
+        SEGMENTATION.single_runner(engine, tenant_id),
         pytest.raises(RunBusyError),
-        tenant_lock(engine, tenant_id),
+        SEGMENTATION.single_runner(engine, tenant_id),
     ):
         pass
     holder = engine.connect()  # a worker that holds the lock, then dies
     holder.execute(text("SELECT pg_advisory_lock(:c, :t)"), {"c": 0x5E6, "t": tenant_id})
     pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    with pytest.raises(RunBusyError), tenant_lock(engine, tenant_id):
+    with pytest.raises(RunBusyError), SEGMENTATION.single_runner(engine, tenant_id):
         pass
     with engine.connect() as admin:
         admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
@@ -214,7 +198,7 @@ def test_one_run_per_tenant_trains_at_a_time_and_a_killed_holder_frees_the_lock(
 
     def free() -> bool:  # the server ends the killed session, and its lock, within moments
         try:
-            with tenant_lock(engine, tenant_id):
+            with SEGMENTATION.single_runner(engine, tenant_id):
                 return True
         except RunBusyError:
             return False

@@ -61,26 +61,19 @@ def _reason(run: ActiveRun, x: np.ndarray, old: str | None, new: str) -> dict[st
     if old == new:
         return reason
     # ``x`` is the whole stored vector; the model may use a subset of its columns.
-    reason["rule"] = _matching_rule(run.rules.get(new, []), run.segmenter.input_features_, x)
+    reason["rule"] = _matching_rule(run, new, x)
     centroids = run.segmenter.centroids_by_key()
     if old in centroids and new in centroids:
         reason["moved"] = _moved_features(run, x, centroids[old], centroids[new])
     return reason
 
 
-def _matching_rule(paths: list[dict[str, Any]], names: list[str], x: np.ndarray) -> str | None:
+def _matching_rule(run: ActiveRun, key: str, x: np.ndarray) -> str | None:
     """The first surrogate-tree path of the new segment that this customer satisfies."""
-    value = dict(zip(names, x.tolist(), strict=True))
-
-    def holds(condition: dict[str, Any]) -> bool:
-        v = value.get(condition["feature"])
-        above, at_most = condition.get("above"), condition.get("at_most")
-        return v is not None and (above is None or v > above) and (at_most is None or v <= at_most)
-
-    for path in paths:
-        if all(holds(c) for c in path.get("conditions", [])):
-            return str(path.get("text"))
-    return None
+    rules = run.rules.get(key)
+    values = dict(zip(run.segmenter.input_features_, x.tolist(), strict=True))
+    path = rules.matching_path(values) if rules else None
+    return path.text if path else None
 
 
 def _moved_features(run: ActiveRun, x: np.ndarray, old: list[float], new: list[float]) -> list[str]:

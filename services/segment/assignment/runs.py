@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from services.segment.assignment.memberships import write_memberships
 from services.segment.features import FeatureMatrix, load_matrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.scoring.anomaly import anomaly_scores, store_anomalies
+from services.segment.segmentations.runs import set_active
 from shared.contracts import PERSONALIZE_REFRESH_SEGMENTATION
+from shared.contracts.rules import SegmentRules
+from shared.contracts.stored import read_stored
+from shared.models import Segment
 from shared.outbox import enqueue
+from shared.runs import RunStatus
 
 
 @dataclass(frozen=True)
@@ -22,15 +26,14 @@ class ActiveRun:
     tenant_id: int
     feature_set: str
     segmenter: Segmenter
-    rules: dict[str, list[dict[str, Any]]]  # segment key -> surrogate rule paths
+    rules: dict[str, SegmentRules]  # by segment key
 
 
 _ACTIVE = text("SELECT id FROM segmentation_run WHERE tenant_id = :tenant AND active")
 _RUN = text(
     "SELECT id, tenant_id, feature_set, artifact FROM segmentation_run "
-    "WHERE id = :run AND status = 'succeeded'"
+    "WHERE id = :run AND status = :succeeded_status"
 )
-_RULES = text("SELECT key, rules FROM segment WHERE run_id = :run")
 
 
 def active_run_id(session: Session, tenant_id: int) -> int | None:
@@ -42,10 +45,12 @@ def load_run(session: Session, run_id: int) -> ActiveRun | None:
     """A succeeded run, ready to assign customers (cached: a run never changes once done)."""
     if run_id in _LOADED:
         return _LOADED[run_id]
-    row = session.execute(_RUN, {"run": run_id}).one_or_none()
+    row = session.execute(
+        _RUN, {"run": run_id, "succeeded_status": RunStatus.SUCCEEDED}
+    ).one_or_none()
     if row is None:
         return None
-    rules = {key: (r or {}).get("paths", []) for key, r in session.execute(_RULES, {"run": run_id})}
+    rules = _rules(session, run_id)
     segmenter = Segmenter.from_artifact(row.artifact["model"])
     run = ActiveRun(row.id, row.tenant_id, row.feature_set, segmenter, rules)
     if len(_LOADED) >= MAX_LOADED:
@@ -54,14 +59,18 @@ def load_run(session: Session, run_id: int) -> ActiveRun | None:
     return run
 
 
+def _rules(session: Session, run_id: int) -> dict[str, SegmentRules]:
+    found = session.exec(select(Segment.key, Segment.rules).where(Segment.run_id == run_id))
+    return {
+        key: read_stored(
+            SegmentRules, rules or {}, where=f"rules of segment {key!r} of run {run_id}"
+        )
+        for key, rules in found
+    }
+
+
 MAX_LOADED = 16  # runs kept per worker process: a handful of tenants' active ones
 _LOADED: dict[int, ActiveRun] = {}
-
-
-_DEACTIVATE = text(
-    "UPDATE segmentation_run SET active = false WHERE tenant_id = :tenant AND active"
-)
-_ACTIVATE = text("UPDATE segmentation_run SET active = true, activated_at = now() WHERE id = :run")
 
 
 def activate(
@@ -71,8 +80,7 @@ def activate(
 
     ``matrix``: the tenant's vectors when the caller has them already (the run was just
     trained on them); read from the database otherwise."""
-    session.execute(_DEACTIVATE, {"tenant": run.tenant_id})
-    session.execute(_ACTIVATE, {"run": run.id})
+    set_active(session, tenant_id=run.tenant_id, run_id=run.id)
     if matrix is None or matrix.feature_set != run.feature_set:
         matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
     if not len(matrix):

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from shared.runs import RunStatus
+
 RUNS_IN_HISTORY = 20
 RECENT_RUNS = 8
 CLV_BINS = 30
@@ -24,7 +26,7 @@ _HISTORY = text(
                coalesce(jsonb_object_agg(s.key, s.size) FILTER (WHERE s.key IS NOT NULL),
                         '{}'::jsonb) AS sizes
         FROM segmentation_run r LEFT JOIN segment s ON s.run_id = r.id
-        WHERE r.tenant_id = :tenant AND r.status = 'succeeded'
+        WHERE r.tenant_id = :tenant AND r.status = :succeeded_status
         GROUP BY r.id ORDER BY r.id DESC LIMIT :limit
     ) recent ORDER BY id
     """
@@ -64,7 +66,11 @@ def pictures(session: Session, *, tenant_id: int, run_id: int) -> dict[str, Any]
 
 
 def run_history(session: Session, *, tenant_id: int) -> list[dict[str, Any]]:
-    params = {"tenant": tenant_id, "limit": RUNS_IN_HISTORY}
+    params = {
+        "tenant": tenant_id,
+        "limit": RUNS_IN_HISTORY,
+        "succeeded_status": RunStatus.SUCCEEDED,
+    }
     return [dict(row) for row in session.execute(_HISTORY, params).mappings()]
 
 

@@ -57,7 +57,7 @@ def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
             **common,
         )
     rows = segments_of_run(session, tenant_id=tenant_id, run_id=run["id"])
-    total = sum(row["size"] for row in rows)
+    total = sum(row.size for row in rows)
     segments = [segment_public(row, total) for row in rows]
     pictures = repo.pictures(session, tenant_id=tenant_id, run_id=run["id"])
     metrics = run["metrics"] or {}

@@ -13,6 +13,7 @@ from services.segment.features.matrix import FeatureMatrix, load_matrix
 from services.segment.features.registry import (
     DEFAULT_FEATURE_SET,
     FEATURE_SETS,
+    MODEL_FEATURES,
     describe_feature_set,
     get_feature_set,
 )
@@ -22,6 +23,7 @@ from services.segment.features.sets import Feature, FeatureSet, FeatureSetDoesNo
 __all__ = [
     "DEFAULT_FEATURE_SET",
     "FEATURE_SETS",
+    "MODEL_FEATURES",
     "Feature",
     "FeatureMatrix",
     "FeatureSet",

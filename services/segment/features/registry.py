@@ -8,6 +8,33 @@ from services.segment.features.v1 import V1
 DEFAULT_FEATURE_SET = "v1"
 FEATURE_SETS: dict[str, FeatureSet] = {V1.name: V1}
 
+# What segments are made of, per feature set: behaviour that tells customer types apart.
+# The rest of a feature set (flags, sin/cos of hours, per-channel detail) stays stored and
+# shown, but adds more noise than signal to the distances; a run may name its own list.
+MODEL_FEATURES: dict[str, list[str]] = {
+    "v1": [
+        "recency_days",
+        "frequency",
+        "orders_365d",
+        "monetary",
+        "avg_order_value",
+        "avg_item_price",
+        "discount_share",
+        "tenure_days",
+        "channel_store_share",
+        "channel_app_share",
+        "sessions_90d",
+        "email_opens_90d",
+        "email_clicks_90d",
+        "searches_90d",
+        "abandoned_cart_days_90d",
+        "store_visits_90d",
+        "support_contacts_per_30d",
+        "review_sentiment_decayed",
+        "transcript_sentiment_decayed",
+    ],
+}
+
 
 def get_feature_set(name: str) -> FeatureSet:
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.cluster.hierarchy import dendrogram, linkage  # type: ignore[import-untyped]
 
 from services.segment.modeling.naming import HIGH, base_name, unique_names
 from services.segment.modeling.rules import surrogate_rules
@@ -128,3 +129,12 @@ def _describe(segment: dict[str, Any]) -> str:
     if stats.get("revenue_share") is not None:
         sentence += f", bringing {stats['revenue_share']:.0%} of revenue"
     return sentence + "."
+
+
+def ward_dendrogram(centres: FloatArray, labels: list[str]) -> dict[str, Any] | None:
+    """Ward's tree over the segments' centres (as the model scaled them), ready to draw:
+    the dashboard shows it for agglomerative runs. None below two segments."""
+    if len(centres) < 2:
+        return None
+    tree = dendrogram(linkage(centres, method="ward"), labels=labels, no_plot=True)
+    return {"icoord": tree["icoord"], "dcoord": tree["dcoord"], "labels": tree["ivl"]}

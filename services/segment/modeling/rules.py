@@ -10,17 +10,25 @@ not simple boxes in feature space.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 
 from services.segment.modeling.text import format_number
+from shared.contracts.rules import RuleCondition, RulePath
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-Condition = dict[str, Any]
+
+
+class Split(NamedTuple):
+    """One step down the tree: ``feature > value`` (op ">") or ``feature <= value``."""
+
+    feature: str
+    op: str
+    value: float
 
 
 def surrogate_rules(
@@ -50,10 +58,14 @@ def surrogate_rules(
         per_label[label] = {
             "recall": float(np.mean(hits[members])),
             "precision": float(np.mean(members[hits])) if hits.any() else 0.0,
-            "paths": sorted(
-                (leaf for leaf in leaves if leaf["label"] == label),
-                key=lambda leaf: -leaf["n_customers"],
-            ),
+            # The stored segment rules carry these paths: written through their contract.
+            "paths": [
+                leaf.model_dump(mode="json")
+                for leaf in sorted(
+                    (leaf for leaf in leaves if leaf.label == label),
+                    key=lambda leaf: -(leaf.n_customers or 0),
+                )
+            ],
         }
     return {
         "fidelity": float(np.mean(predicted == labels)),
@@ -64,12 +76,12 @@ def surrogate_rules(
     }
 
 
-def _leaves(tree: Any, names: list[str]) -> list[dict[str, Any]]:
+def _leaves(tree: Any, names: list[str]) -> list[RulePath]:
     """Every leaf with its merged conditions, label, size and purity (on the fit rows)."""
     structure, classes = tree.tree_, tree.classes_
     uniform = _uniform_subtrees(structure)
-    leaves: list[dict[str, Any]] = []
-    stack: list[tuple[int, list[Condition]]] = [(0, [])]
+    leaves: list[RulePath] = []
+    stack: list[tuple[int, list[Split]]] = [(0, [])]
     while stack:
         node, path = stack.pop()
         left, right = structure.children_left[node], structure.children_right[node]
@@ -77,19 +89,19 @@ def _leaves(tree: Any, names: list[str]) -> list[dict[str, Any]]:
             fractions = structure.value[node][0] / structure.value[node][0].sum()
             conditions = _merge(path)
             leaves.append(
-                {
-                    "label": int(classes[int(np.argmax(fractions))]),
-                    "conditions": conditions,
-                    "text": " and ".join(c["text"] for c in conditions) or "all customers",
-                    "n_customers": int(structure.n_node_samples[node]),
-                    "purity": float(fractions.max()),
-                }
+                RulePath(
+                    label=int(classes[int(np.argmax(fractions))]),
+                    conditions=tuple(conditions),
+                    text=" and ".join(c.text for c in conditions) or "all customers",
+                    n_customers=int(structure.n_node_samples[node]),
+                    purity=float(fractions.max()),
+                )
             )
             continue
         feature = names[structure.feature[node]]
         threshold = float(structure.threshold[node])
-        stack.append((right, [*path, {"feature": feature, "op": ">", "value": threshold}]))
-        stack.append((left, [*path, {"feature": feature, "op": "<=", "value": threshold}]))
+        stack.append((right, [*path, Split(feature, ">", threshold)]))
+        stack.append((left, [*path, Split(feature, "<=", threshold)]))
     return leaves
 
 
@@ -107,15 +119,15 @@ def _uniform_subtrees(structure: Any) -> list[bool]:
     return uniform
 
 
-def _merge(path: list[Condition]) -> list[Condition]:
+def _merge(path: list[Split]) -> list[RuleCondition]:
     """One interval per feature (the tightest bounds on the path), in order of first use."""
     bounds: dict[str, dict[str, float]] = {}
     for step in path:
-        feature_bounds = bounds.setdefault(step["feature"], {})
-        if step["op"] == ">":
-            feature_bounds["above"] = max(feature_bounds.get("above", -np.inf), step["value"])
+        feature_bounds = bounds.setdefault(step.feature, {})
+        if step.op == ">":
+            feature_bounds["above"] = max(feature_bounds.get("above", -np.inf), step.value)
         else:
-            feature_bounds["at_most"] = min(feature_bounds.get("at_most", np.inf), step["value"])
+            feature_bounds["at_most"] = min(feature_bounds.get("at_most", np.inf), step.value)
     conditions = []
     for feature, limits in bounds.items():
         above, at_most = limits.get("above"), limits.get("at_most")
@@ -125,7 +137,7 @@ def _merge(path: list[Condition]) -> list[Condition]:
             text = f"{feature} > {format_number(above)}"
         else:
             text = f"{feature} <= {format_number(at_most or 0.0)}"
-        conditions.append({"feature": feature, "above": above, "at_most": at_most, "text": text})
+        conditions.append(RuleCondition(feature=feature, above=above, at_most=at_most, text=text))
     return conditions
 
 

@@ -1,4 +1,4 @@
-"""Reading and writing segmentation runs: flushed, never committed.
+"""Reading segmentation runs for the API (their writes belong to ``runs``).
 
 Reads select columns explicitly: a run's ``artifact`` (the fitted model and the 2-D map)
 is large, and only the parts a caller needs leave the database.
@@ -12,8 +12,6 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session
-
-from shared.models.segments import SegmentationRun
 
 RUN_COLUMNS = """
     r.id, r.status, r.progress, r.algorithm, r.feature_set, r.params, r.data_window,
@@ -43,33 +41,6 @@ _ACTIVE = text(
     FROM segmentation_run r WHERE r.tenant_id = :tenant AND r.active
     """
 )
-_LOCK_STATUS = text(
-    "SELECT status FROM segmentation_run WHERE tenant_id = :tenant AND id = :id FOR UPDATE"
-)
-
-
-def insert_run(
-    session: Session,
-    *,
-    tenant_id: int,
-    algorithm: str,
-    feature_set: str,
-    seed: int,
-    params: dict[str, Any],
-) -> int:
-    run = SegmentationRun(
-        tenant_id=tenant_id,
-        status="pending",
-        algorithm=algorithm,
-        feature_set=feature_set,
-        seed=seed,
-        params=params,
-        progress=0.0,
-    )
-    session.add(run)
-    session.flush()
-    assert run.id is not None
-    return run.id
 
 
 def read_run(session: Session, *, tenant_id: int, run_id: int) -> dict[str, Any] | None:
@@ -87,12 +58,6 @@ def list_runs(
     params = {"tenant": tenant_id, "limit": limit, "before": before}
     rows = [dict(row) for row in session.execute(_RUNS, params).mappings()]
     return _with_segments(session, rows)
-
-
-def lock_run_status(session: Session, *, tenant_id: int, run_id: int) -> str | None:
-    """The run's status, its row locked until the transaction ends; None if absent."""
-    status = session.execute(_LOCK_STATUS, {"tenant": tenant_id, "id": run_id}).scalar()
-    return None if status is None else str(status)
 
 
 def active_run(session: Session, *, tenant_id: int) -> dict[str, Any] | None:

@@ -7,11 +7,12 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.segment.segmentations.runs import Promote
 from services.segment.settings import Algorithm
+from shared.runs import RunStatus
 
 K_MIN: Final = 2
 K_MAX: Final = 30
-Promote = Literal["auto", "always", "never"]
 
 
 class FieldError(BaseModel):
@@ -99,7 +100,7 @@ class SegmentSummary(BaseModel):
 
 class SegmentationPublic(BaseModel):
     id: int
-    status: str = Field(description="pending, running, succeeded or failed")
+    status: RunStatus
     progress: float = Field(description="0 to 1 while it trains")
     algorithm: str
     feature_set: str

@@ -1,22 +1,19 @@
-"""Queries about segments, their members and their history: plain SQL, read only."""
+"""Queries about segments, their members and their history, read only: the segment rows
+through their table model, the aggregates in plain SQL."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
+
+from shared.models import Segment
+from shared.runs import RunStatus
 
 HISTORY_DAYS = 90
 MAX_RUNS_IN_HISTORY = 100
 
-_SEGMENTS = text(
-    """
-    SELECT key, name, description, size, profile, rules, stats
-    FROM segment WHERE tenant_id = :tenant AND run_id = :run
-    ORDER BY size DESC, key
-    """
-)
 _SEGMENT_IN_RUN = text(
     "SELECT 1 FROM segment WHERE tenant_id = :tenant AND run_id = :run AND key = :key"
 )
@@ -38,7 +35,7 @@ _SIZES = text(
     SELECT * FROM (
         SELECT r.id AS segmentation_id, r.finished_at, r.active, s.name, s.size
         FROM segment s JOIN segmentation_run r ON r.id = s.run_id
-        WHERE s.tenant_id = :tenant AND s.key = :key AND r.status = 'succeeded'
+        WHERE s.tenant_id = :tenant AND s.key = :key AND r.status = :succeeded_status
         ORDER BY r.id DESC LIMIT :runs
     ) recent ORDER BY segmentation_id
     """
@@ -57,9 +54,13 @@ _FLOWS = text(
 )
 
 
-def segments_of_run(session: Session, *, tenant_id: int, run_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(_SEGMENTS, {"tenant": tenant_id, "run": run_id}).mappings()
-    return [dict(row) for row in rows]
+def segments_of_run(session: Session, *, tenant_id: int, run_id: int) -> list[Segment]:
+    query = (
+        select(Segment)
+        .where(Segment.tenant_id == tenant_id, Segment.run_id == run_id)
+        .order_by(col(Segment.size).desc(), col(Segment.key))
+    )
+    return list(session.exec(query))
 
 
 def segment_in_run(session: Session, *, tenant_id: int, run_id: int, key: str) -> bool:
@@ -77,7 +78,12 @@ def members(
 
 def size_history(session: Session, *, tenant_id: int, key: str) -> list[dict[str, Any]]:
     """The size of the segment in each succeeded run that had its key, oldest first."""
-    params = {"tenant": tenant_id, "key": key, "runs": MAX_RUNS_IN_HISTORY}
+    params = {
+        "tenant": tenant_id,
+        "key": key,
+        "runs": MAX_RUNS_IN_HISTORY,
+        "succeeded_status": RunStatus.SUCCEEDED,
+    }
     return [dict(row) for row in session.execute(_SIZES, params).mappings()]
 
 

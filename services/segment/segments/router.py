@@ -38,7 +38,7 @@ def _read_segments(engine: Engine, tenant_id: int) -> SegmentsResponse:
         if run is None:
             return SegmentsResponse(segmentation_id=None, message=NO_ACTIVE_RUN)
         rows = repo.segments_of_run(session, tenant_id=tenant_id, run_id=run["id"])
-    total = sum(row["size"] for row in rows)
+    total = sum(row.size for row in rows)
     return SegmentsResponse(
         segmentation_id=run["id"],
         algorithm=run["algorithm"],

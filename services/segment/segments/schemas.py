@@ -1,16 +1,18 @@
-"""Segments as the API shows them, read tolerantly from what the training task stored.
+"""Segments as the API shows them, read from what the training task stored.
 
-``profile`` and ``rules`` are JSON written by the training task; these models accept the
-documented shapes (features as a list, rules as one text) as well as the modeling
-library's (features by name, rules as surrogate-tree paths), and missing keys.
+``profile``, ``rules`` and ``stats`` are JSON written by the training task and read
+through their contracts in ``shared.contracts.rules`` (which also read older rows).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from shared.contracts import rules as stored
+from shared.contracts.stored import read_stored
+from shared.models import Segment
 
 MAX_RULE_PATHS = 3
 
@@ -33,9 +35,10 @@ class SegmentRules(BaseModel):
 
 
 class SegmentStats(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+    size: int | None = None
+    share: float | None = None
     revenue_share: float | None = None
+    mean_revenue: float | None = None
     clv_share: float | None = None
     mean_clv: float | None = None
     jaccard_previous: float | None = Field(
@@ -97,60 +100,39 @@ class SegmentHistory(BaseModel):
     flows: list[DailyFlow] = Field(description="entries and exits per day, last 90 days")
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def profile_features(profile: dict[str, Any] | None) -> list[FeatureProfile]:
-    """Features by distinctiveness, from a list of ``{name, ...}`` or a ``{name: {...}}``."""
-    raw = (profile or {}).get("features") or []
-    if isinstance(raw, dict):
-        items = [{"name": name, **value} for name, value in raw.items() if isinstance(value, dict)]
-    else:
-        items = [item for item in raw if isinstance(item, dict) and "name" in item]
+def profile_features(profile: stored.SegmentProfile) -> list[FeatureProfile]:
+    """Features by distinctiveness."""
     features = [
-        FeatureProfile(
-            name=str(item["name"]),
-            mean=_number(item.get("mean")),
-            population_mean=_number(item.get("population_mean")),
-            lift=_number(item.get("lift")),
-        )
-        for item in items
+        FeatureProfile(name=f.name, mean=f.mean, population_mean=f.population_mean, lift=f.lift)
+        for f in profile.features
     ]
     return sorted(features, key=lambda f: -abs(f.lift or 0.0))
 
 
-def segment_rules(rules: dict[str, Any] | None) -> SegmentRules:
-    rules = rules or {}
-    text = rules.get("text")
-    paths = [p for p in rules.get("paths") or [] if isinstance(p, dict) and p.get("text")]
-    if not text and paths:
-        shown = [str(p["text"]) for p in paths[:MAX_RULE_PATHS]]
+def segment_rules(rules: stored.SegmentRules) -> SegmentRules:
+    text = rules.text
+    if not text and rules.paths:
+        shown = [p.text for p in rules.paths[:MAX_RULE_PATHS] if p.text]
         text = shown[0] if len(shown) == 1 else " or ".join(f"({t})" for t in shown)
-    fidelity = _number(rules.get("fidelity"))
-    return SegmentRules(
-        text=str(text) if text else None,
-        fidelity=fidelity if fidelity is not None else _number(rules.get("recall")),
-        precision=_number(rules.get("precision")),
-    )
+    return SegmentRules(text=text or None, fidelity=rules.fidelity, precision=rules.precision)
 
 
-def segment_public(row: dict[str, Any], total: int) -> SegmentPublic:
-    """A stored segment row (key, name, description, size, profile, rules, stats)."""
-    profile, stats = row.get("profile") or {}, row.get("stats") or {}
-    share = _number(profile.get("share"))
-    if share is None:
-        share = _number(stats.get("share"))
+def segment_public(row: Segment, total: int) -> SegmentPublic:
+    """A stored segment row, its JSON columns read through their contracts."""
+    where = f"segment {row.key!r} of run {row.run_id}"
+    profile = read_stored(stored.SegmentProfile, row.profile or {}, where=f"profile of {where}")
+    rules = read_stored(stored.SegmentRules, row.rules or {}, where=f"rules of {where}")
+    stats = read_stored(stored.SegmentStats, row.stats or {}, where=f"stats of {where}")
+    share = profile.share if profile.share is not None else stats.share
     if share is None and total:
-        share = row["size"] / total
-    typed = {name: _number(stats.get(name)) for name in SegmentStats.model_fields}
+        share = row.size / total
     return SegmentPublic(
-        key=row["key"],
-        name=row["name"],
-        description=row.get("description"),
-        size=row["size"],
+        key=row.key,
+        name=row.name,
+        description=row.description,
+        size=row.size,
         share=share,
         profile=profile_features(profile),
-        rules=segment_rules(row.get("rules")),
-        stats=SegmentStats.model_validate({**stats, **typed}),
+        rules=segment_rules(rules),
+        stats=SegmentStats.model_validate(stats.model_dump(exclude={"version"})),
     )

@@ -1,86 +1,93 @@
 """One segmentation run, end to end, with its progress visible while it works.
 
-Stages commit separately (features, scores, the fitted run), so the API shows progress
-and a killed worker leaves a run that the re-delivered task simply trains again. The
-run holds a Postgres advisory lock for its tenant for its whole length: two runs of
-one tenant never train at once, and a dead worker's lock goes with its connection.
+A long job (`shared.reliable.long_job`): stages commit separately (features, scores, the
+fitted run), so the API shows progress, and a killed worker leaves a run that the
+re-delivered task trains again from the start. The run holds its kind's advisory lock
+for its tenant for its whole length: two runs of one tenant never train at once, and a
+dead worker's lock goes with its connection.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from services.segment.assignment.runs import activate, active_run_id, load_run
-from services.segment.features import compute_features_in_parts, load_matrix
+from services.segment.features import (
+    MODEL_FEATURES,
+    FeatureMatrix,
+    compute_features_in_parts,
+    load_matrix,
+)
 from services.segment.modeling.segmenter import Segmenter
-from services.segment.scoring.clv_scores import score_customers
+from services.segment.scoring.clv_scores import ClvOutcome, score_customers
+from services.segment.segmentations import runs
+from services.segment.segmentations.runs import SEGMENTATION, SegmentationRequest
 from services.segment.settings import SegmentSettings
-from services.segment.training import store
+from services.segment.training.previous import previous_run
+from services.segment.training.result import FittedSegmentation, build_result
 from shared.db import session_scope
 
 log = logging.getLogger(__name__)
-LOCK_CLASS = 0x5E6  # advisory lock namespace of segmentation runs (the other key: tenant)
-
-
-class RunBusyError(RuntimeError):
-    """Another run of the same tenant is training; this one is retried later."""
-
-
-@contextmanager
-def tenant_lock(engine: Engine, tenant_id: int) -> Iterator[None]:
-    with engine.connect() as connection:
-        got = connection.execute(
-            text("SELECT pg_try_advisory_lock(:c, :t)"), {"c": LOCK_CLASS, "t": tenant_id}
-        ).scalar_one()
-        connection.commit()
-        if not got:
-            raise RunBusyError(f"tenant {tenant_id} is training another run")
-        try:
-            yield
-        finally:
-            connection.execute(
-                text("SELECT pg_advisory_unlock(:c, :t)"), {"c": LOCK_CLASS, "t": tenant_id}
-            )
-            connection.commit()
 
 
 def train_run(engine: Engine, settings: SegmentSettings, run_id: int) -> None:
+    """Train the run ``run_id`` unless it is finished; `shared.runs.RunBusyError` while
+    its tenant trains another. An error leaves the run to the caller to mark failed."""
     with session_scope(engine) as session:
-        run = store.load_pending(session, run_id)
+        run = runs.load_request(session, run_id)
     if run is None:
         return  # done already, or deleted
-    with tenant_lock(engine, run.tenant_id):
-        try:
-            _train(engine, settings, run)
-        except Exception as exc:
-            with session_scope(engine) as session:
-                store.mark_failed(session, run_id, f"{type(exc).__name__}: {exc}")
-            raise
+    with SEGMENTATION.single_runner(engine, run.tenant_id):
+        _train(engine, settings, run)
 
 
-def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> None:
+def _train(engine: Engine, settings: SegmentSettings, run: SegmentationRequest) -> None:
     as_of = datetime.now(UTC)
     with session_scope(engine) as session:
-        store.mark_running(session, run.id)
+        runs.mark_running(session, run.id)
+    _compute_features(engine, settings, run, as_of)
+    _progress(engine, run, 0.4, "features")
+    matrix, clv = _score_clv(engine, settings, run, as_of)
+    _progress(engine, run, 0.5, "clv")
+    fitted = _fit(engine, settings, run, matrix)
+    _progress(engine, run, 0.7, "fitted")
+    result = build_result(fitted, matrix=matrix, clv=clv, params=run.params, as_of=as_of)
+    with session_scope(engine) as session:
+        runs.save_result(session, run, result)
+    if _promote(run, settings, fitted):
+        _activate_trained(engine, run, matrix)
+    log.info("segmentation run %d trained (%d customers)", run.id, len(matrix))
+
+
+def _progress(engine: Engine, run: SegmentationRequest, value: float, stage: str) -> None:
+    with session_scope(engine) as session:
+        runs.progress(session, run.id, value, stage)
+
+
+def _compute_features(
+    engine: Engine, settings: SegmentSettings, run: SegmentationRequest, as_of: datetime
+) -> None:
     compute_features_in_parts(
         engine,
         tenant_id=run.tenant_id,
-        feature_set=run.feature_set,
+        feature_set=run.params.feature_set,
         as_of=as_of,
         parts=settings.segment_feature_parts,
     )
+
+
+def _score_clv(
+    engine: Engine, settings: SegmentSettings, run: SegmentationRequest, as_of: datetime
+) -> tuple[FeatureMatrix, ClvOutcome]:
+    """The tenant's vectors with fresh CLV scores in them.
+
+    The features carry the purchase history that the CLV models are fitted on; the fresh
+    scores go into the matrix (their columns were read as last scored)."""
     with session_scope(engine) as session:
-        store.progress(session, run.id, 0.4, "features")
-    # The features carry the purchase history that the CLV models are fitted on; the
-    # fresh scores go into the matrix (their columns were read as last scored).
-    with session_scope(engine) as session:
-        matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.feature_set)
+        matrix = load_matrix(session, tenant_id=run.tenant_id, feature_set=run.params.feature_set)
         clv = score_customers(
             session,
             tenant_id=run.tenant_id,
@@ -89,56 +96,55 @@ def _train(engine: Engine, settings: SegmentSettings, run: store.RunRequest) -> 
             horizon_days=settings.clv_horizon_days,
             discount_rate=settings.clv_discount_rate,
         )
-        clv.apply(matrix)
-        store.progress(session, run.id, 0.5, "clv")
-    with session_scope(engine) as session:
-        previous = store.previous_run(session, run.tenant_id)
-    revenue, value = store.revenue_and_clv(matrix)
+    clv.apply(matrix)
+    return matrix, clv
+
+
+def _fit(
+    engine: Engine, settings: SegmentSettings, run: SegmentationRequest, matrix: FeatureMatrix
+) -> FittedSegmentation:
+    """The model, with segment keys kept stable against the tenant's active run."""
     if len(matrix) < 2:
         raise ValueError(f"{len(matrix)} customers with features: nothing to segment")
-    segmenter = Segmenter(**run.model_params(settings)).fit(
-        matrix.values, feature_names=matrix.names
-    )
     with session_scope(engine) as session:
-        store.progress(session, run.id, 0.7, "fitted")
+        previous = previous_run(session, run.tenant_id)
+    params = run.params
+    segmenter = Segmenter(
+        algorithm=params.algorithm,
+        k=params.k,
+        seed=params.seed,
+        sample_size=params.sample_size,
+        n_threads=settings.segment_threads,
+        features=params.features or MODEL_FEATURES.get(params.feature_set),
+    ).fit(matrix.values, feature_names=matrix.names)
     keys = segmenter.assign_keys(
         matrix.customer_pks.tolist(),
         previous_members=previous.members if previous else None,
         previous_centroids=previous.centroids if previous else None,
         used_keys=previous.used_keys if previous else (),
     )
-    explanation = segmenter.explain(matrix.values, revenue=revenue, clv=value)
-    result: dict[str, Any] = {
-        "segmenter": segmenter,
-        "keys": keys,
-        "explanation": explanation,
-        "projection": segmenter.project(matrix.values),
-        "clv": clv.params,
-        "as_of": as_of,
-        "matrix": matrix,
-        "previous_run_id": previous.run_id if previous else None,
-    }
-    with session_scope(engine) as session:
-        store.save_result(session, run, result)
-    if _promote(run, settings, segmenter.metrics_, keys.adjusted_rand_index):
-        with session_scope(engine) as session:
-            loaded = load_run(session, run.id)
-            assert loaded is not None
-            moved = activate(session, loaded, reason=f"retrain: run {run.id}", matrix=matrix)
-            store.progress(session, run.id, 1.0, f"activated; {moved} customers changed segment")
-    log.info("segmentation run %d trained (%d customers)", run.id, len(matrix))
+    return FittedSegmentation(segmenter, keys, previous.run_id if previous else None)
 
 
 def _promote(
-    run: store.RunRequest, settings: SegmentSettings, metrics: dict[str, Any], ari: float | None
+    run: SegmentationRequest, settings: SegmentSettings, fitted: FittedSegmentation
 ) -> bool:
     """Explicit, or automatic when the run is good and (against the last one) stable."""
-    if run.promote != "auto":
-        return run.promote == "always"
-    silhouette = metrics.get("silhouette")
+    if run.params.promote != "auto":
+        return run.params.promote == "always"
+    silhouette = fitted.segmenter.metrics_.get("silhouette")
+    ari = fitted.keys.adjusted_rand_index
     good = silhouette is None or silhouette >= settings.segment_promote_min_silhouette
     stable = ari is None or ari >= settings.segment_promote_min_ari
     return good and stable
+
+
+def _activate_trained(engine: Engine, run: SegmentationRequest, matrix: FeatureMatrix) -> None:
+    with session_scope(engine) as session:
+        loaded = load_run(session, run.id)
+        assert loaded is not None  # it has just succeeded
+        moved = activate(session, loaded, reason=f"retrain: run {run.id}", matrix=matrix)
+        runs.progress(session, run.id, 1.0, f"activated; {moved} customers changed segment")
 
 
 def activate_run(engine: Engine, run_id: int) -> int:

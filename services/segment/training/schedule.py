@@ -1,34 +1,27 @@
-"""Scheduled retrains (Celery beat) and runs asked for while their tenant is busy."""
+"""Scheduled retrains (Celery beat): a run for every tenant whose last one is too old."""
 
 from __future__ import annotations
 
-import orjson
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.segment.segmentations.runs import SegmentationParams, create_run
 from services.segment.settings import SegmentSettings
-from shared.contracts import SEGMENT_TRAIN_SEGMENTATION
-from shared.outbox import enqueue
+from shared.runs import IN_FLIGHT, RunStatus
 
 SCHEDULER_LOCK = (0x5E7, 0)  # one scheduler at a time, whatever the number of beats
+SCHEDULE = "schedule"  # a scheduled run's ``requested_by``
 
 _DUE = text(
     """
     SELECT t.id FROM tenant t
     WHERE EXISTS (SELECT 1 FROM customer c WHERE c.tenant_id = t.id)
       AND NOT EXISTS (SELECT 1 FROM segmentation_run r WHERE r.tenant_id = t.id
-                      AND r.status IN ('pending', 'running'))
+                      AND r.status = ANY(:in_flight))
       AND NOT EXISTS (SELECT 1 FROM segmentation_run r WHERE r.tenant_id = t.id
-                      AND r.status = 'succeeded'
+                      AND r.status = :succeeded_status
                       AND r.finished_at > now() - make_interval(secs => :every))
     ORDER BY t.id
-    """
-)
-_CREATE = text(
-    """
-    INSERT INTO segmentation_run (tenant_id, status, algorithm, params, feature_set, seed)
-    VALUES (:tenant, 'pending', :algorithm, CAST(:params AS jsonb), :feature_set, :seed)
-    RETURNING id
     """
 )
 
@@ -45,33 +38,17 @@ def schedule_retrains(session: Session, settings: SegmentSettings) -> list[int]:
     ).scalar_one()
     if not got:
         return []
-    params = {"k": settings.segment_k, "promote": "auto", "scheduled": True}
-    created = []
-    for tenant_id in session.execute(_DUE, {"every": settings.segment_retrain_every_s}).scalars():
-        run_id = session.execute(
-            _CREATE,
+    params = SegmentationParams.resolve(settings, requested_by=SCHEDULE)
+    due = (
+        session.execute(
+            _DUE,
             {
-                "tenant": tenant_id,
-                "algorithm": settings.segment_algorithm,
-                "params": orjson.dumps(params).decode(),
-                "feature_set": settings.segment_feature_set,
-                "seed": settings.segment_seed,
+                "every": settings.segment_retrain_every_s,
+                "in_flight": [str(status) for status in IN_FLIGHT],
+                "succeeded_status": RunStatus.SUCCEEDED,
             },
-        ).scalar_one()
-        enqueue(
-            session, tenant_id=tenant_id, task_name=SEGMENT_TRAIN_SEGMENTATION, subject_ids=[run_id]
         )
-        created.append(int(run_id))
-    return created
-
-
-def retry_later(session: Session, *, tenant_id: int, run_id: int, delay_s: int = 30) -> None:
-    """Ask for the run again in ``delay_s`` (its tenant is training another one now)."""
-    session.execute(
-        text(
-            "INSERT INTO outbox (tenant_id, task_name, subject_id, available_at) "
-            "VALUES (:t, :task, :run, now() + make_interval(secs => :delay)) "
-            "ON CONFLICT (task_name, subject_id) WHERE published_at IS NULL DO NOTHING"
-        ),
-        {"t": tenant_id, "task": SEGMENT_TRAIN_SEGMENTATION, "run": run_id, "delay": delay_s},
+        .scalars()
+        .all()
     )
+    return [create_run(session, tenant_id=tenant_id, params=params) for tenant_id in due]

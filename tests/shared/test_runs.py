@@ -1,0 +1,108 @@
+"""The generic pieces of a model run: one runner per kind and tenant, guarded transitions."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import Column, DateTime, Engine, Float, Integer, MetaData, String, Table, text
+
+from shared.db import session_scope
+from shared.runs import ArtifactMetadata, DataWindow, RunBook, RunBusyError, RunKind, RunStatus
+
+# A kind of run of its own (as churn models or recommenders will have), with its table.
+PROBE = RunKind("probe-model", lock_class=0x7E57)
+PROBE_RUN = Table(
+    "probe_model_run",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("progress", Float, nullable=False, server_default="0"),
+    Column("error", String),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+
+@pytest.fixture(scope="module")
+def probe_table(engine: Engine) -> Table:
+    PROBE_RUN.create(engine, checkfirst=True)
+    return PROBE_RUN
+
+
+def test_two_runners_of_one_tenant_one_runs_the_other_is_told_busy(engine: Engine) -> None:
+    tenant_id = uuid.uuid4().int % 10**9
+    barrier = threading.Barrier(2)
+    ran: list[str] = []
+    busy: list[float] = []
+
+    def runner(name: str) -> None:
+        barrier.wait()
+        try:
+            with PROBE.single_runner(engine, tenant_id):
+                ran.append(name)
+                time.sleep(0.5)  # long enough for the other to try meanwhile
+        except RunBusyError as exc:
+            busy.append(exc.delay_s)
+
+    threads = [threading.Thread(target=runner, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ran) == 1
+    assert busy == [PROBE.busy_retry_s]  # asked to come back later
+    with PROBE.single_runner(engine, tenant_id):  # and the lock is free again afterwards
+        pass
+
+
+def test_another_tenant_or_kind_is_not_blocked(engine: Engine) -> None:
+    other_kind = RunKind("probe-other", lock_class=0x7E58)
+    tenant = uuid.uuid4().int % 10**9
+    with (
+        PROBE.single_runner(engine, tenant),
+        PROBE.single_runner(engine, tenant + 1),
+        other_kind.single_runner(engine, tenant),
+    ):
+        pass
+
+
+def test_two_kinds_cannot_share_a_lock_class() -> None:
+    with pytest.raises(ValueError, match="lock class"):
+        RunKind("impostor", lock_class=PROBE.lock_class)
+
+
+def test_a_finished_run_is_never_moved_back(engine: Engine, probe_table: Table) -> None:
+    book = RunBook(probe_table)
+    with session_scope(engine) as session:
+        run_id = session.execute(
+            text("INSERT INTO probe_model_run (status) VALUES (:s) RETURNING id"),
+            {"s": RunStatus.PENDING},
+        ).scalar_one()
+        assert book.start(session, run_id)
+        assert book.succeed(session, run_id, progress=1.0)
+        # A late failure report (a duplicate delivery, a dying worker) changes nothing.
+        assert not book.fail(session, run_id, "late")
+        assert not book.start(session, run_id)
+        assert book.status(session, run_id) is RunStatus.SUCCEEDED
+        row = session.execute(
+            text("SELECT error, progress FROM probe_model_run WHERE id = :r"), {"r": run_id}
+        ).one()
+    assert tuple(row) == (None, 1.0)
+
+
+def test_artifact_metadata_records_what_reproduces_a_run() -> None:
+    meta = ArtifactMetadata(
+        kind=PROBE.name,
+        data_window=DataWindow(as_of="2026-01-01T00:00:00Z", rows=10),
+        feature_set="v1",
+        parameters={"k": 3},
+        metrics={"auc": 0.8},
+        baselines={"previous_run": {"auc": 0.75}},
+        seed=7,
+    )
+    assert meta.metric_against("auc", "previous_run") == (0.8, 0.75)
+    assert {"python", "numpy"} <= set(meta.library_versions)
+    assert ArtifactMetadata.model_validate_json(meta.model_dump_json()) == meta
