@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from celery import Celery
 from sqlalchemy import Engine, text
@@ -203,17 +203,24 @@ class LongJobRunner:
             self.give_up(session, subject, reason)
 
 
-class WorkerEngine:
-    """One engine per worker process, created lazily after the prefork fork."""
+T = TypeVar("T")
 
-    def __init__(self, factory: Callable[[], Engine]) -> None:
+
+class PerProcess(Generic[T]):
+    """One ``T`` per worker process (an engine, a Redis client), made lazily after the
+    prefork fork: a connection pool inherited across a fork would be shared by both."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
         self._factory = factory
-        self._engine: Engine | None = None
+        self._value: T | None = None
 
-    def get(self) -> Engine:
-        if self._engine is None:
-            self._engine = self._factory()
-        return self._engine
+    def get(self) -> T:
+        if self._value is None:
+            self._value = self._factory()
+        return self._value
+
+
+WorkerEngine = PerProcess[Engine]
 
 
 def reliable_task(

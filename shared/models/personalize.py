@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Float,
     Index,
@@ -20,7 +19,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from shared.models.base import (
     customer_fk_field,
@@ -29,6 +28,7 @@ from shared.models.base import (
     tenant_field,
     timestamp_field,
 )
+from shared.runs import RunStatus
 
 
 class Offer(SQLModel, table=True):
@@ -98,15 +98,18 @@ class PolicyRun(SQLModel, table=True):
     tenant_id: int = tenant_field()
     placement: str = Field(max_length=64)
     version: int
-    status: str = Field(max_length=16)
+    # Stored as text (a new status needs no migration); written only as a RunStatus.
+    status: RunStatus = Field(sa_column=Column(AutoString(16), nullable=False))
     algorithm: str = Field(max_length=32)
     params: dict[str, Any] | None = jsonb_field()
     state: dict[str, Any] | None = jsonb_field()
     metrics: dict[str, Any] | None = jsonb_field()
     library_versions: dict[str, Any] | None = jsonb_field()
     active: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
-    feedback_through: int = Field(default=0, sa_column=Column(BigInteger, server_default="0"))
+    progress: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+    error: str | None = None
     created_at: datetime | None = timestamp_field(server_now=True)
+    started_at: datetime | None = timestamp_field(nullable=True)
     finished_at: datetime | None = timestamp_field(nullable=True)
 
 

@@ -1,8 +1,8 @@
 """personalize: offers, placements, policy runs, the decision log and feedback, experiments
 
-Revision ID: 13387b961afa
+Revision ID: 4f271ff3aaf9
 Revises: a41e7c9d2f35
-Create Date: 2026-12-06 05:08:21.706173
+Create Date: 2026-12-06 05:15:25.756834
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "13387b961afa"
+revision: str = "4f271ff3aaf9"
 down_revision: str | None = "a41e7c9d2f35"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -121,13 +121,15 @@ def upgrade() -> None:
         sa.Column("metrics", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("library_versions", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("active", sa.Boolean(), server_default="false", nullable=False),
-        sa.Column("feedback_through", sa.BigInteger(), server_default="0", nullable=True),
+        sa.Column("progress", sa.Float(), server_default="0", nullable=False),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
             server_default=sa.text("now()"),
             nullable=False,
         ),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["tenant_id"],

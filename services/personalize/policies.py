@@ -1,0 +1,80 @@
+"""The policy run: owner of the ``policy_run`` table (no other module writes it).
+
+A placement's bandit is one active run, ``running`` while it learns: every batch of
+decisions and feedback updates its counts in place and bumps its ``version`` (logged
+with each decision). Every ``snapshot_every_s`` the run is closed as ``succeeded`` (a
+frozen, versioned snapshot to evaluate or roll back to) and a new active run continues
+from its counts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session, select
+
+from services.personalize.modeling.bandit import SegmentThompson
+from shared.models.personalize import PolicyRun
+from shared.runs import RunBook, RunStatus, library_versions
+
+_BOOK = RunBook(PolicyRun)
+ALGORITHM = "thompson"
+
+
+def _new(
+    tenant_id: int, placement: str, policy: SegmentThompson, version: int
+) -> dict[str, object]:
+    return {
+        "tenant_id": tenant_id,
+        "placement": placement,
+        "version": version,
+        "status": RunStatus.RUNNING,
+        "algorithm": ALGORITHM,
+        "params": policy.get_params(),
+        "state": policy.to_dict(),
+        "library_versions": library_versions(),
+        "active": True,
+        "started_at": datetime.now(UTC),
+    }
+
+
+def active_policy(
+    session: Session, *, tenant_id: int, placement: str, lock: bool
+) -> tuple[PolicyRun, SegmentThompson]:
+    """The placement's active run (started from the prior when it has none) and its
+    policy; ``lock`` holds the row until commit, so concurrent updates queue up."""
+    session.execute(
+        insert(PolicyRun)
+        .values(_new(tenant_id, placement, SegmentThompson().fit(), version=0))
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "placement"],
+            index_where=PolicyRun.active,  # type: ignore[arg-type]
+        )
+    )
+    query = select(PolicyRun).where(
+        PolicyRun.tenant_id == tenant_id, PolicyRun.placement == placement, PolicyRun.active
+    )
+    run = session.exec(query.with_for_update() if lock else query).one()
+    assert run.state is not None
+    return run, SegmentThompson.from_dict(run.state)
+
+
+def save_policy(
+    session: Session, run: PolicyRun, policy: SegmentThompson, *, snapshot_every_s: float
+) -> PolicyRun:
+    """Store what ``policy`` learnt; the active run afterwards (a new one after a snapshot)."""
+    run.state = policy.to_dict()
+    run.version = policy.version_
+    session.add(run)
+    session.flush()
+    started = run.started_at or datetime.now(UTC)
+    if datetime.now(UTC) - started < timedelta(seconds=snapshot_every_s):
+        return run
+    assert run.id is not None
+    _BOOK.succeed(session, run.id, active=False, progress=1.0)
+    policy.version_ += 1
+    session.execute(
+        insert(PolicyRun).values(_new(run.tenant_id, run.placement, policy, policy.version_))
+    )
+    return active_policy(session, tenant_id=run.tenant_id, placement=run.placement, lock=True)[0]
