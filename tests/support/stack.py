@@ -29,7 +29,7 @@ class ServiceStack:
         self.service, self.env, self.logs = service, env, logs
         self.restarts = 0
         self.relay = Process(
-            [sys.executable, "-m", "services.ingest.relay"], env, logs / "relay.log"
+            [sys.executable, "-m", "shared.relay"], env, logs / "relay.log"
         )
         self.worker = self._start_worker()
         self.api: Process | None = None
