@@ -2,17 +2,22 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv from PATH, else a private copy (see scripts/bootstrap_uv.py): the system Python is
+# never modified, so an "externally managed" one (Debian, Ubuntu) works as well.
+UV_BOOTSTRAP ?= .uv-bootstrap
+UV := $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
 
-.PHONY: help install demo up test test-fast lint format bench migrate clean llm-env nlp-train
+.PHONY: help install uv demo up test test-fast lint format bench migrate clean llm-env nlp-train
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install the platform and every extra into .venv (installs uv when missing)
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
-		|| python3 -m pip install --quiet uv==$(UV_VERSION)
+install: uv ## Install the platform and every extra into .venv (installs uv when missing)
 	$(UV) sync --frozen --all-extras
+
+uv: ## Make sure uv is there (into .uv-bootstrap/ when it is not on PATH)
+	@command -v uv >/dev/null 2>&1 || test -x $(UV_BOOTSTRAP)/bin/uv \
+		|| python3 scripts/bootstrap_uv.py $(UV_VERSION) $(UV_BOOTSTRAP)
 
 demo: install ## Run the platform on embedded PostgreSQL/Redis and load a demo shop
 	$(UV) run segmenta demo
@@ -51,4 +56,4 @@ migrate: install ## Migrate the database named by SEGMENTA_DATABASE_URL
 	$(UV) run segmenta migrate
 
 clean: ## Remove caches and the local embedded-server data (.segmenta/)
-	rm -rf .segmenta .segmenta-llm .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .segmenta .segmenta-llm .uv-bootstrap .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,7 @@ def running_stack(
         stack.callback(engine.dispose)
         api, url = start_api(env, tmp / "api.log")
         stack.callback(api.stop)
-        relay = Process([sys.executable, "-m", "services.ingest.relay"], env, tmp / "relay.log")
+        relay = Process([sys.executable, "-m", "shared.relay"], env, tmp / "relay.log")
         stack.callback(relay.stop)
         for service in workers:
             log = tmp / f"{service}-worker.log"
@@ -67,7 +67,7 @@ def process_ids(tmp: Path) -> dict[str, list[int]]:
 
     roles = {
         "ingest API": "services.ingest.main",
-        "relay": "services.ingest.relay",
+        "relay": "shared.relay",
         "segment worker": "services.segment.worker",
     }
     found: dict[str, list[int]] = {role: [] for role in roles}

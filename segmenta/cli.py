@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from segmenta import platform
 from segmenta.client import upload
+from segmenta.console import make_console
 from segmenta.demo.generate import generate as generate_shop
 from segmenta.reports import (
     segments_table,
@@ -32,7 +32,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 app.add_typer(keys_app, name="keys")
 clv_app = typer.Typer(help="Customer lifetime value models.", no_args_is_help=True)
 app.add_typer(clv_app, name="clv")
-out = Console()
+out = make_console()
 IMPORT_ORDER = ("customers", "products", "orders", "events", "reviews", "transcripts")
 
 
@@ -128,7 +128,7 @@ def import_file(
         raise typer.BadParameter("an ingest:write key is needed", param_hint="--key")
     settings = CliSettings()
     state = platform.read_state(settings)
-    url = api_url or (state.api_url if state else f"http://127.0.0.1:{settings.ingest_port}")
+    url = api_url or (state.api_url if state else f"http://127.0.0.1:{settings.port('ingest')}")
     result = upload(url, key, kind, file)
     out.print_json(json.dumps(result))
 

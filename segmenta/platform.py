@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 
 import httpx
-from rich.console import Console
 
+from segmenta.console import make_console
 from segmenta.embedded import EmbeddedStack
 from segmenta.settings import CliSettings, child_env
-from segmenta.topology import ProcessSpec, processes
+from segmenta.supervisor import GaveUpError, LocalProcess, Supervisor
 from shared.db import migrate
+from shared.topology import processes
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 STATE_FILE = "urls.json"
 
 
@@ -65,42 +65,25 @@ def backing_services(settings: CliSettings) -> Iterator[tuple[str, str]]:
         )
 
 
-class Supervisor:
-    """Starts processes, notices when one dies, and stops them all in reverse order."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.running: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
-
-    def start(self, spec: ProcessSpec) -> None:
-        # Own session: Ctrl-C reaches only us, and we stop the children in order.
-        proc = subprocess.Popen(spec.args, env=self.env, start_new_session=True)  # noqa: S603
-        self.running.append((spec, proc))
-        console.print(f"  started [cyan]{spec.name}[/] (pid {proc.pid})")
-
-    def dead(self) -> list[str]:
-        return [spec.name for spec, proc in self.running if proc.poll() is not None]
-
-    def stop(self, timeout_s: float = 30) -> None:
-        for _, proc in reversed(self.running):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        for spec, proc in reversed(self.running):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                console.print(f"  {spec.name} did not stop in time: killing it")
-                proc.kill()
-                proc.wait()
-        self.running.clear()
+def local_processes(settings: CliSettings) -> list[LocalProcess]:
+    """The registry's processes as ``segmenta up`` runs them: ports from the settings."""
+    data_dir = settings.data_dir.resolve()
+    found: list[LocalProcess] = []
+    for process in processes():
+        port = settings.port(process.image) if process.port else None
+        args = process.local_command(
+            port=port, node=f"{process.image}@%h", schedule=f"{data_dir}/celerybeat-schedule"
+        )
+        found.append(LocalProcess(process.name, tuple(args), port))
+    return found
 
 
 def wait_healthy(api_url: str, supervisor: Supervisor, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if supervisor.dead():
-            raise SystemExit(f"process exited during start-up: {', '.join(supervisor.dead())}")
+        if dead := supervisor.dead():
+            logs = ", ".join(str(supervisor.log_path(name)) for name in dead)
+            raise SystemExit(f"process exited during start-up: {', '.join(dead)} (see {logs})")
         try:
             if httpx.get(f"{api_url}/readyz", timeout=2).status_code == 200:
                 return
@@ -116,7 +99,9 @@ class Platform:
     supervisor: Supervisor
 
     def wait(self) -> None:
-        """Block until Ctrl-C, SIGTERM, or one of the processes exits."""
+        """Block until Ctrl-C or SIGTERM, restarting processes that die meanwhile.
+
+        Exits with status 1 when a process keeps dying right after each restart."""
         stopping = False
 
         def on_term(signum: int, _: object) -> None:
@@ -128,10 +113,12 @@ class Platform:
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
         while not stopping:
-            if dead := self.supervisor.dead():
-                console.print(f"[red]process exited:[/] {', '.join(dead)}; stopping")
-                return
-            time.sleep(0.5)
+            try:
+                self.supervisor.check()
+            except GaveUpError as exc:
+                console.print(f"[red]giving up:[/] {exc}; stopping the platform")
+                raise SystemExit(1) from None
+            time.sleep(0.2)
 
 
 @contextmanager
@@ -141,19 +128,20 @@ def running_platform(settings: CliSettings) -> Iterator[Platform]:
         db_url, redis_url = stack.enter_context(backing_services(settings))
         console.print("[bold]Migrating[/] the schema")
         migrate(db_url)
-        api_url = f"http://127.0.0.1:{settings.ingest_port}"
-        nlp_url = f"http://127.0.0.1:{settings.nlp_port}"
-        segment_url = f"http://127.0.0.1:{settings.segment_port}"
+        api_url, nlp_url, segment_url = (
+            f"http://127.0.0.1:{settings.port(name)}" for name in ("ingest", "nlp", "segment")
+        )
         endpoints = Endpoints(db_url, redis_url, api_url, nlp_url, segment_url)
         env = child_env(SEGMENTA_DATABASE_URL=db_url, SEGMENTA_REDIS_URL=redis_url)
-        supervisor = Supervisor(env)
+        supervisor = Supervisor(env, settings.data_dir.resolve() / "logs")
         stack.callback(supervisor.stop)
-        console.print("[bold]Starting processes[/]")
-        ports = (settings.ingest_port, settings.nlp_port, settings.segment_port)
-        for spec in processes(*ports, data_dir=str(settings.data_dir.resolve())):
+        console.print(f"[bold]Starting processes[/] (their logs: {supervisor.log_dir}/)")
+        specs = local_processes(settings)
+        for spec in specs:
             supervisor.start(spec)
-        for url in (api_url, nlp_url, segment_url):
-            wait_healthy(url, supervisor)
+        for spec in specs:
+            if spec.port:
+                wait_healthy(f"http://127.0.0.1:{spec.port}", supervisor)
         state = settings.data_dir / STATE_FILE
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps(asdict(endpoints)))

@@ -62,7 +62,6 @@ class Settings(PostgresSettings, RedisSettings, LimitSettings, CelerySettings):
     environment: Literal["development", "test", "production"] = "development"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     log_level: str = "INFO"
-    ingest_port: int = 8001
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

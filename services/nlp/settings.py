@@ -18,7 +18,6 @@ class NlpSettings(Settings):
     nlp_batch_size: int = Field(default=64, ge=1, le=1024)
     # ONNX Runtime threads per process; None lets it use every core.
     nlp_threads: int | None = Field(default=None, ge=1)
-    nlp_port: int = 8004
     # A JSON object {aspect: [keyword, ...]} replacing the built-in aspect taxonomy.
     nlp_aspects_file: Path | None = None
 

@@ -13,7 +13,6 @@ Algorithm = Literal["kmeans", "minibatch_kmeans", "gmm", "agglomerative", "dbsca
 
 
 class SegmentSettings(Settings):
-    segment_port: int = 8002
     # What a scheduled or default retrain uses.
     segment_algorithm: Algorithm = "kmeans"
     segment_k: int | Literal["auto"] = "auto"

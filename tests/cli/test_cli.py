@@ -45,7 +45,6 @@ def embedded_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         "SEGMENTA_INGEST_PORT": str(free_port()),
         "SEGMENTA_NLP_PORT": str(free_port()),
         "SEGMENTA_SEGMENT_PORT": str(free_port()),
-        "COLUMNS": "200",  # wide enough that the summary tables print whole words
         "PYTHONPATH": str(ROOT),
     }
 
@@ -66,6 +65,11 @@ def test_demo_starts_embedded_servers_loads_a_shop_through_the_api_and_stops(
     assert "Active segmentation of the demo shop" in output  # trained, activated, explained
     assert "/dashboard" in output
     assert not (tmp_path / "data" / "urls.json").exists()  # cleaned up on the way out
+    # The processes' own output (Celery's banner, its running-as-root warning, uvicorn's
+    # start-up lines) goes to their log files, not into the demo's story.
+    for noise in ("superuser privileges", "-------------- ", "Uvicorn running", "[queues]"):
+        assert noise not in output, noise
+    assert (tmp_path / "data" / "logs" / "nlp-worker.log").is_file()
 
 
 def test_up_runs_until_ctrl_c_and_then_stops_every_process(
@@ -139,6 +143,10 @@ def test_keys_are_shown_once_listed_by_prefix_and_revocable(
     prefix = key.split("_")[1]
     listed = segmenta("keys", "list", env=env, cwd=tmp_path)
     assert prefix in listed
+    # Printed into a pipe, the table is as wide as its rows: no column cut or wrapped.
+    row = next(line for line in listed.splitlines() if prefix in line)
+    assert "offers:read,segments:read" in row
+    assert "storefront" in row
     assert key.rsplit("_", 1)[1] not in listed  # the secret never again
     headers = {"Authorization": f"Bearer {key}"}
     assert httpx.post(f"{api}/v1/products", json=[], headers=headers).status_code == 403

@@ -20,6 +20,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from shared.topology import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
@@ -30,7 +32,8 @@ SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
 # Not Segmenta code: the backing servers, and the optional LLM server (profile `llm`).
 INFRASTRUCTURE = frozenset({"postgres", "redis", "llm"})
 ONE_SHOT = frozenset({"migrate"})
-WORKERS = {"nlp-worker": "nlp", "segment-worker": "segment", "personalize-worker": "personalize"}
+# From the registry (shared/topology.py): the compose file must follow it.
+WORKERS = {p.name: str(p.queue) for p in processes() if p.role == "worker"}
 REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "SEGMENTA_SECRET_KEY")
 
 # Services that run no health probe, and why. They must say `disable: true` explicitly:
@@ -41,17 +44,9 @@ HEALTHCHECK_EXEMPT = {
     "segment-beat": "a timer with no port or worker node; the restart policy covers crashes",
 }
 
-# The entry points the process commands may name (the documented service layout).
+# The entry points the process commands may name: the registry's modules.
 ENTRYPOINT_MODULES = frozenset(
-    {
-        "services/ingest/main.py",
-        "services/ingest/relay.py",
-        "services/nlp/main.py",
-        "services/segment/main.py",
-        "services/nlp/worker.py",
-        "services/segment/worker.py",
-        "services/personalize/worker.py",
-    }
+    p.module.split(":")[0].replace(".", "/") + ".py" for p in processes()
 )
 
 Service = dict[str, Any]

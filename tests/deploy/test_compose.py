@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from shared.settings import CelerySettings
+from shared.topology import CORE_IMAGE, processes
 from tests.deploy.compose_support import (
     COMPOSE_FILE,
     DEPLOY,
@@ -241,3 +242,53 @@ def test_command_entry_points_exist(services: dict[str, Service]) -> None:
     }
     missing = sorted(module for module in modules if not (ROOT / module).is_file())
     assert not missing, f"entry points not in the repository: {missing}"
+
+
+# --- the registry (shared/topology.py) ------------------------------------------------------
+
+
+def _image(service: Service) -> str:
+    name = str(service["image"]).rsplit("/", 1)[-1].split(":", 1)[0]
+    return name
+
+
+def test_compose_runs_exactly_the_registry_processes(services: dict[str, Service]) -> None:
+    assert sorted(app_services(services)) == sorted(p.name for p in processes())
+
+
+def test_compose_commands_and_images_follow_the_registry(services: dict[str, Service]) -> None:
+    for process in processes():
+        service = services[process.name]
+        assert command_of(service) == process.command(), process.name
+        assert _image(service) == process.image, process.name
+        extras = str(service["build"]["args"]["EXTRAS"]).split()
+        assert extras == ([] if process.image == CORE_IMAGE else [process.image]), process.name
+
+
+def test_apis_publish_and_probe_their_registry_port(services: dict[str, Service]) -> None:
+    for process in processes():
+        service = services[process.name]
+        if process.role != "api":
+            assert "ports" not in service, process.name
+            continue
+        assert [str(p).rsplit(":", 1)[-1] for p in service["ports"]] == [str(process.port)]
+        probe = service["healthcheck"]["test"][-1]
+        assert f"http://127.0.0.1:{process.port}/readyz" in probe, process.name
+
+
+def test_every_process_restarts_when_it_exits(services: dict[str, Service]) -> None:
+    for process in processes():
+        assert services[process.name]["restart"] == "unless-stopped", process.name
+
+
+def test_the_relay_runs_from_the_core_image_like_the_migration(
+    services: dict[str, Service],
+) -> None:
+    assert command_of(services["relay"]) == ["python", "-m", "shared.relay"]
+    assert _image(services["relay"]) == _image(services["migrate"]) == CORE_IMAGE
+
+
+def test_flower_runs_from_the_segment_environment_plus_ops(services: dict[str, Service]) -> None:
+    flower = services["flower"]
+    assert command_of(flower)[:4] == ["celery", "-A", "services.segment.worker", "flower"]
+    assert str(flower["build"]["args"]["EXTRAS"]).split() == ["segment", "ops"]

@@ -45,7 +45,7 @@ def scalar(engine: Engine, sql: str) -> int:
 
 
 def start_relay(env: dict[str, str], log: Path) -> Process:
-    return Process([sys.executable, "-m", "services.ingest.relay"], env, log)
+    return Process([sys.executable, "-m", "shared.relay"], env, log)
 
 
 def assert_exactly_once(engine: Engine, expected: int) -> None:

@@ -28,9 +28,7 @@ class ServiceStack:
     def __init__(self, service: str, env: dict[str, str], logs: Path) -> None:
         self.service, self.env, self.logs = service, env, logs
         self.restarts = 0
-        self.relay = Process(
-            [sys.executable, "-m", "services.ingest.relay"], env, logs / "relay.log"
-        )
+        self.relay = Process([sys.executable, "-m", "shared.relay"], env, logs / "relay.log")
         self.worker = self._start_worker()
         self.api: Process | None = None
         self.api_url = ""

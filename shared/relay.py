@@ -1,4 +1,4 @@
-"""The outbox relay process: ``python -m services.ingest.relay``.
+"""The outbox relay process: ``python -m shared.relay``.
 
 Publishes committed outbox rows as batched Celery tasks and re-drives stale ones. Run one
 or several (``SKIP LOCKED`` shares the rows out); SIGTERM or Ctrl-C stop it between passes.
