@@ -111,9 +111,8 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("ingest", port=8001, access_log=False),
     Service("segment", port=8002, worker=True, beat=True),
-    # The storefront's door. Its queue already receives membership changes; the API and
-    # worker are switched on (api=True, worker=True) by the issue that adds its tasks.
-    Service("personalize", port=8003, api=False),
+    # The storefront's door; its beat drains the decision log every second.
+    Service("personalize", port=8003, worker=True, beat=True),
     Service("nlp", port=8004, worker=True),
 )
 

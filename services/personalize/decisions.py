@@ -8,6 +8,7 @@ run while their decisions still wait in the stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -32,14 +33,32 @@ _INSERT = text(
     WHERE NOT EXISTS (SELECT 1 FROM suppression s
                       WHERE s.tenant_id = d.tenant_id AND s.subject_hash = d.subject_hash)
     ON CONFLICT (decision_id) DO NOTHING
+    RETURNING decision_id, tenant_id, placement, segment_key, personalised, offers
     """
 )
 
 
-def insert_decisions(session: Session, records: Sequence[bytes | dict[str, Any]]) -> int:
-    """Store these decision records (JSON as logged); the number newly stored."""
+@dataclass(frozen=True)
+class StoredDecision:
+    """A decision newly stored (not one stored before: those were counted then)."""
+
+    decision_id: str
+    tenant_id: int
+    placement: str
+    segment_key: str | None
+    personalised: bool
+    offer_ids: tuple[str, ...]
+
+
+def insert_decisions(
+    session: Session, records: Sequence[bytes | dict[str, Any]]
+) -> list[StoredDecision]:
+    """Store these decision records (JSON as logged); those newly stored."""
     if not records:
-        return 0
+        return []
     rows = [orjson.loads(r) if isinstance(r, bytes) else r for r in records]
     result = session.execute(_INSERT, {"records": orjson.dumps(rows).decode()})
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return [
+        StoredDecision(d, t, p, s, bool(pers), tuple(o["offer_id"] for o in offers))
+        for d, t, p, s, pers, offers in result
+    ]

@@ -10,7 +10,6 @@ from shared.settings import Settings
 
 
 class PersonalizeSettings(Settings):
-    personalize_port: int = 8003
     # A placement's snapshot is read from Redis at most this often per API process.
     personalize_snapshot_ttl_s: float = Field(default=1.0, ge=0)
     # Monte Carlo draws behind each logged Thompson-sampling propensity.
@@ -19,6 +18,8 @@ class PersonalizeSettings(Settings):
     personalize_drain_batch: int = Field(default=2_000, ge=1)
     # How long feedback may name a decision that is still on its way to Postgres.
     personalize_decision_ttl_s: int = Field(default=3_600, ge=60)
+    # A placement's learning policy is frozen as a versioned snapshot run this often.
+    personalize_snapshot_every_s: float = Field(default=3_600.0, gt=0)
     # An order within this many hours after a click on an offer converts that decision.
     personalize_conversion_window_h: int = Field(default=72, ge=0)
 

@@ -1,17 +1,72 @@
-"""The personalize service's Celery worker (`celery -A services.personalize.worker worker`).
-
-The service's task handlers arrive with its issue; until then this is the worker's
-skeleton (the platform's queue and reliability settings, no tasks) and `segmenta up` does
-not start it. Work relayed for the service waits in its Redis queue meanwhile.
+"""The personalize service's Celery worker: ``celery -A services.personalize.worker worker
+-Q personalize``. Beat (``celery -A services.personalize.worker beat``) sends the drain of
+the decision log every second.
 """
 
 from __future__ import annotations
 
-from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
-from shared.celery_app import create_celery_app
-from shared.logging import configure_logging
-from shared.settings import get_settings
+from collections.abc import Sequence
 
-settings = get_settings()
+from redis import Redis
+from sqlmodel import Session
+
+from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
+from services.personalize import tasks
+from services.personalize.settings import get_personalize_settings
+from shared.celery_app import create_celery_app
+from shared.contracts import (
+    PERSONALIZE_APPLY_FEEDBACK,
+    PERSONALIZE_DRAIN_DECISIONS,
+    PERSONALIZE_REFRESH_CUSTOMERS,
+    PERSONALIZE_REFRESH_PLACEMENTS,
+    PERSONALIZE_REFRESH_SEGMENTATION,
+)
+from shared.db import create_db_engine, session_scope
+from shared.logging import configure_logging
+from shared.reliable import PerProcess, Subject, WorkerEngine, reliable_task
+
+settings = get_personalize_settings()
 configure_logging(settings.log_level)
 app = create_celery_app("segmenta-personalize", settings)
+engine = WorkerEngine(lambda: create_db_engine(settings, pool_size=2))
+redis = PerProcess(lambda: Redis.from_url(settings.require_redis_url(), socket_timeout=10))
+secret = settings.secret_key.get_secret_value()
+attempts = settings.max_task_attempts
+
+app.conf.beat_schedule = {
+    "drain-decisions": {"task": PERSONALIZE_DRAIN_DECISIONS, "schedule": 1.0},
+}
+
+
+# Short tasks: their effect and their outbox rows' deletion commit together.
+@reliable_task(app, PERSONALIZE_REFRESH_CUSTOMERS, engine=engine, max_attempts=attempts)
+def _customers(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.refresh_customers(session, redis.get(), secret, subjects)
+
+
+@reliable_task(app, PERSONALIZE_REFRESH_SEGMENTATION, engine=engine, max_attempts=attempts)
+def _segmentation(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.refresh_segmentation(session, redis.get(), secret, subjects)
+
+
+@reliable_task(app, PERSONALIZE_REFRESH_PLACEMENTS, engine=engine, max_attempts=attempts)
+def _placements(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.refresh_placements(session, redis.get(), subjects)
+
+
+@reliable_task(app, PERSONALIZE_APPLY_FEEDBACK, engine=engine, max_attempts=attempts)
+def _feedback(session: Session, subjects: Sequence[Subject]) -> None:
+    tasks.apply_feedback(session, redis.get(), settings, subjects)
+
+
+@app.task(name=PERSONALIZE_DRAIN_DECISIONS, acks_late=True)
+def _drain() -> int:
+    """A timer, not outbox work: the stream itself holds what is left to drain."""
+    drained = 0
+    while True:
+        with session_scope(engine.get()) as session:
+            entries = tasks.drain_decisions(session, redis.get(), settings)
+        tasks.acknowledge(redis.get(), entries)  # only after the commit
+        drained += len(entries)
+        if len(entries) < settings.personalize_drain_batch:
+            return drained

@@ -31,7 +31,7 @@ def erasing_workers(env: dict[str, str], logs: Path) -> Iterator[list[Process]]:
         "SEGMENTA_SEGMENT_RETRAIN_EVERY_S": "0",
     }
     processes = [
-        Process([sys.executable, "-m", "services.ingest.relay"], stack_env, logs / "relay.log")
+        Process([sys.executable, "-m", "shared.relay"], stack_env, logs / "relay.log")
     ]
     for service in ERASING_SERVICES:
         log = logs / f"{service}-worker.log"

@@ -24,6 +24,7 @@ from services.ingest.records.schemas import (
 from shared.contracts import (
     NLP_ANALYZE_REVIEWS,
     NLP_ANALYZE_TRANSCRIPTS,
+    PERSONALIZE_REFRESH_CUSTOMERS,
     SEGMENT_REFRESH_CUSTOMERS,
 )
 from shared.erasure import subject_hash
@@ -109,6 +110,13 @@ def _store_customers(ctx: StoreContext, records: Sequence[CustomerIn]) -> int:
         repo.replace_identity_links(ctx.session, ctx.tenant_id, links)
     changed |= contact_changed
     _refresh_customers(ctx, sorted(changed))
+    # Consent lives on the customer record: the storefront's answers must follow it.
+    enqueue_customers(
+        ctx.session,
+        tenant_id=ctx.tenant_id,
+        task_name=PERSONALIZE_REFRESH_CUSTOMERS,
+        customer_pks=sorted(changed),
+    )
     return len(changed)
 
 

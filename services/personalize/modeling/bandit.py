@@ -120,6 +120,20 @@ class SegmentThompson(BaseEstimator):  # type: ignore[misc]
         self.version_ += 1
         return self
 
+    def record(self, outcomes: Iterable[tuple[str, str, float, float]]) -> Self:
+        """Add ``(segment, offer, shows, conversions)``: shows and conversions may arrive
+        in different batches (a conversion of a show counted earlier turns one of its
+        failures into a success), so a cell's failures never drop below zero."""
+        check_is_fitted(self, "counts_")
+        for segment, offer, shows, wins in outcomes:
+            if shows < 0 or wins < 0:
+                raise ValueError("shows and conversions must not be negative")
+            cell = self.counts_.setdefault(segment, {}).setdefault(offer, [0.0, 0.0])
+            cell[0] += wins
+            cell[1] = max(0.0, cell[1] + shows - wins)
+        self.version_ += 1
+        return self
+
     def posterior(self, segment: str, offers: Sequence[str]) -> tuple[FloatArray, FloatArray]:
         """The Beta parameters (alpha, beta) of ``offers`` in ``segment``."""
         check_is_fitted(self, "counts_")

@@ -1,0 +1,236 @@
+"""The personalize worker's handlers (registered in ``worker.py``, all short tasks).
+
+- customers and segmentations: keep each customer's cache entry (segment, consent) current;
+- placements: rebuild their snapshots after offer, placement or experiment changes;
+- decisions: drain the decision stream into Postgres; each newly stored decision counts as
+  a show of its offers to the customer's segment (the bandit's trials);
+- feedback: conversions of shown offers become the bandit's successes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+from redis import Redis
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from services.personalize.cache import (
+    DECISION_GROUP,
+    DECISION_STREAM,
+    customer_key,
+    subject_hash,
+)
+from services.personalize.decisions import StoredDecision, insert_decisions
+from services.personalize.modeling.bandit import SegmentThompson
+from services.personalize.policies import active_policy, save_policy
+from services.personalize.serving.decide import NO_SEGMENT
+from services.personalize.settings import PersonalizeSettings
+from services.personalize.snapshots import publish
+from shared.contracts import PERSONALIZE_APPLY_FEEDBACK
+from shared.models.personalize import Placement
+from shared.outbox import enqueue
+from shared.reliable import Subject
+
+log = logging.getLogger(__name__)
+CONSUMER = f"{socket.gethostname()}-{os.getpid()}"
+CACHE_CHUNK = 2_000
+
+# FOR SHARE: an erasure deleting the customer waits for this refresh to commit, so its
+# cache erasure (which runs after) always comes after the entry written here.
+_CUSTOMERS = text(
+    """
+    SELECT c.id, c.customer_id, coalesce(c.consent ->> 'marketing', 'true') <> 'false',
+           m.segment_key
+    FROM customer c
+    LEFT JOIN segment_membership m ON m.customer_pk = c.id
+    WHERE c.tenant_id = :t AND (CAST(:pks AS bigint[]) IS NULL OR c.id = ANY(:pks))
+      AND c.id > :after
+    ORDER BY c.id LIMIT :limit
+    FOR SHARE OF c
+    """
+)
+
+
+def _cache_customers(
+    session: Session, redis: Redis, secret: str, tenant_id: int, pks: list[int] | None
+) -> int:
+    after, written = 0, 0
+    while True:
+        rows = session.execute(
+            _CUSTOMERS, {"t": tenant_id, "pks": pks, "after": after, "limit": CACHE_CHUNK}
+        ).all()
+        pipe = redis.pipeline(transaction=False)
+        for pk, customer_id, consent, segment in rows:
+            key = customer_key(tenant_id, subject_hash(secret, customer_id))
+            pipe.hset(key, mapping={"pk": pk, "consent": "1" if consent else "0"})
+            if segment:
+                pipe.hset(key, "segment", segment)
+            else:
+                pipe.hdel(key, "segment")
+        pipe.execute()
+        written += len(rows)
+        if len(rows) < CACHE_CHUNK:
+            return written
+        after = rows[-1][0]
+
+
+def refresh_customers(
+    session: Session, redis: Redis, secret: str, subjects: Sequence[Subject]
+) -> None:
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for subject in subjects:
+        by_tenant[subject.tenant_id].append(subject.subject_id)
+    for tenant_id, pks in by_tenant.items():
+        _cache_customers(session, redis, secret, tenant_id, pks)
+
+
+def refresh_segmentation(
+    session: Session, redis: Redis, secret: str, subjects: Sequence[Subject]
+) -> None:
+    """A new active segmentation: anyone's segment may have changed."""
+    for tenant_id in sorted({s.tenant_id for s in subjects}):
+        n = _cache_customers(session, redis, secret, tenant_id, None)
+        log.info("cached the segments of %d customers of tenant %d", n, tenant_id)
+
+
+def _placements(session: Session, ids: Iterable[int]) -> list[Placement]:
+    return list(session.exec(select(Placement).where(col(Placement.id).in_(sorted(ids)))).all())
+
+
+def refresh_placements(session: Session, redis: Redis, subjects: Sequence[Subject]) -> None:
+    for placement in _placements(session, (s.subject_id for s in subjects)):
+        publish(session, redis, tenant_id=placement.tenant_id, placement=placement.name)
+
+
+def _learn(
+    session: Session,
+    redis: Redis,
+    settings: PersonalizeSettings,
+    changes: dict[tuple[int, str], Counter[tuple[str, str, str]]],
+) -> None:
+    """Apply counted shows and conversions per placement, then publish its snapshot."""
+    for (tenant_id, placement), counts in sorted(changes.items()):
+        run, policy = active_policy(session, tenant_id=tenant_id, placement=placement, lock=True)
+        _apply_counts(policy, counts)
+        save_policy(session, run, policy, snapshot_every_s=settings.personalize_snapshot_every_s)
+        publish(session, redis, tenant_id=tenant_id, placement=placement)
+
+
+def _apply_counts(policy: SegmentThompson, counts: Counter[tuple[str, str, str]]) -> None:
+    shows: Counter[tuple[str, str]] = Counter()
+    wins: Counter[tuple[str, str]] = Counter()
+    for (kind, segment, offer), n in counts.items():
+        (shows if kind == "show" else wins)[(segment, offer)] += n
+    policy.record(
+        (segment, offer, shows[(segment, offer)], wins[(segment, offer)])
+        for segment, offer in sorted(set(shows) | set(wins))
+    )
+
+
+# Conversions of shown offers, each (decision, offer) once, of decisions already stored.
+_CONVERSIONS = text(
+    """
+    WITH todo AS (
+        SELECT f.id, f.decision_id, f.offer_id, f.kind, d.segment_key, d.personalised
+        FROM feedback f JOIN decision d ON d.decision_id = f.decision_id
+        WHERE f.tenant_id = :t AND f.applied_at IS NULL AND d.placement = :p
+        ORDER BY f.id LIMIT 50000
+        FOR UPDATE OF f SKIP LOCKED
+    ), marked AS (
+        UPDATE feedback SET applied_at = now() FROM todo WHERE feedback.id = todo.id
+    )
+    SELECT DISTINCT ON (t.decision_id, t.offer_id) t.segment_key, t.offer_id
+    FROM todo t
+    WHERE t.kind = 'conversion' AND t.personalised
+      AND NOT EXISTS (SELECT 1 FROM feedback e WHERE e.decision_id = t.decision_id
+                      AND e.offer_id = t.offer_id AND e.kind = 'conversion'
+                      AND e.applied_at IS NOT NULL AND e.id <> t.id)
+    """
+)
+
+
+def apply_feedback(
+    session: Session, redis: Redis, settings: PersonalizeSettings, subjects: Sequence[Subject]
+) -> None:
+    changes: dict[tuple[int, str], Counter[tuple[str, str, str]]] = {}
+    for placement in _placements(session, (s.subject_id for s in subjects)):
+        rows = session.execute(_CONVERSIONS, {"t": placement.tenant_id, "p": placement.name})
+        counts = Counter(("win", segment or NO_SEGMENT, offer) for segment, offer in rows)
+        if counts:
+            changes[(placement.tenant_id, placement.name)] = counts
+    _learn(session, redis, settings, changes)
+
+
+def _shows(
+    stored: Sequence[StoredDecision],
+) -> dict[tuple[int, str], Counter[tuple[str, str, str]]]:
+    changes: dict[tuple[int, str], Counter[tuple[str, str, str]]] = defaultdict(Counter)
+    for decision in stored:
+        if decision.personalised:
+            for offer in decision.offer_ids:
+                segment = decision.segment_key or NO_SEGMENT
+                changes[(decision.tenant_id, decision.placement)][("show", segment, offer)] += 1
+    return changes
+
+
+def drain_decisions(session: Session, redis: Redis, settings: PersonalizeSettings) -> list[bytes]:
+    """Store up to a batch of logged decisions and learn their shows; the stream ids to
+    acknowledge once the caller committed (a crash before that re-delivers them, and
+    decisions already stored are neither stored nor counted twice)."""
+    try:
+        redis.xgroup_create(DECISION_STREAM, DECISION_GROUP, id="0", mkstream=True)
+    except Exception as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    batch = settings.personalize_drain_batch
+    # Entries a dead consumer took and never acknowledged come first.
+    _, claimed, _ = redis.xautoclaim(  # type: ignore[misc]
+        DECISION_STREAM, DECISION_GROUP, CONSUMER, min_idle_time=30_000, count=batch
+    )
+    entries = list(claimed)
+    if len(entries) < batch:
+        read = redis.xreadgroup(
+            DECISION_GROUP, CONSUMER, {DECISION_STREAM: ">"}, count=batch - len(entries)
+        )
+        for _, stream_entries in read or []:  # type: ignore[union-attr]
+            entries.extend(stream_entries)
+    records = [fields[b"d"] for _, fields in entries if fields]
+    stored = insert_decisions(session, records)
+    changes = _shows(stored)
+    _learn(session, redis, settings, changes)
+    _queue_waiting_feedback(session, [d.decision_id for d in stored])
+    return [entry_id for entry_id, _ in entries]
+
+
+# Feedback that arrived before its decision was stored: its placements learn it now.
+_WAITING = text(
+    """
+    SELECT DISTINCT p.tenant_id, p.id FROM feedback f
+    JOIN decision d ON d.decision_id = f.decision_id
+    JOIN placement p ON p.tenant_id = d.tenant_id AND p.name = d.placement
+    WHERE f.decision_id = ANY(:ids) AND f.applied_at IS NULL
+    """
+)
+
+
+def _queue_waiting_feedback(session: Session, decision_ids: list[str]) -> None:
+    if not decision_ids:
+        return
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for tenant_id, placement_id in session.execute(_WAITING, {"ids": decision_ids}):
+        by_tenant[tenant_id].append(placement_id)
+    for tenant_id, ids in by_tenant.items():
+        enqueue(session, tenant_id=tenant_id, task_name=PERSONALIZE_APPLY_FEEDBACK, subject_ids=ids)
+
+
+def acknowledge(redis: Redis, entry_ids: Sequence[bytes]) -> None:
+    if entry_ids:
+        pipe = redis.pipeline(transaction=True)
+        pipe.xack(DECISION_STREAM, DECISION_GROUP, *entry_ids)
+        pipe.xdel(DECISION_STREAM, *entry_ids)
+        pipe.execute()
