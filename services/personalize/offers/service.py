@@ -50,8 +50,9 @@ def _ensure_placements(session: Session, *, tenant_id: int, names: Iterable[str]
     return [int(i) for i in ids if i is not None]
 
 
-def _refresh(session: Session, *, tenant_id: int, placements: Iterable[str]) -> None:
-    ids = _ensure_placements(session, tenant_id=tenant_id, names=placements)
+def refresh_placements(session: Session, *, tenant_id: int, names: Iterable[str]) -> None:
+    """Queue the rebuild of these placements' cached snapshots (rows made as needed)."""
+    ids = _ensure_placements(session, tenant_id=tenant_id, names=names)
     enqueue(session, tenant_id=tenant_id, task_name=PERSONALIZE_REFRESH_PLACEMENTS, subject_ids=ids)
 
 
@@ -80,7 +81,7 @@ def create_offer(session: Session, *, tenant_id: int, body: OfferCreate) -> Offe
     offer = Offer(tenant_id=tenant_id, **body.model_dump())
     session.add(offer)
     session.flush()
-    _refresh(session, tenant_id=tenant_id, placements=offer.placements)
+    refresh_placements(session, tenant_id=tenant_id, names=offer.placements)
     return offer
 
 
@@ -92,7 +93,7 @@ def update_offer(session: Session, *, tenant_id: int, offer_id: str, body: Offer
     offer.updated_at = session.exec(select(func.now())).one()
     session.add(offer)
     session.flush()
-    _refresh(session, tenant_id=tenant_id, placements=touched)
+    refresh_placements(session, tenant_id=tenant_id, names=touched)
     return offer
 
 
@@ -103,7 +104,7 @@ def retire_offer(session: Session, *, tenant_id: int, offer_id: str) -> Offer:
         offer.retired_at = offer.updated_at = session.exec(select(func.now())).one()
         session.add(offer)
         session.flush()
-        _refresh(session, tenant_id=tenant_id, placements=offer.placements)
+        refresh_placements(session, tenant_id=tenant_id, names=offer.placements)
     return offer
 
 
@@ -134,5 +135,5 @@ def configure_placement(
     placement.updated_at = session.exec(select(func.now())).one()
     session.add(placement)
     session.flush()
-    _refresh(session, tenant_id=tenant_id, placements=[name])
+    refresh_placements(session, tenant_id=tenant_id, names=[name])
     return placement

@@ -1,0 +1,187 @@
+"""The storefront's door, end to end: offers configured, answered from Redis, decisions
+logged to Postgres by the worker, feedback stored once and learnt from."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.personalize.conftest import Shop, wait
+from tests.support.http import auth
+
+pytestmark = [pytest.mark.e2e]
+
+
+def logged(engine: Engine, decision_id: str) -> dict[str, object] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                text(
+                    "SELECT strategy, offers, segment_key, personalised FROM decision "
+                    "WHERE decision_id = :d"
+                ),
+                {"d": decision_id},
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def test_an_unknown_visitor_gets_a_logged_cold_start_answer(shop: Shop, engine: Engine) -> None:
+    shop.create_offer("a", discount_code="TENOFF")
+    shop.create_offer("b")
+    shop.serving({"a", "b"})
+    answers = [shop.offers(f"visitor-{i}", placement="home") for i in range(40)]
+    assert {a.status_code for a in answers} == {200}
+    bodies = [a.json() for a in answers]
+    served = [b for b in bodies if b["strategy"] == "bandit"]
+    assert len(served) >= 30  # a 5% holdout takes a few
+    first = served[0]
+    assert first["segment"] is None
+    assert len(first["offers"]) == 1
+    shown = first["offers"][0]
+    assert shown["offer_id"] in {"a", "b"}
+    assert 0 < shown["propensity"] <= 1
+    assert len({b["decision_id"] for b in bodies}) == 40  # every answer is a decision
+    # Every decision, holdout ones included, reaches Postgres with its propensities.
+    wait(lambda: all(logged(engine, b["decision_id"]) for b in bodies), 30, "decisions")
+    row = logged(engine, first["decision_id"])
+    assert row is not None
+    assert row["strategy"] == "bandit"
+    assert row["offers"] == [
+        {"offer_id": shown["offer_id"], "rank": 0, "propensity": pytest.approx(shown["propensity"])}
+    ]
+
+
+def test_feedback_is_stored_once_and_the_bandit_learns_the_better_offer(shop: Shop) -> None:
+    shop.create_offer("good")
+    shop.create_offer("poor")
+    shop.serving({"good", "poor"})
+    for _ in range(15):  # rounds: serve 20 visitors, convert every "good" shown
+        events = []
+        for _i in range(20):
+            answer = shop.offers(f"v-{uuid.uuid4().hex[:8]}").json()
+            for offer in answer["offers"]:
+                if offer["offer_id"] == "good" and answer["strategy"] == "bandit":
+                    events.append(
+                        {
+                            "decision_id": answer["decision_id"],
+                            "offer_id": "good",
+                            "kind": "conversion",
+                            "value": 10.0,
+                        }
+                    )
+        if events:
+            assert shop.feedback(events).json()["accepted"] == len(events)
+    replay = shop.feedback(events).json()
+    assert (replay["accepted"], replay["duplicates"]) == (0, len(events))
+
+    def prefers_good() -> bool:
+        picks = Counter(
+            o["offer_id"]
+            for _ in range(40)
+            for o in shop.offers(f"x-{uuid.uuid4().hex}").json()["offers"]
+        )
+        return picks["good"] >= 30
+
+    wait(prefers_good, 30, "the bandit to prefer the converting offer")
+
+
+def test_feedback_naming_an_unknown_decision_or_offer_is_rejected_by_field(shop: Shop) -> None:
+    shop.create_offer("only")
+    shop.serving({"only"})
+    decision = shop.offers("c-1").json()["decision_id"]
+    result = shop.feedback(
+        [
+            {"decision_id": decision, "offer_id": "only", "kind": "click"},
+            {"decision_id": uuid.uuid4().hex, "offer_id": "only", "kind": "click"},
+            {"decision_id": decision, "offer_id": "other", "kind": "click"},
+            {"decision_id": decision, "offer_id": "only", "kind": "purchase"},
+            {"decision_id": decision, "offer_id": "only", "kind": "click", "tenant_id": 1},
+        ]
+    ).json()
+    assert result["accepted"] == 1
+    fields = {r["index"]: [e["field"] for e in r["errors"]] for r in result["rejected"]}
+    assert fields == {1: ["decision_id"], 2: ["offer_id"], 3: ["kind"], 4: ["tenant_id"]}
+    assert result["rejected_count"] == 4
+
+
+def test_holdout_is_sticky_per_customer_and_placement(shop: Shop) -> None:
+    shop.create_offer("deal")
+    shop.create_offer("default-deal")
+    response = shop.client.put(
+        "/v1/placements/home",
+        json={"holdout_share": 0.5, "default_offer_id": "default-deal"},
+        headers=auth(shop.admin),
+    )
+    assert response.status_code == 200, response.text
+    wait(
+        lambda: (
+            shop.offers("probe").json().get("strategy") in {"holdout", "bandit"}
+            and _holdout_share(shop) > 0.2
+        ),
+        30,
+        "the new holdout share",
+    )
+    customers = [f"sticky-{i}" for i in range(60)]
+    first = {c: shop.offers(c).json()["strategy"] for c in customers}
+    again = {c: shop.offers(c).json()["strategy"] for c in customers}
+    assert first == again
+    held = [c for c, s in first.items() if s == "holdout"]
+    assert 15 <= len(held) <= 45
+    assert all(
+        o["offer_id"] == "default-deal" for c in held for o in shop.offers(c).json()["offers"]
+    )
+
+
+def _holdout_share(shop: Shop) -> float:
+    strategies = [shop.offers(f"h-{i}").json()["strategy"] for i in range(40)]
+    return strategies.count("holdout") / len(strategies)
+
+
+def test_a_customer_without_marketing_consent_gets_the_default_unpersonalised(
+    shop: Shop, engine: Engine, api: str
+) -> None:
+    import httpx
+
+    ingest_key = _ingest_key(shop, engine)
+    with httpx.Client(base_url=api) as ingest:
+        response = ingest.post(
+            "/v1/customers",
+            json={"customer_id": "no-mail", "consent": {"marketing": False}},
+            headers=auth(ingest_key),
+        )
+        assert response.status_code == 200, response.text
+    shop.create_offer("promo")
+    shop.create_offer("plain")
+    shop.client.put(
+        "/v1/placements/home",
+        json={"holdout_share": 0, "default_offer_id": "plain"},
+        headers=auth(shop.admin),
+    )
+    wait(lambda: shop.offers("no-mail").json()["strategy"] == "default", 30, "consent cached")
+    answer = shop.offers("no-mail").json()
+    assert answer["segment"] is None
+    assert [o["offer_id"] for o in answer["offers"]] == ["plain"]
+    wait(lambda: logged(engine, answer["decision_id"]) is not None, 30, "the decision")
+    row = logged(engine, answer["decision_id"])
+    assert row is not None
+    assert row["personalised"] is False
+    assert row["segment_key"] is None
+
+
+def _ingest_key(shop: Shop, engine: Engine) -> str:
+    from shared.auth import create_api_key
+    from shared.db import session_scope
+    from tests.support.http import tenant_of
+
+    tenant = tenant_of(engine, shop.admin)
+    with session_scope(engine) as session:
+        name = session.execute(
+            text("SELECT name FROM tenant WHERE id = :t"), {"t": tenant}
+        ).scalar_one()
+        return create_api_key(session, client="shop", scopes=["ingest:write"], tenant=name).key
