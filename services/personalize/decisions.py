@@ -19,14 +19,14 @@ from sqlmodel import Session
 _INSERT = text(
     """
     INSERT INTO decision (decision_id, tenant_id, customer_pk, subject_hash, placement,
-        segment_key, strategy, offers, policy_version, experiment_id, arm, personalised,
+        segment_key, strategy, offers, eligible, policy_version, experiment_id, arm, personalised,
         created_at)
     SELECT d.decision_id, d.tenant_id, c.id, d.subject_hash, d.placement, d.segment_key,
-        d.strategy, d.offers, d.policy_version, d.experiment_id, d.arm, d.personalised,
+        d.strategy, d.offers, d.eligible, d.policy_version, d.experiment_id, d.arm, d.personalised,
         d.created_at
     FROM jsonb_to_recordset(CAST(:records AS jsonb)) AS d(
         decision_id text, tenant_id bigint, customer_pk bigint, subject_hash text,
-        placement text, segment_key text, strategy text, offers jsonb,
+        placement text, segment_key text, strategy text, offers jsonb, eligible text[],
         policy_version integer, experiment_id bigint, arm text, personalised boolean,
         created_at timestamptz)
     LEFT JOIN customer c ON c.id = d.customer_pk AND c.tenant_id = d.tenant_id

@@ -130,6 +130,8 @@ class Decision(SQLModel, table=True):
     segment_key: str | None = Field(default=None, max_length=32)
     strategy: str = Field(max_length=16)
     offers: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    # What the policy chose among: evaluating another policy on this log needs it.
+    eligible: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     policy_version: int | None = None
     experiment_id: int | None = None
     arm: str | None = Field(default=None, max_length=64)

@@ -47,6 +47,7 @@ class Choice:
     personalised: bool
     experiment_id: int | None = None
     arm: str | None = None
+    eligible: tuple[str, ...] = ()  # what was chosen among (off-policy evaluation needs it)
 
 
 class Decider:
@@ -111,7 +112,7 @@ class Decider:
             Shown(by_id[offer], rank, p)
             for rank, (offer, p) in enumerate(zip(ranked, table.for_ranking(ranked), strict=True))
         )
-        return Choice(strategy, visitor.segment, shown, True, experiment_id, arm)
+        return Choice(strategy, visitor.segment, shown, True, experiment_id, arm, tuple(ids))
 
     @staticmethod
     def _default(
@@ -125,4 +126,5 @@ class Decider:
         offer = snapshot.offer(snapshot.default_offer_id)
         shown = (Shown(offer, 0, 1.0),) if offer is not None else ()
         segment = visitor.segment if visitor is not None else None
-        return Choice(strategy, segment, shown, False, experiment_id, arm)
+        eligible = (offer.offer_id,) if offer is not None else ()
+        return Choice(strategy, segment, shown, False, experiment_id, arm, eligible)

@@ -103,6 +103,7 @@ def decision_record(
                 {"offer_id": s.offer.offer_id, "rank": s.rank, "propensity": s.propensity}
                 for s in choice.shown
             ],
+            "eligible": list(choice.eligible),
             "policy_version": policy_version if choice.strategy == "bandit" else None,
             "experiment_id": choice.experiment_id,
             "arm": choice.arm,

@@ -70,7 +70,8 @@ def _fallback(cache: SnapshotCache, tenant_id: int, placement: str) -> Choice:
     snapshot = cache.last_good(tenant_id, placement)
     offer = snapshot.offer(snapshot.default_offer_id) if snapshot else None
     shown = (Shown(offer, 0, 1.0),) if offer is not None else ()
-    return Choice("fallback", None, shown, False)
+    eligible = (offer.offer_id,) if offer is not None else ()
+    return Choice("fallback", None, shown, False, eligible=eligible)
 
 
 @router.get(

@@ -162,6 +162,7 @@ def upgrade() -> None:
         sa.Column("segment_key", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("strategy", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("offers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("eligible", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("policy_version", sa.Integer(), nullable=True),
         sa.Column("experiment_id", sa.Integer(), nullable=True),
         sa.Column("arm", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
