@@ -164,6 +164,6 @@ class LinearThompson(BaseEstimator):  # type: ignore[misc]
         dim = policy.n_features_in_ + 1
         policy.precision_ = np.asarray(data["precision"], dtype=np.float64).reshape(-1, dim, dim)
         policy.target_ = np.asarray(data["target"], dtype=np.float64).reshape(-1, dim)
+        policy.version_ = int(data["version"]) - 1  # _refresh counts one
         policy._refresh()
-        policy.version_ = int(data["version"])
         return policy

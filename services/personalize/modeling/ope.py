@@ -155,17 +155,24 @@ def evaluate(
     tail = (1.0 - confidence) / 2.0
 
     def interval(estimate: float, replicates: FloatArray) -> Estimate:
-        low, high = np.quantile(replicates, [tail, 1.0 - tail])
+        low, high = np.nanquantile(replicates, [tail, 1.0 - tail])
         return Estimate(float(estimate), float(low), float(high))
 
     return OpeReport(
         ips=interval(point[0] / rows, sums[:, 0] / rows),
-        snips=interval(point[0] / point[1], sums[:, 0] / sums[:, 1]),
+        snips=interval(_ratio(point[0], point[1]), _ratio(sums[:, 0], sums[:, 1])),
         dr=interval(point[2] / rows, sums[:, 2] / rows) if pi is not None else None,
         ess=ess,
         rows=rows,
         warning=warning,
     )
+
+
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    """SNIPS is undefined (NaN) where the weights sum to 0: a resample, or a whole log, in
+    which the target never picks the logged action."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
 
 
 def _ess_warning(ess: float, rows: int, min_share: float, refuse: bool) -> str | None:
