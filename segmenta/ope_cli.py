@@ -19,6 +19,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def personalize() -> None:
+    """Personalisation: offer policies and their evaluation."""
+    # The callback keeps this a command group (``personalize ope``, room for more
+    # commands) rather than Typer collapsing a one-command app into that command.
+
+
 def read_log(path: Path, context: list[str] | None) -> tuple[DecisionLog, np.ndarray | None]:
     """The log and its context matrix (``context`` columns; None: every other column)."""
     with path.open(newline="", encoding="utf-8") as file:
