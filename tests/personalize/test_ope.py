@@ -69,9 +69,7 @@ SMARTER = np.array([[0.1, 0.7, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1]])
 
 def run(world: World, target: np.ndarray, seed: int, *, true_model: bool = False) -> OpeReport:
     kind, action, reward = world.simulate(4000, seed)
-    log = DecisionLog.from_arrays(
-        action, reward, world.logging[kind, action], target[kind, action]
-    )
+    log = DecisionLog.from_arrays(action, reward, world.logging[kind, action], target[kind, action])
     return evaluate(
         log,
         target_policy=target[kind],
@@ -127,7 +125,9 @@ def test_a_target_the_log_barely_covers_is_flagged_or_refused() -> None:
 
 
 def test_a_context_dependent_target_without_its_full_distribution_gets_no_dr() -> None:
-    log = DecisionLog.from_arrays(["a", "a", "b", "b"], [1, 0, 1, 0], [0.5] * 4, [0.9, 0.1, 0.5, 0.5])
+    log = DecisionLog.from_arrays(
+        ["a", "a", "b", "b"], [1, 0, 1, 0], [0.5] * 4, [0.9, 0.1, 0.5, 0.5]
+    )
     report = evaluate(log, n_bootstrap=200)
     assert report.dr is None
     assert report.warning is not None
@@ -145,6 +145,10 @@ def test_a_context_dependent_target_without_its_full_distribution_gets_no_dr() -
 def test_invalid_values_are_refused_naming_the_column(
     column: str, values: dict[str, list[float]]
 ) -> None:
-    arrays = {"reward": [1.0, 0.0], "logging_propensity": [0.5, 0.5], "target_probability": [0.5, 0.5]}
+    arrays = {
+        "reward": [1.0, 0.0],
+        "logging_propensity": [0.5, 0.5],
+        "target_probability": [0.5, 0.5],
+    }
     with pytest.raises(ValueError, match=column):
         DecisionLog.from_arrays(["a", "b"], **(arrays | values))

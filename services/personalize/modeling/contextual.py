@@ -97,6 +97,7 @@ class LinearThompson(BaseEstimator):  # type: ignore[misc]
     def _refresh(self) -> None:
         self.covariance_ = np.linalg.inv(self.precision_) if len(self.offers_) else self.precision_
         self.mean_ = np.einsum("kij,kj->ki", self.covariance_, self.target_)
+        self.index_ = {offer: i for i, offer in enumerate(self.offers_)}
         self.version_ += 1
 
     def _design(self, x: ArrayLike) -> FloatArray:
@@ -113,11 +114,12 @@ class LinearThompson(BaseEstimator):  # type: ignore[misc]
         z = self._design(x)[0]
         mean = np.zeros(len(offers))
         variance = np.full(len(offers), float(z @ z) / self.ridge)
-        known = [(j, self.offers_.index(o)) for j, o in enumerate(offers) if o in self.offers_]
+        index = self.index_
+        known = [(j, index[o]) for j, o in enumerate(offers) if o in index]
         if known:
             slots, rows = (list(t) for t in zip(*known, strict=True))
             mean[slots] = self.mean_[rows] @ z
-            variance[slots] = np.einsum("i,kij,j->k", z, self.covariance_[rows], z)
+            variance[slots] = (self.covariance_[rows] @ z) @ z
         return mean, self.noise_scale * np.sqrt(variance)
 
     def choose(
