@@ -142,10 +142,7 @@ def evaluate(
     pi = _target_matrix(log, target_policy)
     columns = [weights * log.reward, weights]
     if pi is not None:
-        q = _reward_matrix(log, reward_predictions, context)
-        logged_q = q[np.arange(rows), log.codes]
-        direct = np.sum(pi * q, axis=1) + (1.0 - pi.sum(axis=1)) * float(log.reward.mean())
-        columns.append(direct + weights * (log.reward - logged_q))
+        columns.append(_dr_terms(log, pi, _reward_matrix(log, reward_predictions, context)))
     elif warning is None:
         warning = (
             "dr: the target's probability differs between rows of one action; pass target_policy"
@@ -166,6 +163,13 @@ def evaluate(
         rows=rows,
         warning=warning,
     )
+
+
+def _dr_terms(log: DecisionLog, pi: FloatArray, q: FloatArray) -> FloatArray:
+    """Per row: the model's value of the target plus the weighted error on the logged action."""
+    logged_q = q[np.arange(len(log.codes)), log.codes]
+    direct = np.sum(pi * q, axis=1) + (1.0 - pi.sum(axis=1)) * float(log.reward.mean())
+    return np.asarray(direct + log.weights * (log.reward - logged_q), dtype=np.float64)
 
 
 def _ratio(numerator: Any, denominator: Any) -> Any:
