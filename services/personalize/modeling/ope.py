@@ -142,10 +142,7 @@ def evaluate(
     pi = _target_matrix(log, target_policy)
     columns = [weights * log.reward, weights]
     if pi is not None:
-        q = _reward_matrix(log, reward_predictions, context)
-        logged_q = q[np.arange(rows), log.codes]
-        direct = np.sum(pi * q, axis=1) + (1.0 - pi.sum(axis=1)) * float(log.reward.mean())
-        columns.append(direct + weights * (log.reward - logged_q))
+        columns.append(_dr_terms(log, pi, _reward_matrix(log, reward_predictions, context)))
     elif warning is None:
         warning = (
             "dr: the target's probability differs between rows of one action; pass target_policy"
@@ -155,17 +152,31 @@ def evaluate(
     tail = (1.0 - confidence) / 2.0
 
     def interval(estimate: float, replicates: FloatArray) -> Estimate:
-        low, high = np.quantile(replicates, [tail, 1.0 - tail])
+        low, high = np.nanquantile(replicates, [tail, 1.0 - tail])
         return Estimate(float(estimate), float(low), float(high))
 
     return OpeReport(
         ips=interval(point[0] / rows, sums[:, 0] / rows),
-        snips=interval(point[0] / point[1], sums[:, 0] / sums[:, 1]),
+        snips=interval(_ratio(point[0], point[1]), _ratio(sums[:, 0], sums[:, 1])),
         dr=interval(point[2] / rows, sums[:, 2] / rows) if pi is not None else None,
         ess=ess,
         rows=rows,
         warning=warning,
     )
+
+
+def _dr_terms(log: DecisionLog, pi: FloatArray, q: FloatArray) -> FloatArray:
+    """Per row: the model's value of the target plus the weighted error on the logged action."""
+    logged_q = q[np.arange(len(log.codes)), log.codes]
+    direct = np.sum(pi * q, axis=1) + (1.0 - pi.sum(axis=1)) * float(log.reward.mean())
+    return np.asarray(direct + log.weights * (log.reward - logged_q), dtype=np.float64)
+
+
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    """SNIPS is undefined (NaN) where the weights sum to 0: a resample, or a whole log, in
+    which the target never picks the logged action."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
 
 
 def _ess_warning(ess: float, rows: int, min_share: float, refuse: bool) -> str | None:

@@ -53,6 +53,8 @@ class PropensityTable:
 def rank_frequencies(scores: FloatArray, n: int) -> FloatArray:
     """Share of the rows of ``scores`` (draws x offers) in which each offer ranks r-th."""
     draws, k = scores.shape
+    if n == 1:  # the common case: the argmax is all that matters, no sort needed
+        return np.asarray(np.bincount(scores.argmax(axis=1), minlength=k)[:, None] / draws)
     top = np.argsort(-scores, axis=1, kind="stable")[:, :n]
     counts = np.zeros((k, n))
     for rank in range(n):
