@@ -18,13 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from services.personalize.modeling import (
-    FeedbackCount,
-    LinearThompson,
-    PropensityCache,
-    RandomPolicy,
-    SegmentThompson,
-)
+from services.personalize.modeling.bandit import FeedbackCount, SegmentThompson
+from services.personalize.modeling.contextual import LinearThompson
+from services.personalize.modeling.propensity import PropensityCache
+from services.personalize.modeling.strategies import RandomPolicy
 
 
 def per_call_us(step: Callable[[], object], calls: int, repeats: int) -> float:

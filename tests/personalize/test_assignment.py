@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats  # type: ignore[import-untyped]
 
-from services.personalize.modeling import experiment_arm, in_holdout
+from services.personalize.modeling.assignment import experiment_arm, in_holdout
 
 pytestmark = pytest.mark.unit
 IDS = [f"cust-{i}" for i in range(100_000)]

@@ -7,16 +7,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError  # type: ignore[import-untyped]
 
-from services.personalize.modeling import (
-    FeedbackCount,
-    PropensityCache,
-    PropensityTable,
-    RandomPolicy,
-    SegmentThompson,
-    StaticPolicy,
-)
+from services.personalize.modeling.bandit import FeedbackCount, SegmentThompson
+from services.personalize.modeling.estimator import NotFittedError
+from services.personalize.modeling.propensity import PropensityCache, PropensityTable
+from services.personalize.modeling.strategies import RandomPolicy, StaticPolicy
 
 pytestmark = pytest.mark.unit
 OFFERS = ["free-ship", "ten-off", "new-in", "bundle"]

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from services.personalize.modeling import LinearThompson
+from services.personalize.modeling.contextual import LinearThompson
 
 pytestmark = pytest.mark.unit
 

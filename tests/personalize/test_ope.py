@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.personalize.modeling import (
+from services.personalize.modeling.ope import (
     DecisionLog,
     LowEffectiveSampleSizeError,
     OpeReport,

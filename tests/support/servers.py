@@ -175,7 +175,7 @@ def start_api(
         log,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # importing numpy and scikit-learn on a busy 2-core box
     while time.monotonic() < deadline:
         if process.proc.poll() is not None:
             raise RuntimeError(f"API exited:\n{process.output()}")

@@ -1,4 +1,5 @@
-"""Personalisation decisions and statistics: numpy in, typed results and JSON out; no
+"""Personalisation decisions and statistics (import the modules: the API loads only the
+light ones, never scikit-learn or SciPy): numpy in, typed results and JSON out; no
 database, no Redis, no HTTP (the API and worker load state, call these, persist results).
 
 Typical use, from the API (hot path) and the worker (learning, reports)::
@@ -19,34 +20,3 @@ Typical use, from the API (hot path) and the worker (learning, reports)::
 * `ope`: IPS, self-normalised IPS and doubly robust estimates with bootstrap intervals.
 * `experiments`: differences, the always-valid mSPRT, sample-ratio mismatch, CUPED.
 """
-
-from services.personalize.modeling.assignment import experiment_arm, in_holdout, unit_hash
-from services.personalize.modeling.bandit import FeedbackCount, SegmentThompson
-from services.personalize.modeling.contextual import LinearThompson
-from services.personalize.modeling.ope import (
-    DecisionLog,
-    Estimate,
-    LowEffectiveSampleSizeError,
-    OpeReport,
-    evaluate,
-)
-from services.personalize.modeling.propensity import PropensityCache, PropensityTable
-from services.personalize.modeling.strategies import RandomPolicy, StaticPolicy
-
-__all__ = [
-    "DecisionLog",
-    "Estimate",
-    "FeedbackCount",
-    "LinearThompson",
-    "LowEffectiveSampleSizeError",
-    "OpeReport",
-    "PropensityCache",
-    "PropensityTable",
-    "RandomPolicy",
-    "SegmentThompson",
-    "StaticPolicy",
-    "evaluate",
-    "experiment_arm",
-    "in_holdout",
-    "unit_hash",
-]

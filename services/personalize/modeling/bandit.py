@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Self
 
 import numpy as np
-from sklearn.base import BaseEstimator  # type: ignore[import-untyped]
-from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
+from services.personalize.modeling.estimator import Estimator, check_is_fitted
 from services.personalize.modeling.propensity import (
     DEFAULT_DRAWS,
     FloatArray,
@@ -41,7 +40,7 @@ class FeedbackCount(NamedTuple):
     failures: float
 
 
-class SegmentThompson(BaseEstimator):  # type: ignore[misc]
+class SegmentThompson(Estimator):
     """Thompson sampling with a ``Beta(prior_alpha, prior_beta)`` prior per (segment, offer).
 
     ``epsilon``: the share of decisions that show a uniformly random permutation instead,

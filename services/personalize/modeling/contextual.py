@@ -26,9 +26,8 @@ from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator  # type: ignore[import-untyped]
-from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
+from services.personalize.modeling.estimator import Estimator, check_is_fitted
 from services.personalize.modeling.propensity import (
     DEFAULT_DRAWS,
     FloatArray,
@@ -41,7 +40,7 @@ FORMAT = "segmenta.bandit.linear_thompson"
 FORMAT_VERSION = 1
 
 
-class LinearThompson(BaseEstimator):  # type: ignore[misc]
+class LinearThompson(Estimator):
     """Disjoint linear Thompson sampling; ``ridge`` is the prior precision, ``noise_scale``
     the reward noise's standard deviation (it widens every posterior: more exploration)."""
 

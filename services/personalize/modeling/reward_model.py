@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.linear_model import Ridge  # type: ignore[import-untyped]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -37,6 +36,9 @@ def predict_rewards(
     for action in range(n_actions):
         rows = codes == action
         if counts[action] >= min_rows:
+            # Imported here: the API process that loads this module never fits a model.
+            from sklearn.linear_model import Ridge  # type: ignore[import-untyped]
+
             model = Ridge(alpha=ridge).fit(context[rows], reward[rows])
             predictions[:, action] = model.predict(context)
     return predictions
