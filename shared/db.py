@@ -40,6 +40,9 @@ def create_db_engine(
         # Fail fast when Postgres is gone, so APIs can answer 503 instead of hanging.
         pool_timeout=settings.db_connect_timeout_s,
         pool_pre_ping=pre_ping,
+        # A failed statement's parameters (customer ids, emails) never reach a log,
+        # a traceback or a stored error (``dead_letter.reason``).
+        hide_parameters=True,
         connect_args={
             "connect_timeout": settings.db_connect_timeout_s,
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",

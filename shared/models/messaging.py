@@ -42,7 +42,7 @@ class Outbox(SQLModel, table=True):
     id: int | None = id_field()
     tenant_id: int = tenant_field()
     task_name: str = Field(max_length=64)
-    subject_id: int
+    subject_id: int = Field(sa_type=BigInteger)  # a pk of any table: 64-bit
     customer_pk: int | None = customer_fk_field(nullable=True)
     created_at: datetime | None = timestamp_field(server_now=True)
     available_at: datetime | None = timestamp_field(server_now=True)
@@ -60,7 +60,7 @@ class DeadLetter(SQLModel, table=True):
     id: int | None = id_field()
     tenant_id: int = tenant_field()
     task_name: str = Field(max_length=64)
-    subject_id: int
+    subject_id: int = Field(sa_type=BigInteger)  # a pk of any table: 64-bit
     customer_pk: int | None = customer_fk_field(nullable=True)
     attempts: int
     reason: str = Field(sa_column=Column(Text, nullable=False))

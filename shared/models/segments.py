@@ -82,7 +82,7 @@ class SegmentationRun(SQLModel, table=True):
     metrics: dict[str, Any] | None = jsonb_field()
     artifact: dict[str, Any] | None = jsonb_field()
     library_versions: dict[str, Any] | None = jsonb_field()
-    seed: int = 0
+    seed: int = Field(default=0, sa_type=BigInteger)  # the API takes 0..2^32-1
     active: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     progress: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     error: str | None = None

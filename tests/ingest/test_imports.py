@@ -1,4 +1,4 @@
-"""Bulk files: CSV and JSONL of any size, streamed, stored all-or-nothing, counted like batches."""
+"""Bulk files: CSV and JSONL of any size, streamed, in one transaction, counted like batches."""
 
 from __future__ import annotations
 

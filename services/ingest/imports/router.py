@@ -1,9 +1,10 @@
 """``POST /v1/import/{kind}``: a CSV or JSONL file of any size, in one transaction.
 
 The body is read as a stream and stored in chunks as it arrives, so memory stays flat;
-everything commits at the end, so an import that breaks off stores nothing. The answer
-has the same counts as the record endpoints; `rejected` lists the first rejections by
-line (data row) number, `rejected_count` counts them all.
+everything commits at the end, so an import that breaks off stores nothing. A line that
+cannot be read or is not a valid record is rejected on its own and the others are stored,
+as in a batch. The answer has the same counts as the record endpoints; `rejected` lists
+the first rejections by line (data row) number, `rejected_count` counts them all.
 """
 
 import asyncio
@@ -177,7 +178,8 @@ for _kind in RecordKind:
         summary=f"Bulk import {_kind.value} (CSV or JSONL)",
         description=(
             "Streams the body (`application/x-ndjson`, or `text/csv` for flat kinds) and stores "
-            "it in one transaction. `rejected[].index` is the 1-based line or data-row number."
+            "it in one transaction. A bad line is rejected and the others stored: "
+            "`rejected[].index` is its 1-based line or data-row number."
         ),
         responses=ERROR_RESPONSES,
         openapi_extra=_import_description(_kind),

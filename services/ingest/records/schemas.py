@@ -36,18 +36,33 @@ def _no_nul(value: str) -> str:
     return value
 
 
+# The deepest nesting of objects and arrays a free object may have, itself counted: the
+# most orjson serialises, so whatever passes validation can be stored.
+MAX_NESTING = 254
+
+
 def _no_nul_deep(value: Any) -> Any:
-    if isinstance(value, str):
-        _no_nul(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul_deep(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul_deep(item)
-    elif isinstance(value, float) and abs(value) >= MAX_AMOUNT * 1e6:
-        raise ValueError("number out of range")
+    """NUL-free text and keys, numbers in range, at most ``MAX_NESTING`` levels deep.
+
+    Walked with an explicit stack rather than recursion: a parsed file line may nest
+    1,024 levels, past Python's recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _no_nul(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_NESTING:
+                raise ValueError(f"nested too deeply (at most {MAX_NESTING} levels)")
+            if isinstance(item, dict):
+                for key in item:
+                    _no_nul(key)
+                item = item.values()
+            # Reversed, so the first fault in document order is the one reported.
+            stack.extend((child, depth + 1) for child in reversed(item))
+        elif isinstance(item, float) and abs(item) >= MAX_AMOUNT * 1e6:
+            raise ValueError("number out of range")
     return value
 
 
