@@ -1,7 +1,7 @@
 """personalize: offers, placements, policy runs, the decision log and feedback, experiments
 
 Revision ID: 4f271ff3aaf9
-Revises: a41e7c9d2f35
+Revises: bdbfa08c0fee
 Create Date: 2026-12-06 05:15:25.756834
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "4f271ff3aaf9"
-down_revision: str | None = "a41e7c9d2f35"
+down_revision: str | None = "bdbfa08c0fee"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
