@@ -189,10 +189,11 @@ def drain_decisions(session: Session, redis: Redis, settings: PersonalizeSetting
             raise
     batch = settings.personalize_drain_batch
     # Entries a dead consumer took and never acknowledged come first.
-    _, claimed, _ = redis.xautoclaim(  # type: ignore[misc]
+    # (Redis 6.2 answers [cursor, entries]; 7 adds the ids it deleted.)
+    reply = redis.xautoclaim(
         DECISION_STREAM, DECISION_GROUP, CONSUMER, min_idle_time=30_000, count=batch
     )
-    entries = list(claimed)
+    entries = list(reply[1])  # type: ignore[index]
     if len(entries) < batch:
         read = redis.xreadgroup(
             DECISION_GROUP, CONSUMER, {DECISION_STREAM: ">"}, count=batch - len(entries)
