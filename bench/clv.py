@@ -1,6 +1,6 @@
 """Fit time of the CLV models: ``python -m bench.clv [--repeats 5] [--scales 1 10 100]``.
 
-Runs on the CDNOW sample (2,357 customers, from the dev extra's ``lifetimes`` package),
+Runs on the CDNOW sample (2,357 customers, ``tests/segment/data/CDNOW_sample.txt``),
 tiled ``scale`` times to see how the time grows with the customer count: each copy has
 fresh customer ids and its dates shifted by one more day, so that the copies' histories
 differ (BG/NBD fits on the distinct histories). Prints the median of ``repeats`` runs per
@@ -10,7 +10,6 @@ step; nothing is written.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import time
 from collections.abc import Callable
@@ -25,16 +24,13 @@ from services.segment.clv import (
     summarize_transactions,
 )
 
+CDNOW_SAMPLE = Path(__file__).parents[1] / "tests" / "segment" / "data" / "CDNOW_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)
 Result = TypeVar("Result")
 
 
 def cdnow(scale: int) -> tuple[list[str], list[date], list[float]]:
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("the CDNOW sample comes with lifetimes (the dev extra)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_sample.txt"
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    rows = [line.split() for line in CDNOW_SAMPLE.read_text().splitlines() if line.strip()]
     ids = [f"{copy}-{row[0]}" for copy in range(scale) for row in rows]
     days = [
         date.fromisoformat(row[2]) + timedelta(days=copy) for copy in range(scale) for row in rows

@@ -210,7 +210,16 @@ def clv_fit(
     discount_rate: Annotated[float, typer.Option(help="Annual discount rate")] = 0.10,
 ) -> None:
     """Fit BG/NBD + Gamma-Gamma on your transactions; print parameters and holdout error."""
-    from services.segment.clv.cli import fit_from_csv
+    # The fit runs the segment service's numpy/scipy code, which segmenta[cli] lacks.
+    try:
+        from services.segment.clv.cli import fit_from_csv
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in {"services", "shared", "segmenta"}:
+            raise  # our own module missing is a bug, not an extra to install
+        typer.echo(
+            "segmenta clv fit needs the segment extra: pip install 'segmenta[segment]'", err=True
+        )
+        raise typer.Exit(2) from None
 
     try:
         report = fit_from_csv(

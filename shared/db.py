@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
-from shared.settings import PostgresSettings
+from shared.settings import PostgresSettings, sqlalchemy_database_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -64,9 +64,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(database_url: str) -> Config:
+    """Alembic's configuration for ``database_url``, in any form the settings accept."""
+    url = sqlalchemy_database_url(database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    # ConfigParser interpolates '%': a percent-encoded password must survive it.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "development-only-secret"})
@@ -13,7 +13,37 @@ DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 (refused in product
 
 
 class _Base(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEGMENTA_", extra="ignore")
+    # A refused value never reaches an error message: URLs and keys carry passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="SEGMENTA_", extra="ignore", hide_input_in_errors=True
+    )
+
+
+# Every driver whose URL query is libpq's (sslmode=, host=/socket, ...): psycopg 3 reads it
+# as is. Drivers with their own query words (asyncpg's ssl=, pg8000) would be misread.
+_LIBPQ_SCHEMES = frozenset(
+    {
+        "postgres",
+        "postgresql",
+        "postgresql+psycopg",
+        "postgresql+psycopg2",
+        "postgresql+psycopg2cffi",
+    }
+)
+SQLALCHEMY_SCHEME = "postgresql+psycopg"
+
+
+def sqlalchemy_database_url(url: str) -> str:
+    """``url`` in any usual Postgres form, for SQLAlchemy with psycopg 3 (the one driver
+    installed): ``postgres://`` and ``postgresql://`` (libpq, Heroku, most hosts) and
+    ``postgresql+psycopg2://`` (older SQLAlchemy set-ups) would load psycopg2 otherwise."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in _LIBPQ_SCHEMES:
+        raise ValueError(
+            "SEGMENTA_DATABASE_URL must be a PostgreSQL URL such as "
+            "postgresql://user:password@host:5432/dbname"
+        )
+    return f"{SQLALCHEMY_SCHEME}://{rest}"
 
 
 class PostgresSettings(_Base):
@@ -22,6 +52,11 @@ class PostgresSettings(_Base):
     db_pool_size: int = Field(default=10, ge=1)
     db_connect_timeout_s: int = Field(default=3, ge=1)
     db_statement_timeout_ms: int = Field(default=60_000, ge=100)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg3_url(cls, url: str | None) -> str | None:
+        return sqlalchemy_database_url(url) if url else None
 
 
 class RedisSettings(_Base):

@@ -20,7 +20,8 @@ from services.ingest.records.router import add_record_routes
 from services.ingest.records.schemas import RECORD_MODELS
 from shared.db import create_db_engine
 from shared.settings import Settings, get_settings
-from shared.web.app import install_platform, platform_resources
+from shared.web.app import platform_app, platform_resources
+from shared.web.body import LingeringClose
 from shared.web.deps import Database
 
 DESCRIPTION = """
@@ -86,14 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await committer.aclose()
                 engine.dispose()
 
-    app = FastAPI(
-        title="Segmenta ingest",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-    )
+    # Bodies are capped per route (records, imports), not for the whole app.
+    app = platform_app(title="Segmenta ingest", description=DESCRIPTION, lifespan=lifespan)
     add_record_routes(app.router, settings.max_batch_items)
-    install_platform(app)
     app.include_router(import_router)
     app.include_router(erasure_router)
     _install_openapi(app)
@@ -101,4 +97,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 # Record posts are answered in front of the app (see fast_path.py); all else goes to it.
-app = RecordFastPath(create_app())
+# Their early answers (413, 401) drain the body too, as the app's do.
+app = LingeringClose(RecordFastPath(create_app()))

@@ -12,7 +12,7 @@ from services.nlp.analysis.aspects import AspectTaxonomy
 from services.nlp.backends import build_backend
 from services.nlp.router import router
 from services.nlp.settings import NlpSettings, get_nlp_settings
-from shared.web.app import install_platform, platform_resources
+from shared.web.app import platform_app, platform_resources
 from shared.web.deps import ThreadLane
 
 MAX_BODY_BYTES = 256 * 1024
@@ -38,14 +38,12 @@ def create_app(settings: NlpSettings | None = None) -> FastAPI:
             app.state.inference = ThreadLane(1)
             yield
 
-    app = FastAPI(
+    app = platform_app(
         title="Segmenta nlp",
-        version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
+        max_body_bytes=MAX_BODY_BYTES,
     )
-    install_platform(app)
     app.include_router(router)
     return app
 

@@ -17,7 +17,7 @@ from services.personalize.serving.decide import Decider
 from services.personalize.serving.log import SnapshotCache
 from services.personalize.serving.router import router as serving_router
 from services.personalize.settings import PersonalizeSettings, get_personalize_settings
-from shared.web.app import install_platform, platform_resources
+from shared.web.app import platform_app, platform_resources
 
 DESCRIPTION = """
 The storefront's door: `GET /v1/offers/{customer_id}` chooses offers for a visitor (a
@@ -45,14 +45,12 @@ def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
             yield
         app.state.sync_redis.close()
 
-    app = FastAPI(
+    app = platform_app(
         title="Segmenta personalize",
-        version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
+        max_body_bytes=MAX_BODY_BYTES,
     )
-    install_platform(app)
     app.include_router(serving_router)
     app.include_router(feedback_router)
     app.include_router(offers_router)

@@ -13,7 +13,7 @@ from services.segment.dashboard.router import router as dashboard_router
 from services.segment.segmentations.router import router as segmentations_router
 from services.segment.segments.router import router as segments_router
 from services.segment.settings import SegmentSettings, get_segment_settings
-from shared.web.app import install_platform, platform_resources
+from shared.web.app import platform_app, platform_resources
 
 # The only bodies are small JSON requests for a training run.
 MAX_BODY_BYTES = 16 * 1024
@@ -39,14 +39,12 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
             assets()  # read and compress the dashboard's files before the first visitor
             yield
 
-    app = FastAPI(
+    app = platform_app(
         title="Segmenta segment",
-        version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
+        max_body_bytes=MAX_BODY_BYTES,
     )
-    install_platform(app)
     app.include_router(segmentations_router)
     app.include_router(segments_router)
     app.include_router(customers_router)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -14,7 +14,9 @@ from shared.db import create_db_engine
 from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.web import health
+from shared.web.body import BodyLimit, LingeringClose
 from shared.web.deps import CachedAuthenticator, Database, RateLimiter
+from shared.web.docs import install_docs
 from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware
 
@@ -43,8 +45,31 @@ async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[
         app.state.engine.dispose()
 
 
-def install_platform(app: FastAPI) -> None:
-    """Error answers, request metrics, and /healthz, /readyz, /metrics."""
+def platform_app(
+    *,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    max_body_bytes: int | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """A Segmenta API: error answers in one JSON shape (413 included), request metrics,
+    bodies drained before an early answer, /healthz, /readyz, /metrics, and /docs and
+    /redoc that work offline. ``max_body_bytes`` caps every body (None: the routes cap)."""
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
+    # add_middleware wraps what is there: the last one added sees the request first.
+    if max_body_bytes is not None:
+        app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(LingeringClose)
     app.include_router(health.router)
+    install_docs(app)
+    return app

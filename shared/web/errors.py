@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
 
 from shared.db import is_connectivity_error
 
@@ -32,6 +33,23 @@ class ApiError(Exception):
         self.detail = detail
         self.errors = errors or []
         self.headers = headers
+
+
+class BodyTooLarge(HTTPException):
+    """A body found over ``limit`` while it is read. An ``HTTPException``, because FastAPI
+    answers any other error raised by reading the body as a 400 ("error parsing the body")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413)
+        self.limit = limit
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"request body is larger than {limit} bytes",
+        errors=[{"field": "body", "message": f"exceeds {limit} bytes"}],
+    )
 
 
 def _api_error_response(exc: ApiError) -> JSONResponse:
@@ -71,6 +89,8 @@ def error_response(exc: Exception) -> JSONResponse | None:
     them; None for anything else, which must stay a loud 500 (a bug in our SQL, say)."""
     if isinstance(exc, ApiError):
         return _api_error_response(exc)
+    if isinstance(exc, BodyTooLarge):
+        return _api_error_response(body_too_large(exc.limit))
     if isinstance(exc, _UNAVAILABLE) or (
         isinstance(exc, DBAPIError) and is_connectivity_error(exc)
     ):
@@ -87,5 +107,5 @@ def _handle(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for error in (ApiError, DBAPIError, *_UNAVAILABLE):
+    for error in (ApiError, BodyTooLarge, DBAPIError, *_UNAVAILABLE):
         app.add_exception_handler(error, _handle)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import asdict
 from datetime import date
@@ -37,11 +36,9 @@ Transactions = tuple[list[str], list[date], list[float]]
 
 
 def read_cdnow() -> Transactions:
-    """The CDNOW sample: customer id, id within the sample, date yyyymmdd, CDs, dollars."""
-    spec = importlib.util.find_spec("lifetimes")
-    assert spec is not None, "the dev extra's lifetimes package carries the CDNOW sample"
-    folder = Path(next(iter(spec.submodule_search_locations or [])))
-    text = (folder / "datasets" / "CDNOW_sample.txt").read_text()
+    """The CDNOW sample: customer id, id within the sample, date yyyymmdd, CDs, dollars
+    (where it comes from: data/README.md)."""
+    text = (Path(__file__).parent / "data" / "CDNOW_sample.txt").read_text()
     rows = [line.split() for line in text.splitlines() if line.strip()]
     days = [date.fromisoformat(row[2]) for row in rows]
     return [row[0] for row in rows], days, [float(row[4]) for row in rows]
