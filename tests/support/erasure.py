@@ -30,9 +30,7 @@ def erasing_workers(env: dict[str, str], logs: Path) -> Iterator[list[Process]]:
         "SEGMENTA_RELAY_STALE_AFTER_S": "5",
         "SEGMENTA_SEGMENT_RETRAIN_EVERY_S": "0",
     }
-    processes = [
-        Process([sys.executable, "-m", "shared.relay"], stack_env, logs / "relay.log")
-    ]
+    processes = [Process([sys.executable, "-m", "shared.relay"], stack_env, logs / "relay.log")]
     for service in ERASING_SERVICES:
         log = logs / f"{service}-worker.log"
         processes.append(start_worker(f"services.{service}.worker", service, stack_env, log))
