@@ -14,6 +14,8 @@ from segmenta import platform
 from segmenta.client import upload
 from segmenta.console import make_console
 from segmenta.demo.generate import generate as generate_shop
+from segmenta.extras import import_for
+from segmenta.ope_cli import app as personalize_app
 from segmenta.reports import (
     segments_table,
     sentiment_summary,
@@ -32,6 +34,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 app.add_typer(keys_app, name="keys")
 clv_app = typer.Typer(help="Customer lifetime value models.", no_args_is_help=True)
 app.add_typer(clv_app, name="clv")
+app.add_typer(personalize_app, name="personalize")
 out = make_console()
 IMPORT_ORDER = ("customers", "products", "orders", "events", "reviews", "transcripts")
 
@@ -211,18 +214,9 @@ def clv_fit(
 ) -> None:
     """Fit BG/NBD + Gamma-Gamma on your transactions; print parameters and holdout error."""
     # The fit runs the segment service's numpy/scipy code, which segmenta[cli] lacks.
+    clv = import_for("services.segment.clv.cli", extra="segment", command="clv fit")
     try:
-        from services.segment.clv.cli import fit_from_csv
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] in {"services", "shared", "segmenta"}:
-            raise  # our own module missing is a bug, not an extra to install
-        typer.echo(
-            "segmenta clv fit needs the segment extra: pip install 'segmenta[segment]'", err=True
-        )
-        raise typer.Exit(2) from None
-
-    try:
-        report = fit_from_csv(
+        report = clv.fit_from_csv(
             transactions,
             calibration_end=calibration_end.date(),
             observation_end=observation_end.date() if observation_end else None,

@@ -67,3 +67,13 @@ def test_the_other_commands_start_without_the_segment_extra(tmp_path: Path) -> N
     result = _segmenta_with_cli_extra_only(tmp_path, "generate", "--help")
     assert result.returncode == 0, result.stderr
     assert "--customers" in result.stdout
+
+
+def test_personalize_ope_without_its_extra_names_the_extra_to_install(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("action,reward,logging_propensity,target_probability\na,1,0.5,0.5\n")
+    result = _segmenta_with_cli_extra_only(tmp_path, "personalize", "ope", "--log", str(log))
+    assert result.returncode == 2, result.stdout + result.stderr
+    expected = "segmenta personalize ope needs the personalize extra: "
+    assert expected + "pip install 'segmenta[personalize]'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
