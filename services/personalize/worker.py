@@ -12,10 +12,12 @@ from sqlmodel import Session
 
 from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
 from services.personalize import tasks
+from services.personalize.attribution import attribute_orders
 from services.personalize.settings import get_personalize_settings
 from shared.celery_app import create_celery_app
 from shared.contracts import (
     PERSONALIZE_APPLY_FEEDBACK,
+    PERSONALIZE_ATTRIBUTE_ORDERS,
     PERSONALIZE_DRAIN_DECISIONS,
     PERSONALIZE_REFRESH_CUSTOMERS,
     PERSONALIZE_REFRESH_PLACEMENTS,
@@ -35,6 +37,7 @@ attempts = settings.max_task_attempts
 
 app.conf.beat_schedule = {
     "drain-decisions": {"task": PERSONALIZE_DRAIN_DECISIONS, "schedule": 1.0},
+    "attribute-orders": {"task": PERSONALIZE_ATTRIBUTE_ORDERS, "schedule": 5.0},
 }
 
 
@@ -70,3 +73,13 @@ def _drain() -> int:
         drained += len(entries)
         if len(entries) < settings.personalize_drain_batch:
             return drained
+
+
+@app.task(name=PERSONALIZE_ATTRIBUTE_ORDERS, acks_late=True)
+def _attribute() -> None:
+    """A timer: the cursor row says where the last run stopped."""
+    window_h = settings.personalize_conversion_window_h
+    while True:
+        with session_scope(engine.get()) as session:
+            if not attribute_orders(session, window_h=window_h):
+                return

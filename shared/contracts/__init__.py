@@ -31,6 +31,9 @@ PERSONALIZE_REFRESH_SEGMENTATION: Final = "personalize.refresh_segmentation"
 PERSONALIZE_REFRESH_PLACEMENTS: Final = "personalize.refresh_placements"
 # Subject: a placement row with new feedback; personalize folds it into the policy.
 PERSONALIZE_APPLY_FEEDBACK: Final = "personalize.apply_feedback"
+# Sent by Celery beat (no subject): orders that used an offer's code, or followed a click
+# on one, become conversions of that decision.
+PERSONALIZE_ATTRIBUTE_ORDERS: Final = "personalize.attribute_orders"
 # Sent by Celery beat (no subject): move logged decisions from the Redis stream to Postgres.
 PERSONALIZE_DRAIN_DECISIONS: Final = "personalize.drain_decisions"
 

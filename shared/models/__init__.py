@@ -5,6 +5,7 @@ from shared.models.commerce import Event, Order, OrderLine, Product
 from shared.models.customers import Customer, CustomerContact, IdentityLink
 from shared.models.messaging import DeadLetter, ErasureRequest, Outbox
 from shared.models.personalize import (
+    AttributionCursor,
     Decision,
     Experiment,
     Feedback,
@@ -25,6 +26,7 @@ from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
 
 __all__ = [
     "ApiKey",
+    "AttributionCursor",
     "AuditLog",
     "Customer",
     "CustomerContact",

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     Index,
@@ -183,3 +184,13 @@ class Experiment(SQLModel, table=True):
     status: str = Field(max_length=16)  # running, stopped
     started_at: datetime | None = timestamp_field(server_now=True)
     stopped_at: datetime | None = timestamp_field(nullable=True)
+
+
+class AttributionCursor(SQLModel, table=True):
+    """How far the worker has read the orders table for conversions (by order id)."""
+
+    __tablename__ = "attribution_cursor"
+
+    name: str = Field(primary_key=True, max_length=32)
+    last_order_pk: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime | None = timestamp_field(server_now=True)

@@ -41,7 +41,11 @@ REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "SEGMENTA_SECRET_KEY")
 HEALTHCHECK_EXEMPT = {
     "migrate": "one-shot job: it exits, its exit status is the check",
     "relay": "no port and no Celery node to probe; the restart policy covers crashes",
-    "segment-beat": "a timer with no port or worker node; the restart policy covers crashes",
+    **{
+        p.name: "a timer with no port or worker node; the restart policy covers crashes"
+        for p in processes()
+        if p.role == "beat"
+    },
 }
 
 # The entry points the process commands may name: the registry's modules.

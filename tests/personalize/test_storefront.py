@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.personalize.conftest import Shop, wait
-from tests.support.http import auth
+from tests.support.http import auth, tenant_of
 
 pytestmark = [pytest.mark.e2e]
 
@@ -185,3 +185,98 @@ def _ingest_key(shop: Shop, engine: Engine) -> str:
             text("SELECT name FROM tenant WHERE id = :t"), {"t": tenant}
         ).scalar_one()
         return create_api_key(session, client="shop", scopes=["ingest:write"], tenant=name).key
+
+
+def test_orders_with_an_offers_code_or_after_a_click_convert_its_decision(
+    shop: Shop, engine: Engine, api: str
+) -> None:
+    import httpx
+
+    ingest_key = _ingest_key(shop, engine)
+    shop.create_offer("coded", discount_code="TAKE10")
+    shop.client.put("/v1/placements/home", json={"holdout_share": 0}, headers=auth(shop.admin))
+    shop.serving({"coded"})
+    order = {
+        "placed_at": "2026-01-01T00:00:00Z",
+        "currency": "EUR",
+        "total": 42.5,
+        "lines": [{"product_id": "p-1", "quantity": 1, "unit_price": 42.5}],
+    }
+    with httpx.Client(base_url=api) as ingest:
+        for who in ("coder", "clicker"):
+            ingest.post("/v1/customers", json={"customer_id": who}, headers=auth(ingest_key))
+        # Known customers' decisions carry their customer: wait until the cache knows them.
+        wait(
+            lambda: all(_knows(engine, shop, who) for who in ("coder", "clicker")),
+            60,
+            "the customers cached",
+        )
+        clicker = shop.offers("clicker").json()
+        wait(lambda: logged(engine, clicker["decision_id"]) is not None, 30, "the decisions")
+        clicked = {"decision_id": clicker["decision_id"], "offer_id": "coded", "kind": "click"}
+        assert shop.feedback(clicked).json()["accepted"] == 1
+        now = _now(engine)
+        ingest.post(
+            "/v1/orders",
+            headers=auth(ingest_key),
+            json=[
+                order
+                | {
+                    "order_id": "o-code",
+                    "customer_id": "coder",
+                    "discount_code": "TAKE10",
+                    "placed_at": now,
+                },
+                order | {"order_id": "o-click", "customer_id": "clicker", "placed_at": now},
+                order | {"order_id": "o-none", "customer_id": "coder", "placed_at": now},
+            ],
+        )
+    wait(lambda: len(_conversions(engine, shop)) == 2, 90, "the orders' conversions")
+    # The code converts the customer's latest decision showing its offer; the click, its own.
+    assert _conversions(engine, shop) == {
+        ("order:o-code", "coder", 42.5),
+        ("order:o-click", "clicker", 42.5),
+    }
+    assert clicker["decision_id"] in _converted_decisions(engine)
+
+
+def _knows(engine: Engine, shop: Shop, who: str) -> bool:
+    decision = shop.offers(who).json()
+    wait(lambda: logged(engine, decision["decision_id"]) is not None, 30, "a decision")
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text("SELECT customer_pk IS NOT NULL FROM decision WHERE decision_id = :d"),
+                {"d": decision["decision_id"]},
+            ).scalar_one()
+        )
+
+
+def _now(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                text("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+            ).scalar_one()
+        )
+
+
+def _conversions(engine: Engine, shop: Shop) -> set[tuple[str, str, float]]:
+    """(event id, whose decision it converted, value) of the orders' conversions."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT f.event_id, c.customer_id, f.value FROM feedback f "
+                "JOIN decision d ON d.decision_id = f.decision_id "
+                "JOIN customer c ON c.id = d.customer_pk "
+                "WHERE f.tenant_id = :t AND f.kind = 'conversion' AND f.event_id LIKE 'order:%'"
+            ),
+            {"t": tenant_of(engine, shop.admin)},
+        ).all()
+    return {(e, c, float(v)) for e, c, v in rows}
+
+
+def _converted_decisions(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT decision_id FROM feedback WHERE kind = 'conversion'"))
+        return set(found.scalars())
