@@ -61,6 +61,19 @@ class SegmentRules(BaseModel):
     )
     precision: float | None = Field(default=None, description="share of rule hits that are members")
     paths: tuple[RulePath, ...] = Field(default=(), description="largest path first")
+    # Added later, absent from older rows: ``coverage`` is the fidelity under the name a
+    # marketer reads (older rows: read ``fidelity``); ``low_coverage`` marks a rule that
+    # describes only part of its segment.
+    coverage: float | None = Field(
+        default=None, description="share of the segment's customers the rule catches (0..1)"
+    )
+    low_coverage: bool | None = None
+    source: str | None = Field(default=None, description="surrogate or segment_tree")
+
+    @property
+    def caught_share(self) -> float | None:
+        """The coverage, from whichever field the writer filled."""
+        return self.coverage if self.coverage is not None else self.fidelity
 
     @model_validator(mode="before")
     @classmethod

@@ -143,9 +143,14 @@ def test_segments_of_the_active_run(segment_client: httpx.Client, shop: ShopKeys
         "text": "frequency > 6 and recency_days <= 45",
         "fidelity": 0.91,
         "precision": None,
+        # Older rows have no coverage field: their fidelity is the coverage.
+        "coverage": 0.91,
+        "low_coverage": False,
     }
     assert top["profile"][0] == {
         "name": "monetary",
+        "label": "total spend",
+        "unit": "money",
         "mean": 12.1,
         "population_mean": 10.0,
         "lift": 2.1,
@@ -193,11 +198,19 @@ def test_segments_read_the_modeling_librarys_shapes(
         "text": "(monetary > 800) or (frequency > 9 and monetary > 500)",
         "fidelity": 0.8,
         "precision": 0.9,
+        "coverage": 0.8,
+        "low_coverage": False,
     }
     assert whales["share"] == 0.75
     assert whales["stats"]["mean_clv"] is None
     assert rest["share"] == 0.25
-    assert rest["rules"] == {"text": None, "fidelity": None, "precision": None}
+    assert rest["rules"] == {
+        "text": None,
+        "fidelity": None,
+        "precision": None,
+        "coverage": None,
+        "low_coverage": False,
+    }
     data = segment_client.get("/v1/dashboard/data", headers=auth(key)).json()
     assert data["projection"] is None
     assert data["k_curve"] == []

@@ -368,10 +368,12 @@ def test_surrogate_rules_are_faithful_and_read_in_original_units(
         assert all(p["text"] for p in segment["rules"]["paths"])
     lapsing = by_persona["lapsing_high_spender"]["rules"]["paths"][0]
     recency = next(c for c in lapsing["conditions"] if c["feature"] == "recency_days")
-    # Between the other personas' last orders (at most 90 days) and the lapsers' (200+).
-    assert 90 < recency["above"] < 200
+    # Between the other personas' last orders (at most 90 days) and the lapsers' (200+),
+    # rounded to a value a person reads at a glance.
+    assert 90 < recency["above"] <= 200
+    assert recency["above"] % 10 == 0
     assert recency["at_most"] is None
-    assert f"recency_days > {recency['above']:.4g}"[:16] in lapsing["text"]
+    assert f"days since last order > {recency['above']:g}" in lapsing["text"]
 
 
 def segments_by_persona(
@@ -399,7 +401,7 @@ def test_names_are_unique_and_match_the_standout_features(
         "direction": "high",
         "lift": pytest.approx(lapsing["profile"]["features"]["recency_days"]["lift"]),
     }
-    assert "high recency_days" in lapsing["description"]
+    assert "high days since last order" in lapsing["description"]
 
 
 def test_names_stay_unique_when_a_group_is_split(

@@ -41,16 +41,31 @@
     return Object.assign(
       {
         font: { family: FONT, size: 12, color: "#344054" },
-        margin: { l: 56, r: 16, t: 8, b: 48 },
+        margin: { l: 56, r: 16, t: 36, b: 48 },
         paper_bgcolor: "rgba(0,0,0,0)",
         plot_bgcolor: "rgba(0,0,0,0)",
-        legend: { orientation: "h", x: 0, y: -0.18, traceorder: "normal" },
+        // Above the plot: a legend below it collides with rotated ticks and axis titles.
+        legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", traceorder: "normal" },
         hoverlabel: { font: { family: FONT } },
-        xaxis: { gridcolor: "#eef0f3", zerolinecolor: "#d0d5dd" },
-        yaxis: { gridcolor: "#eef0f3", zerolinecolor: "#d0d5dd" },
       },
       extra,
+      {
+        xaxis: Object.assign({ gridcolor: "#eef0f3", zerolinecolor: "#d0d5dd", automargin: true }, (extra || {}).xaxis),
+        yaxis: Object.assign({ gridcolor: "#eef0f3", zerolinecolor: "#d0d5dd", automargin: true }, (extra || {}).yaxis),
+      },
     );
+  }
+
+  // One entry per segment: beside the plot, one per line, so 15 long names never wrap
+  // over the axis below (Plotly widens the right margin for it).
+  const SIDE_LEGEND = { orientation: "v", x: 1.02, xanchor: "left", y: 1, yanchor: "top", traceorder: "normal" };
+
+  // Tall enough for a side legend of ``entries`` lines: a legend that scrolls hides names.
+  function fitLegend(id, entries) {
+    const node = $(id);
+    node.style.height = "";
+    const base = node.getBoundingClientRect().height || 320;
+    node.style.height = Math.max(base, 90 + entries * 22) + "px";
   }
 
   function plot(id, traces, extra) {
@@ -189,15 +204,17 @@
 
   function renderSizes(segments) {
     if (!segments.length) return emptyChart("chart-sizes", "No segments in the active run.");
-    const x = segments.map((s) => s.name);
+    // Horizontal bars: a segment's whole name reads on one line however many there are.
+    const y = segments.map((s) => s.name);
     const bar = (name, values, color, text) => ({
-      type: "bar", name, x, y: values, marker: { color },
+      type: "bar", orientation: "h", name, y, x: values, marker: { color },
       text: values.map((v) => (v === null ? "" : percent.format(v))), textposition: "outside",
-      hovertext: text, hovertemplate: "%{x}<br>" + name + ": %{y:.1%}<br>%{hovertext}<extra></extra>",
+      hovertext: text, hovertemplate: "%{y}<br>" + name + ": %{x:.1%}<br>%{hovertext}<extra></extra>",
       cliponaxis: false,
     });
     const sizes = segments.map((s) => `${number.format(s.size)} customers`);
     const clv = segments.map((s) => (s.mean_clv === null ? "mean CLV –" : `mean CLV ${number.format(s.mean_clv)}`));
+    $("chart-sizes").style.height = Math.max(280, 70 + segments.length * 54) + "px";
     plot(
       "chart-sizes",
       [
@@ -205,7 +222,12 @@
         bar("Revenue", segments.map((s) => s.revenue_share), "#f58518", sizes),
         bar("Lifetime value", segments.map((s) => s.clv_share), "#54a24b", clv),
       ],
-      { barmode: "group", yaxis: { tickformat: ".0%", gridcolor: "#eef0f3", rangemode: "tozero" }, margin: { l: 48, r: 16, t: 16, b: 56 } },
+      {
+        barmode: "group", bargap: 0.25,
+        xaxis: { tickformat: ".0%", gridcolor: "#eef0f3", rangemode: "tozero" },
+        yaxis: { autorange: "reversed", ticklabelstandoff: 6 },
+        margin: { l: 8, r: 48, t: 36, b: 32 },
+      },
     );
   }
 
@@ -226,7 +248,8 @@
       marker: { color: color(key), size: 5, opacity: 0.75 }, hovertemplate: name(key) + "<extra></extra>",
     }));
     const axis = { showticklabels: false, zeroline: false, gridcolor: "#f2f4f7" };
-    plot("chart-map", traces, { xaxis: axis, yaxis: axis, margin: { l: 16, r: 16, t: 8, b: 40 }, legend: { orientation: "h", x: 0, y: -0.04, traceorder: "normal" } });
+    fitLegend("chart-map", traces.length);
+    plot("chart-map", traces, { xaxis: axis, yaxis: axis, margin: { l: 16, r: 16, t: 8, b: 16 }, legend: SIDE_LEGEND });
   }
 
   function renderProfiles(profiles, segments) {
@@ -235,31 +258,39 @@
     const rows = profiles.keys.map(name);
     const z = profiles.lifts;
     const limit = Math.max(1, ...z.flat().filter((v) => v !== null).map(Math.abs));
-    $("chart-profiles").style.height = Math.max(260, 90 + rows.length * 46) + "px";
+    $("chart-profiles").style.height = Math.max(300, 250 + rows.length * 40) + "px";
     plot(
       "chart-profiles",
       [{
-        type: "heatmap", x: profiles.features, y: rows, z, zmid: 0, zmin: -limit, zmax: limit,
+        type: "heatmap", x: profiles.labels && profiles.labels.length ? profiles.labels : profiles.features, y: rows, z, zmid: 0, zmin: -limit, zmax: limit,
         colorscale: [[0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#f4a582"], [1, "#b2182b"]],
         texttemplate: "%{z:.1f}", hovertemplate: "%{y}<br>%{x}: %{z:.2f} sd<extra></extra>",
         colorbar: { title: { text: "lift" }, thickness: 12 }, xgap: 2, ygap: 2,
       }],
-      { margin: { l: 170, r: 16, t: 8, b: 110 }, xaxis: { tickangle: -35 }, yaxis: { autorange: "reversed" } },
+      { margin: { l: 8, r: 16, t: 8, b: 8 }, xaxis: { tickangle: -90, side: "bottom" }, yaxis: { autorange: "reversed" } },
     );
   }
 
   function renderRules(segments, color) {
-    const head = el("tr", {}, ...["Segment", "Customers", "Rule", "Fidelity"].map((h, i) => el("th", i === 1 || i === 3 ? { class: "num" } : {}, h)));
+    const head = el("tr", {}, ...["Segment", "Customers", "Rule", "Coverage", "Precision"].map((h, i) => el("th", i === 1 || i > 2 ? { class: "num", title: i === 3 ? "share of the segment the rule catches" : i === 4 ? "share of those caught who belong to the segment" : "" } : {}, h)));
     const rows = segments.map((s) => {
-      const fidelity = s.fidelity === null ? "–" : percent.format(s.fidelity);
-      const bar = el("span", { class: "bar" }, el("span", { style: { width: `${Math.round((s.fidelity || 0) * 100)}%` } }));
+      const coverage = s.coverage ?? s.fidelity;
+      const bar = el("span", { class: "bar" }, el("span", { style: { width: `${Math.round((coverage || 0) * 100)}%` } }));
+      // A rule catching under half the segment describes part of it, not the segment.
+      const rule = !s.rule
+        ? el("span", { class: "desc" }, "this run stored no rule for the segment; the next run will")
+        : s.low_coverage
+          ? el("span", {}, el("span", { class: "tag" }, "partial"), " ", el("span", { class: "rule" }, s.rule),
+              el("div", { class: "desc" }, `describes only ${fmt(coverage, percent)} of this segment`))
+          : el("span", { class: "rule" }, s.rule);
       return el(
         "tr", {},
         el("td", {}, el("span", { class: "swatch", style: { background: color(s.key) } }), el("span", { class: "segname" }, s.name),
           el("div", { class: "desc" }, s.description || `key ${s.key}`)),
         el("td", { class: "num" }, number.format(s.size), el("div", { class: "desc" }, fmt(s.share, percent))),
-        el("td", {}, s.rule ? el("span", { class: "rule" }, s.rule) : el("span", { class: "desc" }, "no rule recorded")),
-        el("td", { class: "num" }, bar, fidelity),
+        el("td", {}, rule),
+        el("td", { class: "num" }, bar, fmt(coverage, percent)),
+        el("td", { class: "num" }, fmt(s.precision, percent)),
       );
     });
     $("rules").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
@@ -274,6 +305,7 @@
     const series = [...clv.series].sort((a, b) => (rank.get(a.key) ?? 99) - (rank.get(b.key) ?? 99));
     $("clv-sub").textContent = `Distribution of predicted CLV over ${number.format(clv.count)} customers, stacked by segment` +
       (clv.clipped_at === null ? "" : ` (the top 1% folded into the last bar, above ${number.format(clv.clipped_at)})`);
+    fitLegend("chart-clv", series.length);
     plot(
       "chart-clv",
       series.map((s) => ({
@@ -281,7 +313,7 @@
         hovertemplate: name(s.key) + "<br>CLV ≈ %{x:,.0f}: %{y} customers<extra></extra>",
       })),
       {
-        barmode: "stack", bargap: 0.04, margin: { l: 56, r: 16, t: 8, b: 84 }, legend: { orientation: "h", x: 0, y: -0.3, traceorder: "normal" },
+        barmode: "stack", bargap: 0.04, margin: { l: 56, r: 16, t: 8, b: 48 }, legend: SIDE_LEGEND,
         xaxis: { title: { text: "predicted lifetime value" }, gridcolor: "#eef0f3" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
       },
     );
@@ -300,7 +332,7 @@
       yaxis: { title: { text: "silhouette" }, gridcolor: "#eef0f3" },
       yaxis2: { title: { text: "Davies–Bouldin" }, overlaying: "y", side: "right", showgrid: false },
       margin: { l: 56, r: 56, t: 28, b: 84 },
-      legend: { orientation: "h", x: 0, y: -0.3 },
+     
       shapes: [{ type: "line", x0: chosen, x1: chosen, yref: "paper", y0: 0, y1: 1, line: { color: "#98a2b3", dash: "dash" } }],
       annotations: [{ x: chosen, y: 1, yref: "paper", text: `chosen k = ${chosen}`, showarrow: false, yanchor: "bottom", font: { size: 11, color: "#667085" } }],
     });
@@ -313,6 +345,7 @@
     const keys = [...new Set(history.flatMap((run) => Object.keys(run.sizes)))];
     const rank = new Map(segments.map((s, i) => [s.key, i]));
     keys.sort((a, b) => (rank.get(a) ?? 99) - (rank.get(b) ?? 99));
+    fitLegend("chart-history", keys.length);
     plot(
       "chart-history",
       keys.map((key) => ({
@@ -321,7 +354,7 @@
         hovertemplate: name(key) + "<br>run %{x} (%{customdata}): %{y} customers<extra></extra>",
       })),
       {
-        barmode: "stack", margin: { l: 56, r: 16, t: 8, b: 84 }, legend: { orientation: "h", x: 0, y: -0.3, traceorder: "normal" },
+        barmode: "stack", margin: { l: 56, r: 16, t: 8, b: 48 }, legend: SIDE_LEGEND,
         xaxis: { title: { text: "run" }, type: "category" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
       },
     );
@@ -334,16 +367,20 @@
       ? "Overlap of each segment with the previous run (Jaccard)"
       : `Overlap of each segment with the previous run (Jaccard); dashed line: overall agreement, ARI ${decimal.format(ari)}`;
     if (!compared.length) return emptyChart("chart-stability", "The first segmentation: there is no previous run to compare with yet.");
+    // Horizontal bars: whole segment names, one line each, however many segments.
+    $("chart-stability").style.height = Math.max(260, 60 + compared.length * 30) + "px";
     plot(
       "chart-stability",
       [{
-        type: "bar", x: compared.map((s) => s.name), y: compared.map((s) => s.jaccard_previous),
+        type: "bar", orientation: "h", y: compared.map((s) => s.name), x: compared.map((s) => s.jaccard_previous),
         marker: { color: compared.map((s) => color(s.key)) }, text: compared.map((s) => decimal.format(s.jaccard_previous)),
-        textposition: "outside", cliponaxis: false, hovertemplate: "%{x}: Jaccard %{y:.2f}<extra></extra>", showlegend: false,
+        textposition: "outside", cliponaxis: false, hovertemplate: "%{y}: Jaccard %{x:.2f}<extra></extra>", showlegend: false,
       }],
       {
-        yaxis: { range: [0, 1.1], title: { text: "Jaccard vs previous" }, gridcolor: "#eef0f3" },
-        shapes: ari === null ? [] : [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: ari, y1: ari, line: { color: "#667085", dash: "dash" } }],
+        xaxis: { range: [0, 1.1], title: { text: "Jaccard vs previous" }, gridcolor: "#eef0f3" },
+        yaxis: { autorange: "reversed" },
+        margin: { l: 8, r: 16, t: 8, b: 48 },
+        shapes: ari === null ? [] : [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: ari, x1: ari, line: { color: "#667085", dash: "dash" } }],
       },
     );
   }

@@ -42,6 +42,9 @@ class DashboardSegment(BaseModel):
     jaccard_previous: float | None
     rule: str | None
     fidelity: float | None
+    coverage: float | None = Field(default=None, description="share of members the rule catches")
+    precision: float | None = Field(default=None, description="share of those caught who belong")
+    low_coverage: bool = False
 
 
 class Projection(BaseModel):
@@ -53,6 +56,7 @@ class Projection(BaseModel):
 
 class Profiles(BaseModel):
     features: list[str] = Field(description="the most distinctive features, columns")
+    labels: list[str] = Field(default_factory=list, description="the features as people read them")
     keys: list[str] = Field(description="segments, rows")
     lifts: list[list[float | None]] = Field(description="lifts[row][column]")
 

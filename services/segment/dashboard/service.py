@@ -26,8 +26,9 @@ from services.segment.dashboard.schemas import (
     RunSizes,
     number,
 )
+from services.segment.modeling.labels import label
 from services.segment.segmentations.repository import active_run
-from services.segment.segments.repository import segments_of_run
+from services.segment.segments.repository import segments_of_run, shop_currency
 from services.segment.segments.schemas import SegmentPublic, segment_public
 
 NO_ACTIVE_RUN = "no active segmentation yet: POST /v1/segmentations to train one"
@@ -58,7 +59,8 @@ def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
         )
     rows = segments_of_run(session, tenant_id=tenant_id, run_id=run["id"])
     total = sum(row.size for row in rows)
-    segments = [segment_public(row, total) for row in rows]
+    currency = shop_currency(session, tenant_id=tenant_id)
+    segments = [segment_public(row, total, currency) for row in rows]
     pictures = repo.pictures(session, tenant_id=tenant_id, run_id=run["id"])
     metrics = run["metrics"] or {}
     return DashboardData(
@@ -104,6 +106,9 @@ def _segment(segment: SegmentPublic) -> DashboardSegment:
         jaccard_previous=stats.jaccard_previous,
         rule=segment.rules.text,
         fidelity=segment.rules.fidelity,
+        coverage=segment.rules.coverage,
+        precision=segment.rules.precision,
+        low_coverage=segment.rules.low_coverage,
     )
 
 
@@ -145,7 +150,12 @@ def _profiles(segments: list[SegmentPublic]) -> Profiles | None:
     for segment in segments:
         by_name = {feature.name: feature.lift for feature in segment.profile}
         lifts.append([by_name.get(name) for name in names])
-    return Profiles(features=names, keys=[s.key for s in segments], lifts=lifts)
+    return Profiles(
+        features=names,
+        labels=[label(name).text for name in names],
+        keys=[s.key for s in segments],
+        lifts=lifts,
+    )
 
 
 def _dendrogram(raw: Any) -> Dendrogram | None:

@@ -15,9 +15,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.cluster.hierarchy import dendrogram, linkage  # type: ignore[import-untyped]
 
+from services.segment.modeling.labels import label, value_text
 from services.segment.modeling.naming import HIGH, base_name, unique_names
 from services.segment.modeling.rules import surrogate_rules
-from services.segment.modeling.text import format_number
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -34,9 +34,11 @@ def explain_segments(
     clv: FloatArray | None = None,
     max_depth: int | None = None,
     seed: int = 0,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     """``data`` in original units and ``scaled`` as the model saw it (log1p + z-scores),
-    one row per customer; ``revenue`` / ``clv``, when given, one value per customer."""
+    one row per customer; ``revenue`` / ``clv``, when given, one value per customer;
+    ``currency`` (ISO code), when known, writes amounts in rules and descriptions."""
     for name, values in (("revenue", revenue), ("clv", clv)):
         if values is not None and values.shape != labels.shape:
             raise ValueError(f"{name} needs one value per customer")
@@ -46,19 +48,25 @@ def explain_segments(
     ]
     clustered = [segment for segment in segments if segment["label"] >= 0]
     names = unique_names(
-        [base_name(segment["lifts"]) for segment in clustered],
-        [segment["profile"]["standouts"] for segment in clustered],
+        [base_name(segment["lifts"], _means(segment)) for segment in clustered],
+        [segment["lifts"] for segment in clustered],
     )
     for segment, name in zip(clustered, names, strict=True):
         segment["name"] = name
-    surrogate = surrogate_rules(data, labels, feature_names, max_depth=max_depth, seed=seed)
+    surrogate = surrogate_rules(
+        data, labels, feature_names, max_depth=max_depth, seed=seed, currency=currency
+    )
     for segment in segments:
         segment.setdefault("name", NOISE_NAME)
-        segment["description"] = _describe(segment)
+        segment["description"] = _describe(segment, currency)
         segment["rules"] = surrogate["segments"][segment["label"]]
         del segment["lifts"]
     del surrogate["segments"]
     return {"segments": segments, "surrogate": surrogate}
+
+
+def _means(segment: dict[str, Any]) -> dict[str, float]:
+    return {name: value["mean"] for name, value in segment["profile"]["features"].items()}
 
 
 def _profile(
@@ -111,16 +119,16 @@ def _stats(
     return stats
 
 
-def _describe(segment: dict[str, Any]) -> str:
+def _describe(segment: dict[str, Any], currency: str | None) -> str:
     stats, profile = segment["stats"], segment["profile"]
     sentence = f"{stats['size']:,} customers ({stats['share']:.0%} of all)"
     phrases = []
     for standout in profile["standouts"][:3]:
-        feature = profile["features"][standout["feature"]]
-        phrases.append(
-            f"{standout['direction']} {standout['feature']} ({format_number(feature['mean'], 3)} "
-            f"vs {format_number(feature['population_mean'], 3)} overall)"
-        )
+        name = standout["feature"]
+        feature = profile["features"][name]
+        mean = value_text(name, _readable(feature["mean"]), currency)
+        overall = value_text(name, _readable(feature["population_mean"]), currency)
+        phrases.append(f"{standout['direction']} {label(name).text} ({mean} vs {overall} overall)")
     if phrases:
         joined = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + phrases[-1]
         sentence += f" with {joined}"
@@ -138,3 +146,8 @@ def ward_dendrogram(centres: FloatArray, labels: list[str]) -> dict[str, Any] | 
         return None
     tree = dendrogram(linkage(centres, method="ward"), labels=labels, no_plot=True)
     return {"icoord": tree["icoord"], "dcoord": tree["dcoord"], "labels": tree["ivl"]}
+
+
+def _readable(value: float) -> float:
+    """Three significant digits are enough in a sentence."""
+    return float(f"{value:.3g}")

@@ -5,13 +5,20 @@ Each feature is given a role by the words of its name (``recency_days`` → rece
 (lift: the segment's mean minus the population's, in population standard deviations,
 after the same log transform the model used). The first rule that matches names the
 segment, so the order below is the priority: a long-lapsed customer is never called
-loyal, a new one never lapsing."""
+loyal, a new one never lapsing.
+
+Some names claim a fact no lift can carry: only a customer who bought can lapse. Where the
+segment's mean number of orders is known (a ``frequency`` or ``orders`` feature) and below
+one half, most members never ordered: they are window shoppers (or sign-ups who never
+bought), never "lapsing" however long ago they signed up (a customer without orders has
+``recency_days`` = their tenure, which reads as a long absence)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+
+from services.segment.modeling.labels import label
 
 HIGH = 0.5
 STRONG = 1.0
@@ -60,12 +67,27 @@ def _spender(s: Signals) -> bool:
     return _high(s, "monetary") or _high(s, "basket")
 
 
+# Set in the signals when the segment's orders are known: 1.0 if most never ordered.
+NEVER_BOUGHT = "never_bought"
+ORDER_COUNTS = ("frequency", "orders", "n_orders", "order_count")
+
+
+def _never_bought(s: Signals) -> bool:
+    return s.get(NEVER_BOUGHT) == 1.0
+
+
+def _bought(s: Signals) -> bool:
+    return s.get(NEVER_BOUGHT) != 1.0
+
+
 RULES: tuple[Rule, ...] = (
+    ("Window shoppers", lambda s: _never_bought(s) and not _low(s, "engagement")),
+    ("Sign-ups who never bought", _never_bought),
     ("Window shoppers", lambda s: _low(s, "frequency", STRONG) and _high(s, "engagement")),
     ("New customers", lambda s: _low(s, "tenure", STRONG)),
-    ("Lapsing high spenders", lambda s: _high(s, "recency") and _spender(s)),
-    ("Unhappy at-risk", lambda s: _high(s, "recency") and _unhappy(s)),
-    ("Lapsing customers", lambda s: _high(s, "recency")),
+    ("Lapsing high spenders", lambda s: _bought(s) and _high(s, "recency") and _spender(s)),
+    ("Unhappy at-risk", lambda s: _bought(s) and _high(s, "recency") and _unhappy(s)),
+    ("Lapsing customers", lambda s: _bought(s) and _high(s, "recency")),
     ("Unhappy returners", lambda s: _high(s, "returns")),
     ("Unhappy customers", _unhappy),
     ("Bargain hunters", lambda s: _high(s, "discount")),
@@ -92,39 +114,50 @@ def feature_role(name: str) -> tuple[str, float] | None:
     return None
 
 
-def role_signals(lifts: dict[str, float]) -> Signals:
+def role_signals(lifts: dict[str, float], means: dict[str, float] | None = None) -> Signals:
     by_role: dict[str, list[float]] = {}
     for feature, lift in lifts.items():
         role = feature_role(feature)
         if role is not None:
             by_role.setdefault(role[0], []).append(role[1] * lift)
-    return {role: sum(values) / len(values) for role, values in by_role.items()}
+    signals = {role: sum(values) / len(values) for role, values in by_role.items()}
+    orders = next((means[n] for n in ORDER_COUNTS if means and n in means), None)
+    if orders is not None:
+        signals[NEVER_BOUGHT] = 1.0 if orders < 0.5 else 0.0
+    return signals
 
 
-def base_name(lifts: dict[str, float]) -> str:
-    signals = role_signals(lifts)
+def base_name(lifts: dict[str, float], means: dict[str, float] | None = None) -> str:
+    """``means``: the segment's mean per feature in original units (for the facts)."""
+    signals = role_signals(lifts, means)
     for name, matches in RULES:
         if matches(signals):
             return name
     top = max(lifts.items(), key=lambda item: abs(item[1]), default=None)
     if top is None or abs(top[1]) < HIGH:
         return "Average customers"
-    return f"{'High' if top[1] > 0 else 'Low'} {top[0].replace('_', ' ')}"
+    return f"{'High' if top[1] > 0 else 'Low'} {label(top[0]).text}"
 
 
-def unique_names(names: Sequence[str], standouts: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
-    """Qualify repeated names with the segment's strongest standout feature, then number
-    any that still clash. The first (largest) segment keeps the plain name."""
-    counts = Counter(names)
-    seen: set[str] = set()
+def unique_names(names: Sequence[str], lifts: Sequence[dict[str, float]]) -> list[str]:
+    """A repeated name is qualified by what sets the segment apart from the first (largest)
+    segment of that name, which keeps the plain name: "Loyal regulars (higher store
+    visits in the last 90 days)". Names that still clash are numbered."""
+    first: dict[str, dict[str, float]] = {}
     qualified = []
-    for base, features in zip(names, standouts, strict=True):
-        name = base
-        if counts[base] > 1 and base in seen and features:
-            top = features[0]
-            name = f"{base} ({top['direction']} {top['feature'].replace('_', ' ')})"
-        seen.add(base)
-        qualified.append(name)
+    for base, own in zip(names, lifts, strict=True):
+        if base not in first:
+            first[base] = own
+            qualified.append(base)
+            continue
+        other = first[base]
+        contrast = {f: own[f] - other.get(f, 0.0) for f in own}
+        top = max(contrast, key=lambda f: abs(contrast[f]), default=None)
+        if top is None or contrast[top] == 0:
+            qualified.append(base)
+            continue
+        direction = "higher" if contrast[top] > 0 else "lower"
+        qualified.append(f"{base} ({direction} {label(top).text})")
     result, used = [], Counter[str]()
     for name in qualified:
         used[name] += 1

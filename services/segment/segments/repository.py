@@ -63,6 +63,19 @@ def segments_of_run(session: Session, *, tenant_id: int, run_id: int) -> list[Se
     return list(session.exec(query))
 
 
+_CURRENCY = text(
+    "SELECT currency FROM orders WHERE tenant_id = :tenant"
+    " GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
+)
+
+
+def shop_currency(session: Session, *, tenant_id: int) -> str | None:
+    """The currency most of the tenant's orders are in (amounts in features are sums of
+    order totals as stored, so they are in this currency); None without orders."""
+    found = session.execute(_CURRENCY, {"tenant": tenant_id}).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def segment_in_run(session: Session, *, tenant_id: int, run_id: int, key: str) -> bool:
     params = {"tenant": tenant_id, "run": run_id, "key": key}
     return session.execute(_SEGMENT_IN_RUN, params).first() is not None

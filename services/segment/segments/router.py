@@ -38,15 +38,17 @@ def _read_segments(engine: Engine, tenant_id: int) -> SegmentsResponse:
         if run is None:
             return SegmentsResponse(segmentation_id=None, message=NO_ACTIVE_RUN)
         rows = repo.segments_of_run(session, tenant_id=tenant_id, run_id=run["id"])
+        currency = repo.shop_currency(session, tenant_id=tenant_id)
     total = sum(row.size for row in rows)
     return SegmentsResponse(
         segmentation_id=run["id"],
+        currency=currency,
         algorithm=run["algorithm"],
         feature_set=run["feature_set"],
         activated_at=run["activated_at"],
         total_customers=total,
         message=None if rows else "the active segmentation has no segments",
-        segments=[segment_public(row, total) for row in rows],
+        segments=[segment_public(row, total, currency) for row in rows],
     )
 
 

@@ -10,15 +10,19 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from services.segment.modeling.labels import condition_text, label, rule_text
 from shared.contracts import rules as stored
 from shared.contracts.stored import read_stored
 from shared.models import Segment
 
-MAX_RULE_PATHS = 3
+MAX_RULE_PATHS = 2
+LOW_COVERAGE = 0.5
 
 
 class FeatureProfile(BaseModel):
     name: str
+    label: str = Field(default="", description="the feature as a person reads it")
+    unit: str = Field(default="number", description="money, days, count, share, score, rate")
     mean: float | None = None
     population_mean: float | None = None
     lift: float | None = Field(
@@ -27,11 +31,22 @@ class FeatureProfile(BaseModel):
 
 
 class SegmentRules(BaseModel):
-    text: str | None = Field(description="readable rule, e.g. recency_days > 120 and ...")
-    fidelity: float | None = Field(
-        description="share of the segment's customers the rule catches (0..1)"
+    text: str | None = Field(
+        description="readable rule, e.g. (days since last order > 200 and total spend > €5000)"
     )
-    precision: float | None = None
+    fidelity: float | None = Field(
+        description="share of the segment's customers the rule catches (0..1); as coverage"
+    )
+    precision: float | None = Field(
+        default=None, description="share of the customers the rule catches that are members"
+    )
+    coverage: float | None = Field(
+        default=None, description="share of the segment's customers the rule catches (0..1)"
+    )
+    low_coverage: bool = Field(
+        default=False,
+        description="the rule catches under half of the segment: a partial description only",
+    )
 
 
 class SegmentStats(BaseModel):
@@ -59,6 +74,11 @@ class SegmentPublic(BaseModel):
 
 class SegmentsResponse(BaseModel):
     segmentation_id: int | None = Field(description="the active run; null when none is")
+    currency: str | None = Field(
+        default=None,
+        description="currency of amounts in rules, taken from the shop's orders (the most "
+        "common one); null without orders",
+    )
     algorithm: str | None = None
     feature_set: str | None = None
     activated_at: datetime | None = None
@@ -103,21 +123,45 @@ class SegmentHistory(BaseModel):
 def profile_features(profile: stored.SegmentProfile) -> list[FeatureProfile]:
     """Features by distinctiveness."""
     features = [
-        FeatureProfile(name=f.name, mean=f.mean, population_mean=f.population_mean, lift=f.lift)
+        FeatureProfile(
+            name=f.name,
+            label=label(f.name).text,
+            unit=label(f.name).unit,
+            mean=f.mean,
+            population_mean=f.population_mean,
+            lift=f.lift,
+        )
         for f in profile.features
     ]
     return sorted(features, key=lambda f: -abs(f.lift or 0.0))
 
 
-def segment_rules(rules: stored.SegmentRules) -> SegmentRules:
+def segment_rules(rules: stored.SegmentRules, currency: str | None = None) -> SegmentRules:
+    """The rule in words, written again from its conditions (labels, units, the shop's
+    currency, brackets) where they were stored; older rows keep their stored text."""
     text = rules.text
-    if not text and rules.paths:
+    written = [p for p in rules.paths[:MAX_RULE_PATHS] if p.conditions]
+    if written:
+        text = rule_text(
+            [
+                [condition_text(c.feature, c.above, c.at_most, currency) for c in p.conditions]
+                for p in written
+            ]
+        )
+    elif not text and rules.paths:
         shown = [p.text for p in rules.paths[:MAX_RULE_PATHS] if p.text]
         text = shown[0] if len(shown) == 1 else " or ".join(f"({t})" for t in shown)
-    return SegmentRules(text=text or None, fidelity=rules.fidelity, precision=rules.precision)
+    coverage = rules.caught_share
+    return SegmentRules(
+        text=text or None,
+        fidelity=rules.fidelity,
+        precision=rules.precision,
+        coverage=coverage,
+        low_coverage=coverage is not None and coverage < LOW_COVERAGE,
+    )
 
 
-def segment_public(row: Segment, total: int) -> SegmentPublic:
+def segment_public(row: Segment, total: int, currency: str | None = None) -> SegmentPublic:
     """A stored segment row, its JSON columns read through their contracts."""
     where = f"segment {row.key!r} of run {row.run_id}"
     profile = read_stored(stored.SegmentProfile, row.profile or {}, where=f"profile of {where}")
@@ -133,6 +177,6 @@ def segment_public(row: Segment, total: int) -> SegmentPublic:
         size=row.size,
         share=share,
         profile=profile_features(profile),
-        rules=segment_rules(rules),
+        rules=segment_rules(rules, currency),
         stats=SegmentStats.model_validate(stats.model_dump(exclude={"version"})),
     )
