@@ -66,7 +66,7 @@ def shop(api: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> 
 def start_run(engine: Engine, tenant_id: int, **params: Any) -> int:
     resolved = SegmentationParams.resolve(SegmentSettings(), seed=7, **params)
     with session_scope(engine) as session:
-        return create_run(session, tenant_id=tenant_id, params=resolved)
+        return create_run(session, tenant_id=tenant_id, params=resolved, max_in_flight=3)
 
 
 def test_a_run_trains_activates_and_explains_the_shop(
