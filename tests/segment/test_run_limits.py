@@ -49,8 +49,8 @@ def runs_of(engine: Engine, tenant_id: int) -> int:
 def someone_waits_for_a_lock(engine: Engine) -> bool:
     waiting = one(
         engine,
-        "SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-        "WHERE d.datname = current_database() AND NOT l.granted",
+        "SELECT count(*) AS n FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'",
     )
     return bool(waiting.n)
 
