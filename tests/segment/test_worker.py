@@ -112,6 +112,13 @@ def test_a_run_trains_activates_and_explains_the_shop(
     assert sum(s.size for s in segments) == 400
     assert len({s.name for s in segments}) == 5  # every segment has its own name
     assert all(s[3] for s in segments)  # and a readable surrogate rule
+    versions = rows(
+        engine,
+        "SELECT DISTINCT rules->>'version', profile->>'version', stats->>'version' "
+        "FROM segment WHERE run_id = :r",
+        r=run_id,
+    )
+    assert [tuple(v) for v in versions] == [("1", "1", "1")]  # stored as their contracts
     scored = rows(
         engine, "SELECT count(*) FROM customer_score WHERE tenant_id = :t AND clv > 0", t=tenant_id
     )[0][0]
