@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 from kombu import Queue
 
-from shared.contracts import QUEUES
+from shared.contracts import QUEUES, queue_for
 from shared.settings import Settings
+
+
+def route(name: str, *_: Any, **__: Any) -> dict[str, str] | None:
+    """Celery's router: our tasks go where `queue_for` says (long jobs to their service's
+    runs queue); Celery's own (``celery.*``) to the default queue."""
+    try:
+        return {"queue": queue_for(name)}
+    except ValueError:
+        return None
 
 
 def create_celery_app(name: str, settings: Settings) -> Celery:
@@ -19,7 +30,7 @@ def create_celery_app(name: str, settings: Settings) -> Celery:
     app.conf.update(
         task_queues=[Queue(queue) for queue in QUEUES],
         task_default_queue="ingest",
-        task_routes={f"{queue}.*": {"queue": queue} for queue in QUEUES},
+        task_routes=(route,),
         task_serializer="json",
         accept_content=["json"],
         # Ack after the task body ran; re-queue when the worker process dies mid-task.

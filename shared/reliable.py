@@ -25,7 +25,7 @@ from celery import Celery
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from shared.contracts import OutboxBatch
+from shared.contracts import LONG_JOBS, OutboxBatch, queue_for
 from shared.db import session_scope
 from shared.outbox import enqueue
 from shared.pii import redact
@@ -232,6 +232,9 @@ def reliable_task(
     outbox rows commit in one transaction: the work is done exactly once in effect. A
     failing subject is retried with backoff, and dead-lettered after ``max_attempts``."""
 
+    if name in LONG_JOBS:
+        raise ValueError(f"{name} is a long job (shared.contracts.LONG_JOBS): use long_job")
+
     def register(handler: Handler) -> Handler:
         def task(*, outbox_ids: list[int]) -> None:
             batch = OutboxBatch(outbox_ids=outbox_ids)
@@ -271,7 +274,16 @@ def long_job(
 
     Unlike `reliable_task`, the job's effects and the outbox deletion do not commit
     together: the run row, not the outbox, is the record of what was done.
+
+    A long job goes to its service's runs queue (`shared.contracts.queue_for`), so that
+    a worker consuming only the service's real-time queue never waits behind one; its
+    name must therefore be listed in `shared.contracts.LONG_JOBS`.
     """
+    if name not in LONG_JOBS:
+        raise ValueError(
+            f"{name} is not in shared.contracts.LONG_JOBS: it would be routed to the "
+            f"real-time queue {queue_for(name)!r}"
+        )
 
     def register(job: Job) -> Job:
         def task(*, outbox_ids: list[int]) -> None:

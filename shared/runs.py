@@ -6,9 +6,13 @@ on these pieces:
 
 * `RunStatus`: the one spelling of a run's status, in code and in the database.
 * `RunKind`: a kind's name and advisory-lock class; ``kind.single_runner(engine, tenant)``
-  lets one run of a tenant work at a time (`RunBusyError` for the others).
+  lets one run of a tenant work at a time (`RunBusyError` for the others),
+  ``kind.admit`` keeps a tenant under its limit of runs in flight (`RunLimitReached`),
+  ``kind.try_scheduler_lock`` lets one scheduler of the kind work at a time.
 * `RunBook`: the status transitions of a run table (pending → running → succeeded or
-  failed), each a guarded ``UPDATE`` so a late or repeated call cannot undo a finished run.
+  failed; pending → cancelled, or running → cancelling → cancelled at the job's next
+  stage boundary), each a guarded ``UPDATE`` so a late or repeated call cannot undo a
+  finished run.
 * `ArtifactMetadata`: what makes a trained artifact reproducible and comparable.
 """
 
@@ -33,14 +37,19 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Asked to stop while it worked: it stops at its next stage boundary.
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
-IN_FLIGHT = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+# Runs that hold a worker or wait for one: they count against a tenant's limit.
+IN_FLIGHT = frozenset({RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING})
+_WORKABLE = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
 
 
 class RetryLater(Exception):  # noqa: N818 (an instruction to the runner, not an error)
@@ -58,10 +67,32 @@ class RunBusyError(RetryLater):
     """Another run of the same kind and tenant is working; this one is asked for later."""
 
 
+class RunCancelled(Exception):  # noqa: N818 (an instruction to the job, not an error)
+    """Raised at a stage boundary of a run that was asked to stop (or finished meanwhile):
+    the job ends there, and `RunBook.stop` records it as cancelled."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id} was cancelled")
+        self.run_id = run_id
+
+
+class RunLimitReached(Exception):  # noqa: N818
+    """The tenant has ``limit`` runs of the kind pending or running: no new one now."""
+
+    def __init__(self, kind: str, limit: int, *, retry_after_s: int) -> None:
+        super().__init__(
+            f"at most {limit} {kind} runs may be pending or running at once; "
+            "wait for one to finish or cancel one"
+        )
+        self.kind, self.limit, self.retry_after_s = kind, limit, retry_after_s
+
+
 @dataclass(frozen=True)
 class RunKind:
-    """A kind of model run. ``lock_class`` is its advisory-lock namespace (the other key
-    is the tenant), unique across kinds: two kinds sharing one would block each other."""
+    """A kind of model run. ``lock_class`` is its advisory-lock namespace, unique across
+    kinds: two kinds sharing one would block each other. The second key says whose lock
+    it is: a tenant's id (> 0) its runner, the negated id its admissions, 0 the kind's
+    scheduler."""
 
     name: str
     lock_class: int
@@ -95,6 +126,24 @@ class RunKind:
                 connection.execute(text("SELECT pg_advisory_unlock(:c, :t)"), keys)
                 connection.commit()
 
+    def admit(self, session: Session, book: RunBook, *, tenant_id: int, limit: int) -> None:
+        """Raise `RunLimitReached` when ``tenant_id`` has ``limit`` runs in flight.
+
+        Admissions of one tenant are serialised until ``session``'s transaction ends (a
+        transaction lock), so two requests at once cannot both take the last place."""
+        keys = {"c": self.lock_class, "t": -tenant_id}
+        session.execute(text("SELECT pg_advisory_xact_lock(:c, :t)"), keys)
+        if book.in_flight(session, tenant_id) >= limit:
+            raise RunLimitReached(self.name, limit, retry_after_s=self.busy_retry_s)
+
+    def try_scheduler_lock(self, session: Session) -> bool:
+        """Whether this session is the kind's one scheduler until its transaction ends
+        (several beats, or a manual trigger beside one, may call the scheduler at once)."""
+        got = session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:c, 0)"), {"c": self.lock_class}
+        )
+        return bool(got.scalar_one())
+
     def wait_for_runner(self, session: Session, tenant_id: int) -> None:
         """Wait until no run of this kind works for ``tenant_id``, and keep any from
         starting until ``session``'s transaction ends."""
@@ -107,8 +156,9 @@ class RunBook:
     """Status bookkeeping of one run table.
 
     The table needs ``id``, ``status``, ``progress``, ``error``, ``started_at`` and
-    ``finished_at`` columns. Only the kind's owner module holds a `RunBook`: it is the
-    one writer of its table. Every method flushes; the caller's session commits.
+    ``finished_at`` columns (and ``tenant_id`` for `in_flight`). Only the kind's owner
+    module holds a `RunBook`: it is the one writer of its table. Every method flushes;
+    the caller's session commits.
     """
 
     def __init__(self, table: type[SQLModel] | Table) -> None:
@@ -119,12 +169,21 @@ class RunBook:
         value = found.scalar_one_or_none()
         return None if value is None else RunStatus(value)
 
+    def in_flight(self, session: Session, tenant_id: int) -> int:
+        """How many of the tenant's runs are pending, running or being cancelled."""
+        statement = select(func.count()).where(
+            self.table.c.tenant_id == tenant_id,
+            self.table.c.status.in_([str(s) for s in IN_FLIGHT]),
+        )
+        return int(session.execute(statement).scalar_one())
+
     def start(self, session: Session, run_id: int, *, progress: float = 0.05) -> bool:
-        """pending (or running: a restart after a dead worker) → running; False if finished."""
+        """pending (or running: a restart after a dead worker) → running; False if finished
+        or being cancelled."""
         return self._move(
             session,
             run_id,
-            IN_FLIGHT,
+            _WORKABLE,
             status=RunStatus.RUNNING,
             started_at=func.now(),
             progress=progress,
@@ -143,14 +202,43 @@ class RunBook:
         )
 
     def fail(self, session: Session, run_id: int, error: str) -> bool:
-        """Any unfinished run → failed, with the reason (cut to what a person reads)."""
-        return self._move(
+        """Any unfinished run → failed, with the reason (cut to what a person reads); a
+        run being cancelled ends cancelled, as asked."""
+        failed = self._move(
             session,
             run_id,
-            IN_FLIGHT,
+            _WORKABLE,
             status=RunStatus.FAILED,
             finished_at=func.now(),
             error=error[:2000],
+        )
+        return failed or self.stop(session, run_id)
+
+    def cancel(self, session: Session, run_id: int) -> RunStatus | None:
+        """Ask a run to stop: a pending one is cancelled at once, a running one is being
+        cancelled until its job reaches a stage boundary. The run's status after the
+        request, or None when it is finished (or absent)."""
+        if self._move(
+            session, run_id, {RunStatus.PENDING}, status=RunStatus.CANCELLED, finished_at=func.now()
+        ):
+            return RunStatus.CANCELLED
+        self._move(session, run_id, {RunStatus.RUNNING}, status=RunStatus.CANCELLING)
+        status = self.status(session, run_id)
+        return status if status is RunStatus.CANCELLING else None
+
+    def checkpoint(self, session: Session, run_id: int) -> None:
+        """A stage boundary: raise `RunCancelled` unless the run is still running."""
+        if self.status(session, run_id) is not RunStatus.RUNNING:
+            raise RunCancelled(run_id)
+
+    def stop(self, session: Session, run_id: int) -> bool:
+        """A run being cancelled → cancelled (its job stopped at a stage boundary)."""
+        return self._move(
+            session,
+            run_id,
+            {RunStatus.CANCELLING},
+            status=RunStatus.CANCELLED,
+            finished_at=func.now(),
         )
 
     def _move(

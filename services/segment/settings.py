@@ -25,6 +25,9 @@ class SegmentSettings(Settings):
     # A training run's feature pass is split into this many statements over ranges of
     # customers that run at once, each on its own connection (and Postgres core).
     segment_feature_parts: int = Field(default=2, ge=1)
+    # A tenant may have this many runs pending or running at once; asking for another
+    # answers 429, and the schedule skips the tenant. One tenant cannot fill the runs queue.
+    segment_max_runs_in_flight: int = Field(default=3, ge=1)
     # Scheduled retrain (Celery beat), in seconds; 0 turns it off.
     segment_retrain_every_s: int = Field(default=24 * 3600, ge=0)
     # A retrain is promoted automatically when it is at least this good and this stable.

@@ -1,4 +1,10 @@
-"""The segment service's Celery worker: ``celery -A services.segment.worker worker -Q segment``.
+"""The segment service's Celery workers: one app, run as two workers on two queues.
+
+* ``celery -A services.segment.worker worker -Q segment``: real-time work (a customer's
+  refresh seconds after an order, erasures, the retrain check), short tasks only;
+* ``celery -A services.segment.worker worker -Q segment.runs``: the long jobs (trainings,
+  activations), on their own queue (`shared.contracts.queue_for`), so that a refresh
+  never waits behind an hour of training.
 
 Beat (``celery -A services.segment.worker beat``) sends the scheduled retrain check.
 """
@@ -49,8 +55,8 @@ def _refresh(session: Session, subjects: Sequence[Subject]) -> None:
     tasks.refresh(session, subjects)
 
 
-# Long jobs: minutes of work in their own sessions, driven by the run row; a run that
-# fails (or whose worker keeps dying) is marked failed by `give_up`.
+# Long jobs, routed to ``segment.runs``: minutes of work in their own sessions, driven by
+# the run row; a run that fails (or whose worker keeps dying) is marked failed by `give_up`.
 @long_job(app, SEGMENT_TRAIN_SEGMENTATION, engine=engine, max_attempts=attempts, give_up=give_up)
 def _train(db: Engine, subject: Subject) -> None:
     tasks.train(db, settings, subject)

@@ -37,14 +37,38 @@ PERSONALIZE_ATTRIBUTE_ORDERS: Final = "personalize.attribute_orders"
 # Sent by Celery beat (no subject): move logged decisions from the Redis stream to Postgres.
 PERSONALIZE_DRAIN_DECISIONS: Final = "personalize.drain_decisions"
 
-QUEUES: Final = ("ingest", "nlp", "segment", "personalize")
+SERVICES: Final = ("ingest", "nlp", "segment", "personalize")
+# Long jobs (`shared.reliable.long_job`: a training, an activation that re-assigns a whole
+# tenant) run for minutes to hours. Each service's long jobs have a queue of their own,
+# ``<service>.runs``, consumed by a worker of their own, so that its real-time work (a
+# customer's refresh seconds after an order) never waits behind one. A new long job is
+# added here, and `long_job` refuses to register one that is not.
+LONG_JOBS: Final = frozenset({SEGMENT_TRAIN_SEGMENTATION, SEGMENT_ACTIVATE_SEGMENTATION})
+RUNS_SUFFIX: Final = ".runs"
+
+
+def service_of(task_name: str) -> str:
+    service = task_name.split(".", 1)[0]
+    if service not in SERVICES:
+        raise ValueError(f"task {task_name!r} names no known service")
+    return service
+
+
+def runs_queue(service: str) -> str:
+    """The queue of ``service``'s long jobs."""
+    return f"{service}{RUNS_SUFFIX}"
+
+
+# Every queue a task can be routed to: each service's real-time queue, named after it,
+# and the runs queue of each service that has long jobs.
+QUEUES: Final = (*SERVICES, *sorted({runs_queue(service_of(job)) for job in LONG_JOBS}))
 
 
 def queue_for(task_name: str) -> str:
-    queue = task_name.split(".", 1)[0]
-    if queue not in QUEUES:
-        raise ValueError(f"task {task_name!r} names no known queue")
-    return queue
+    """The one routing rule: a long job to its service's runs queue, anything else to
+    the service's own queue. The relay, Celery's router and the producers all ask here."""
+    service = service_of(task_name)
+    return runs_queue(service) if task_name in LONG_JOBS else service
 
 
 class OutboxBatch(BaseModel):

@@ -132,7 +132,10 @@ def test_a_failing_training_fails_its_run_and_completes_its_outbox_row(engine: E
     tenant_id = new_tenant(engine)  # no customers: nothing to segment
     with session_scope(engine) as session:
         run_id = create_run(
-            session, tenant_id=tenant_id, params=SegmentationParams.resolve(SETTINGS)
+            session,
+            tenant_id=tenant_id,
+            params=SegmentationParams.resolve(SETTINGS),
+            max_in_flight=SETTINGS.segment_max_runs_in_flight,
         )
     outbox_id = train_outbox_id(engine, run_id)
     train_runner(engine).run([outbox_id])
@@ -168,7 +171,10 @@ def test_a_training_whose_worker_keeps_dying_ends_failed_and_dead_lettered(
     tenant_id = new_tenant(engine)
     with session_scope(engine) as session:
         run_id = create_run(
-            session, tenant_id=tenant_id, params=SegmentationParams.resolve(SETTINGS)
+            session,
+            tenant_id=tenant_id,
+            params=SegmentationParams.resolve(SETTINGS),
+            max_in_flight=SETTINGS.segment_max_runs_in_flight,
         )
     outbox_id = train_outbox_id(engine, run_id)
     with session_scope(engine) as session:  # what MAX_ATTEMPTS killed workers leave
@@ -195,7 +201,10 @@ def test_a_training_of_a_busy_tenant_is_asked_for_again_later(engine: Engine) ->
     tenant_id = new_tenant(engine)
     with session_scope(engine) as session:
         run_id = create_run(
-            session, tenant_id=tenant_id, params=SegmentationParams.resolve(SETTINGS)
+            session,
+            tenant_id=tenant_id,
+            params=SegmentationParams.resolve(SETTINGS),
+            max_in_flight=SETTINGS.segment_max_runs_in_flight,
         )
     outbox_id = train_outbox_id(engine, run_id)
     with SEGMENTATION.single_runner(engine, tenant_id):  # another run of the tenant trains

@@ -1,5 +1,9 @@
-"""The segment worker for real: a demo shop goes in through the ingest API, a run is
-trained, activated and explained, and new activity re-assigns a customer.
+"""The segment workers for real: a demo shop goes in through the ingest API, a run is
+trained, activated and explained, and new activity re-assigns a customer, also while
+another tenant's trainings occupy the runs worker.
+
+Two worker processes, as deployed: one consumes the real-time queue (``segment``), one
+the long jobs' queue (``segment.runs``).
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from services.segment.segmentations.runs import SEGMENTATION, SegmentationParams
 from services.segment.settings import SegmentSettings
 from services.segment.training.schedule import schedule_retrains
 from shared.auth import create_api_key
+from shared.contracts import SEGMENT_TRAIN_SEGMENTATION, queue_for
 from shared.db import session_scope
 from shared.runs import RunBusyError
 from tests.conftest import MakeKey
 from tests.support.http import tenant_of
+from tests.support.servers import start_worker
 from tests.support.stack import ServiceStack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+RUNS_QUEUE = queue_for(SEGMENT_TRAIN_SEGMENTATION)
 KINDS = ("customers", "products", "orders", "events", "reviews", "transcripts")
 
 
@@ -44,9 +51,16 @@ def segment_stack(
         "SEGMENTA_RELAY_STALE_AFTER_S": "5",
         "SEGMENTA_SEGMENT_RETRAIN_EVERY_S": "0",
     }
-    stack = ServiceStack("segment", stack_env, tmp_path_factory.mktemp("segment"))
+    logs = tmp_path_factory.mktemp("segment")
+    stack = ServiceStack("segment", stack_env, logs)
+    runs = start_worker("services.segment.worker", RUNS_QUEUE, stack_env, logs / "runs.log")
     yield stack
+    runs.stop()
     stack.stop()
+
+
+def worker_logs(stack: ServiceStack) -> str:
+    return f"{stack.worker_output()}\n--- runs worker ---\n{(stack.logs / 'runs.log').read_text()}"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +80,7 @@ def shop(api: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> 
 def start_run(engine: Engine, tenant_id: int, **params: Any) -> int:
     resolved = SegmentationParams.resolve(SegmentSettings(), seed=7, **params)
     with session_scope(engine) as session:
-        return create_run(session, tenant_id=tenant_id, params=resolved)
+        return create_run(session, tenant_id=tenant_id, params=resolved, max_in_flight=3)
 
 
 def test_a_run_trains_activates_and_explains_the_shop(
@@ -79,7 +93,7 @@ def test_a_run_trains_activates_and_explains_the_shop(
     wait_until(
         lambda: rows(engine, status, r=run_id)[0][:2] == ("succeeded", True),
         180,
-        f"run {run_id} to succeed\n{segment_stack.worker_output()}",
+        f"run {run_id} to succeed\n{worker_logs(segment_stack)}",
     )
     members = rows(
         engine,
@@ -98,6 +112,13 @@ def test_a_run_trains_activates_and_explains_the_shop(
     assert sum(s.size for s in segments) == 400
     assert len({s.name for s in segments}) == 5  # every segment has its own name
     assert all(s[3] for s in segments)  # and a readable surrogate rule
+    versions = rows(
+        engine,
+        "SELECT DISTINCT rules->>'version', profile->>'version', stats->>'version' "
+        "FROM segment WHERE run_id = :r",
+        r=run_id,
+    )
+    assert [tuple(v) for v in versions] == [("1", "1", "1")]  # stored as their contracts
     scored = rows(
         engine, "SELECT count(*) FROM customer_score WHERE tenant_id = :t AND clv > 0", t=tenant_id
     )[0][0]
@@ -162,7 +183,7 @@ def test_a_new_order_refreshes_the_customers_features_within_seconds(
     wait_until(
         lambda: rows(engine, features, t=tenant_id, c="c-000001")[0][1] > before[1],
         30,
-        f"the refreshed features\n{segment_stack.worker_output()}",
+        f"the refreshed features\n{worker_logs(segment_stack)}",
     )
     after = rows(engine, features, t=tenant_id, c="c-000001")[0]
     assert after[0] != before[0]  # the order counts: frequency and spend went up
@@ -175,6 +196,78 @@ def test_a_new_order_refreshes_the_customers_features_within_seconds(
     )
     for (reason,) in changes:  # a move is explained by the rule it now meets
         assert reason["rule"] or reason["moved"]
+
+
+def place_order(api: str, key: str, customer_id: str) -> None:
+    order = {
+        "order_id": f"o-new-{uuid.uuid4().hex[:6]}",
+        "customer_id": customer_id,
+        "placed_at": "2026-11-30T10:00:00Z",
+        "currency": "EUR",
+        "total": 120.0,
+        "lines": [{"product_id": "p-0001", "quantity": 1, "unit_price": 120.0}],
+    }
+    response = httpx.post(
+        f"{api}/v1/orders", json=order, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.json()["accepted"] == 1
+
+
+def test_another_tenants_queued_trainings_do_not_delay_a_refresh(
+    segment_stack: ServiceStack,
+    shop: tuple[str, Path],
+    engine: Engine,
+    api: str,
+    make_key: MakeKey,
+) -> None:
+    key, _ = shop
+    tenant_id = tenant_of(engine, key)
+    hogs = [tenant_of(engine, make_key("admin")) for _ in range(3)]
+    features = (
+        "SELECT f.updated_at FROM customer_features f JOIN customer c ON c.id = f.customer_pk "
+        "WHERE c.tenant_id = :t AND c.customer_id = 'c-000002'"
+    )
+    wait_until(lambda: bool(rows(engine, features, t=tenant_id)), 120, "the shop's features")
+    before = rows(engine, features, t=tenant_id)[0][0]
+    with session_scope(engine) as session:
+        for hog in hogs:
+            session.execute(
+                text("INSERT INTO customer (tenant_id, customer_id) VALUES (:t, 'hog')"),
+                {"t": hog},
+            )
+    in_flight = "SELECT count(*) FROM segmentation_run WHERE id = ANY(:ids) AND status = ANY(:s)"
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    # The hogs' trainings hold the runs worker for as long as this transaction lasts
+    # (an hour-long training, in short): their features need the customer row locked here.
+    with engine.connect() as holder:
+        holder.execute(
+            text("SELECT id FROM customer WHERE tenant_id = ANY(:hogs) FOR UPDATE"),
+            {"hogs": hogs},
+        )
+        queued = [start_run(engine, hog) for hog in hogs for _ in range(3)]
+        wait_until(
+            lambda: rows(engine, waiting)[0][0] > 0,
+            60,
+            f"the runs worker to start a training\n{worker_logs(segment_stack)}",
+        )
+        place_order(api, key, "c-000002")
+        wait_until(
+            lambda: rows(engine, features, t=tenant_id)[0][0] > before,
+            30,
+            f"the refreshed features\n{worker_logs(segment_stack)}",
+        )
+        pending = rows(engine, in_flight, ids=queued, s=["pending", "running"])[0][0]
+        assert pending == len(queued)  # the refresh did not wait for any of them
+        holder.rollback()
+    # Released, the hogs' trainings run (and fail: their tenants have no customers).
+    wait_until(
+        lambda: rows(engine, in_flight, ids=queued, s=["pending", "running"])[0][0] == 0,
+        180,
+        f"the queued trainings to end\n{worker_logs(segment_stack)}",
+    )
 
 
 def test_one_run_per_tenant_trains_at_a_time_and_a_killed_holder_frees_the_lock(

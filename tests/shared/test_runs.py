@@ -8,9 +8,19 @@ import uuid
 
 import pytest
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, MetaData, String, Table, text
+from sqlmodel import Session
 
 from shared.db import session_scope
-from shared.runs import ArtifactMetadata, DataWindow, RunBook, RunBusyError, RunKind, RunStatus
+from shared.runs import (
+    ArtifactMetadata,
+    DataWindow,
+    RunBook,
+    RunBusyError,
+    RunCancelled,
+    RunKind,
+    RunLimitReached,
+    RunStatus,
+)
 
 # A kind of run of its own (as churn models or recommenders will have), with its table.
 PROBE = RunKind("probe-model", lock_class=0x7E57)
@@ -18,6 +28,7 @@ PROBE_RUN = Table(
     "probe_model_run",
     MetaData(),
     Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, nullable=False, server_default="1"),
     Column("status", String(16), nullable=False),
     Column("progress", Float, nullable=False, server_default="0"),
     Column("error", String),
@@ -91,6 +102,76 @@ def test_a_finished_run_is_never_moved_back(engine: Engine, probe_table: Table) 
             text("SELECT error, progress FROM probe_model_run WHERE id = :r"), {"r": run_id}
         ).one()
     assert tuple(row) == (None, 1.0)
+
+
+def _probe_run(session: Session, tenant_id: int = 1) -> int:
+    return int(
+        session.execute(
+            text("INSERT INTO probe_model_run (tenant_id, status) VALUES (:t, :s) RETURNING id"),
+            {"t": tenant_id, "s": RunStatus.PENDING},
+        ).scalar_one()
+    )
+
+
+def test_a_pending_run_is_cancelled_at_once_a_running_one_at_its_next_boundary(
+    engine: Engine, probe_table: Table
+) -> None:
+    book = RunBook(probe_table)
+    with session_scope(engine) as session:
+        pending, running = _probe_run(session), _probe_run(session)
+        assert book.start(session, running)
+        assert book.cancel(session, pending) is RunStatus.CANCELLED
+        assert book.cancel(session, running) is RunStatus.CANCELLING
+        assert book.cancel(session, running) is RunStatus.CANCELLING  # asked twice: the same
+        # The job of the running one reaches a stage boundary and stops there.
+        with pytest.raises(RunCancelled):
+            book.checkpoint(session, running)
+        assert not book.start(session, running)  # a re-delivered job does not resume it
+        assert not book.succeed(session, running)
+        assert book.stop(session, running)
+        for run_id in (pending, running):
+            assert book.status(session, run_id) is RunStatus.CANCELLED
+            assert book.cancel(session, run_id) is None  # finished: nothing to cancel
+            assert not book.fail(session, run_id, "late")
+            assert RunStatus.CANCELLED.terminal
+
+
+def test_a_failure_while_being_cancelled_ends_the_run_cancelled(
+    engine: Engine, probe_table: Table
+) -> None:
+    book = RunBook(probe_table)
+    with session_scope(engine) as session:
+        run_id = _probe_run(session)
+        book.start(session, run_id)
+        book.cancel(session, run_id)
+        assert book.fail(session, run_id, "its worker died 3 times")
+        assert book.status(session, run_id) is RunStatus.CANCELLED
+
+
+def test_a_tenant_is_admitted_up_to_its_limit_of_runs_in_flight(
+    engine: Engine, probe_table: Table
+) -> None:
+    book = RunBook(probe_table)
+    tenant_id = uuid.uuid4().int % 10**9 + 1
+    with session_scope(engine) as session:
+        first = _probe_run(session, tenant_id)
+        PROBE.admit(session, book, tenant_id=tenant_id, limit=2)
+        _probe_run(session, tenant_id)
+        with pytest.raises(RunLimitReached) as refused:
+            PROBE.admit(session, book, tenant_id=tenant_id, limit=2)
+        assert (refused.value.limit, refused.value.retry_after_s) == (2, PROBE.busy_retry_s)
+        PROBE.admit(session, book, tenant_id=tenant_id + 1, limit=2)  # another tenant
+        book.start(session, first)
+        book.succeed(session, first)
+        PROBE.admit(session, book, tenant_id=tenant_id, limit=2)  # a finished run frees a place
+
+
+def test_one_scheduler_of_a_kind_at_a_time(engine: Engine) -> None:
+    with session_scope(engine) as first, session_scope(engine) as second:
+        assert PROBE.try_scheduler_lock(first)
+        assert not PROBE.try_scheduler_lock(second)
+    with session_scope(engine) as later:  # the lock went with the first's transaction
+        assert PROBE.try_scheduler_lock(later)
 
 
 def test_artifact_metadata_records_what_reproduces_a_run() -> None:

@@ -1,4 +1,4 @@
-"""``/v1/segmentations``: ask for a training, follow runs, activate a succeeded one."""
+"""``/v1/segmentations``: ask for a training, follow runs, cancel one, activate a succeeded one."""
 
 from __future__ import annotations
 
@@ -68,6 +68,13 @@ def _create(
         raise ApiError(
             422, "invalid request", errors=[{"field": exc.field, "message": exc.message}]
         ) from None
+    except service.RunLimitReached as exc:
+        raise ApiError(
+            429,
+            f"{exc} (the limit is the segment_max_runs_in_flight setting)",
+            errors=[{"field": "segmentation_run", "message": f"limit of {exc.limit} reached"}],
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from None
 
 
 @router.post(
@@ -77,7 +84,9 @@ def _create(
     description="Queues a training run and answers at once with it (status `pending`); "
     "follow it at `GET /v1/segmentations/{id}`. Fields left out take the service's "
     "defaults. With `promote: auto` the run becomes the active segmentation when it is "
-    "good and stable enough. Needs `admin`.",
+    "good and stable enough. A tenant may have a limited number of runs pending or "
+    "running at once (setting `segment_max_runs_in_flight`, 3 by default): beyond it the "
+    "answer is 429 with `Retry-After`. Needs `admin`.",
     response_model=SegmentationPublic,
     responses=error_responses(413),
 )
@@ -162,3 +171,32 @@ async def activate_segmentation(
     segmentation_id: RunId, principal: AdminDep, database: DatabaseDep
 ) -> SegmentationPublic:
     return await database.run(_activate, database.engine, principal.tenant_id, segmentation_id)
+
+
+def _cancel(engine: Engine, tenant_id: int, run_id: int) -> SegmentationPublic:
+    try:
+        with session_scope(engine) as session:
+            service.request_cancellation(session, tenant_id=tenant_id, run_id=run_id)
+            return _public(session, tenant_id, run_id)
+    except service.SegmentationDoesNotExist:
+        raise not_found(run_id) from None
+    except service.SegmentationFinished as exc:
+        errors: list[dict[str, str]] = [{"field": "status", "message": exc.status}]
+        raise ApiError(409, str(exc), errors=errors) from None
+
+
+@router.post(
+    "/{segmentation_id}/cancel",
+    status_code=202,
+    summary="Cancel a pending or running run",
+    description="A `pending` run is `cancelled` at once. A `running` one is `cancelling` "
+    "until its training reaches the next stage boundary, where it stops and ends "
+    "`cancelled` (nothing it trained is kept). A finished run cannot be cancelled (409). "
+    "Needs `admin`.",
+    response_model=SegmentationPublic,
+    responses=error_responses(404, 409),
+)
+async def cancel_segmentation(
+    segmentation_id: RunId, principal: AdminDep, database: DatabaseDep
+) -> SegmentationPublic:
+    return await database.run(_cancel, database.engine, principal.tenant_id, segmentation_id)

@@ -1,9 +1,11 @@
 """The owner of the ``segmentation_run`` table: every insert and update of a run is here.
 
 A run is asked for by the API or by the schedule (`create_run`, with parameters that
-`SegmentationParams.resolve` filled in from the settings once), trained by the worker
-(`load_request`, `mark_running`, `progress`, `save_result`, `mark_failed`), and made the
-tenant's active one by the activation (`set_active`). Reads for the API and the dashboard
+`SegmentationParams.resolve` filled in from the settings once, within the tenant's limit
+of runs in flight), trained by the worker (`load_request`, `mark_running`, `progress`,
+`save_result`, `mark_failed`), cancelled by the API (`cancel`, then `mark_cancelled` by
+the worker at a stage boundary), and made the tenant's active one by the activation
+(`set_active`). Reads for the API and the dashboard
 live in their repositories; writes go through here only.
 """
 
@@ -21,10 +23,11 @@ from services.segment.features import FEATURE_SETS
 from services.segment.modeling.algorithms import DENSITY as DENSITY_ALGORITHMS
 from services.segment.settings import Algorithm, SegmentSettings
 from shared.contracts import SEGMENT_TRAIN_SEGMENTATION
+from shared.contracts.rules import SegmentProfile, SegmentRules, SegmentStats
 from shared.models.segments import Segment, SegmentationRun
 from shared.outbox import enqueue
 from shared.reliable import Subject
-from shared.runs import TERMINAL, ArtifactMetadata, RunBook, RunKind, RunStatus
+from shared.runs import TERMINAL, ArtifactMetadata, RunBook, RunCancelled, RunKind, RunStatus
 
 SEGMENTATION = RunKind("segmentation", lock_class=0x5E6)
 _BOOK = RunBook(SegmentationRun)
@@ -108,15 +111,16 @@ class SegmentationRequest:
 
 @dataclass(frozen=True)
 class SegmentRecord:
-    """One segment of a trained run, as the ``segment`` table keeps it."""
+    """One segment of a trained run, as the ``segment`` table keeps it: its rules,
+    profile and stats in their contracts' shapes, stored with their version."""
 
     key: str
     name: str
     description: str
     size: int
-    profile: dict[str, Any]
-    rules: dict[str, Any]
-    stats: dict[str, Any]
+    profile: SegmentProfile
+    rules: SegmentRules
+    stats: SegmentStats
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,12 @@ class SegmentationResult:
     metadata: ArtifactMetadata
 
 
-def create_run(session: Session, *, tenant_id: int, params: SegmentationParams) -> int:
-    """A pending run and the outbox row that gets it trained, in the caller's transaction."""
+def create_run(
+    session: Session, *, tenant_id: int, params: SegmentationParams, max_in_flight: int
+) -> int:
+    """A pending run and the outbox row that gets it trained, in the caller's transaction;
+    `shared.runs.RunLimitReached` when the tenant has ``max_in_flight`` runs already."""
+    SEGMENTATION.admit(session, _BOOK, tenant_id=tenant_id, limit=max_in_flight)
     run = SegmentationRun(
         tenant_id=tenant_id,
         status=RunStatus.PENDING,
@@ -179,6 +187,16 @@ def mark_failed(session: Session, run_id: int, error: str) -> bool:
     return _BOOK.fail(session, run_id, error)
 
 
+def cancel(session: Session, run_id: int) -> RunStatus | None:
+    """Ask the run to stop (`shared.runs.RunBook.cancel`); None when it is finished."""
+    return _BOOK.cancel(session, run_id)
+
+
+def mark_cancelled(session: Session, run_id: int) -> bool:
+    """The trainer stopped at a stage boundary of a run being cancelled."""
+    return _BOOK.stop(session, run_id)
+
+
 def give_up(session: Session, subject: Subject, reason: str) -> None:
     """The training long job's end when it raised or its worker kept dying."""
     mark_failed(session, subject.subject_id, reason)
@@ -194,6 +212,13 @@ _PROGRESS = text(
 def progress(session: Session, run_id: int, value: float, stage: str) -> None:
     """How far the run got, shown by the API while it trains (the stage in ``metrics``)."""
     session.execute(_PROGRESS, {"run": run_id, "p": value, "stage": stage})
+
+
+def stage_done(session: Session, run_id: int, value: float, stage: str) -> None:
+    """A stage boundary of the training: its progress, or `shared.runs.RunCancelled`
+    when the run was asked to stop meanwhile."""
+    _BOOK.checkpoint(session, run_id)
+    progress(session, run_id, value, stage)
 
 
 def _json(value: Any) -> Any:
@@ -213,15 +238,15 @@ def save_result(session: Session, run: SegmentationRequest, result: Segmentation
             name=record.name,
             description=record.description,
             size=record.size,
-            profile=_json(record.profile),
-            rules=_json(record.rules),
-            stats=_json(record.stats),
+            profile=record.profile.model_dump(mode="json"),
+            rules=record.rules.model_dump(mode="json"),
+            stats=record.stats.model_dump(mode="json"),
         )
         for record in result.segments
     )
     session.flush()
     meta = result.metadata
-    _BOOK.succeed(
+    succeeded = _BOOK.succeed(
         session,
         run.id,
         progress=0.9,
@@ -230,6 +255,8 @@ def save_result(session: Session, run: SegmentationRequest, result: Segmentation
         data_window=meta.data_window.model_dump(mode="json", exclude_none=True),
         library_versions=meta.library_versions,
     )
+    if not succeeded:  # asked to stop while it trained: the caller's rollback drops the segments
+        raise RunCancelled(run.id)
 
 
 def set_active(session: Session, *, tenant_id: int, run_id: int) -> None:

@@ -32,7 +32,7 @@ _ERROR_TEXT: Final = {
     409: "The request conflicts with the run's state",
     413: "Request body too large",
     422: "Invalid input; `errors` names the fields",
-    429: "Rate limit exceeded; see `Retry-After`",
+    429: "Rate limit, or the tenant's limit of runs in flight, reached; see `Retry-After`",
     503: "Postgres unavailable; retry",
 }
 

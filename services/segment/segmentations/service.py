@@ -1,4 +1,4 @@
-"""Asking for a training or an activation: the run row and its outbox row, in one transaction.
+"""Asking for a training, its cancellation or an activation, each in one transaction.
 
 The worker does the work (``SEGMENT_TRAIN_SEGMENTATION``, ``SEGMENT_ACTIVATE_SEGMENTATION``);
 the API never calls Celery, so a request acknowledged here is never lost with Redis.
@@ -14,13 +14,16 @@ from services.segment.segmentations.schemas import SegmentationCreate
 from services.segment.settings import SegmentSettings
 from shared.contracts import SEGMENT_ACTIVATE_SEGMENTATION
 from shared.outbox import enqueue
-from shared.runs import RunStatus
+from shared.runs import RunLimitReached, RunStatus
 
 __all__ = [
+    "RunLimitReached",
     "SegmentationDoesNotExist",
+    "SegmentationFinished",
     "SegmentationNotSucceeded",
     "SegmentationRequestInvalid",
     "request_activation",
+    "request_cancellation",
     "request_segmentation",
 ]
 
@@ -39,6 +42,12 @@ class SegmentationNotSucceeded(RuntimeError):  # noqa: N818
         self.run_id, self.status = run_id, status
 
 
+class SegmentationFinished(RuntimeError):  # noqa: N818
+    def __init__(self, run_id: int, status: RunStatus) -> None:
+        super().__init__(f"segmentation run {run_id} is {status} already; nothing to cancel")
+        self.run_id, self.status = run_id, status
+
+
 def request_segmentation(
     session: Session,
     *,
@@ -47,7 +56,8 @@ def request_segmentation(
     body: SegmentationCreate,
     settings: SegmentSettings,
 ) -> int:
-    """A pending run and the outbox row that gets it trained; the run's id."""
+    """A pending run and the outbox row that gets it trained; the run's id.
+    `RunLimitReached` when the tenant has as many runs in flight as the settings allow."""
     params = SegmentationParams.resolve(
         settings,
         algorithm=body.algorithm,
@@ -58,7 +68,24 @@ def request_segmentation(
         promote=body.promote,
         requested_by=requested_by,
     )
-    return runs.create_run(session, tenant_id=tenant_id, params=params)
+    return runs.create_run(
+        session,
+        tenant_id=tenant_id,
+        params=params,
+        max_in_flight=settings.segment_max_runs_in_flight,
+    )
+
+
+def request_cancellation(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
+    """Cancel a pending run at once, or ask a running one to stop at its next stage
+    boundary; the run's status after the request."""
+    status = runs.lock_status(session, tenant_id=tenant_id, run_id=run_id)
+    if status is None:
+        raise SegmentationDoesNotExist(run_id)
+    after = runs.cancel(session, run_id)
+    if after is None:
+        raise SegmentationFinished(run_id, status)
+    return after
 
 
 def request_activation(session: Session, *, tenant_id: int, run_id: int) -> None:

@@ -5,6 +5,9 @@ fitted run), so the API shows progress, and a killed worker leaves a run that th
 re-delivered task trains again from the start. The run holds its kind's advisory lock
 for its tenant for its whole length: two runs of one tenant never train at once, and a
 dead worker's lock goes with its connection.
+
+Each stage boundary checks the run's row: a run cancelled while it trains stops there
+(`shared.runs.RunCancelled`) and ends ``cancelled``, without its segments.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from services.segment.settings import SegmentSettings
 from services.segment.training.previous import previous_run
 from services.segment.training.result import FittedSegmentation, build_result
 from shared.db import session_scope
+from shared.runs import RunCancelled
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +45,39 @@ def train_run(engine: Engine, settings: SegmentSettings, run_id: int) -> None:
     if run is None:
         return  # done already, or deleted
     with SEGMENTATION.single_runner(engine, run.tenant_id):
-        _train(engine, settings, run)
+        try:
+            _train(engine, settings, run)
+        except RunCancelled:
+            with session_scope(engine) as session:
+                runs.mark_cancelled(session, run.id)
+            log.info("segmentation run %d cancelled", run.id)
 
 
 def _train(engine: Engine, settings: SegmentSettings, run: SegmentationRequest) -> None:
     as_of = datetime.now(UTC)
     with session_scope(engine) as session:
         runs.mark_running(session, run.id)
+    _stage_done(engine, run, 0.05, "started")
     _compute_features(engine, settings, run, as_of)
-    _progress(engine, run, 0.4, "features")
+    _stage_done(engine, run, 0.4, "features")
     matrix, clv = _score_clv(engine, settings, run, as_of)
-    _progress(engine, run, 0.5, "clv")
+    _stage_done(engine, run, 0.5, "clv")
     fitted = _fit(engine, settings, run, matrix)
-    _progress(engine, run, 0.7, "fitted")
+    _stage_done(engine, run, 0.7, "fitted")
     result = build_result(fitted, matrix=matrix, clv=clv, params=run.params, as_of=as_of)
     with session_scope(engine) as session:
         runs.save_result(session, run, result)
     if _promote(run, settings, fitted):
         _activate_trained(engine, run, matrix)
+    else:
+        with session_scope(engine) as session:
+            runs.progress(session, run.id, 1.0, "trained")
     log.info("segmentation run %d trained (%d customers)", run.id, len(matrix))
 
 
-def _progress(engine: Engine, run: SegmentationRequest, value: float, stage: str) -> None:
+def _stage_done(engine: Engine, run: SegmentationRequest, value: float, stage: str) -> None:
     with session_scope(engine) as session:
-        runs.progress(session, run.id, value, stage)
+        runs.stage_done(session, run.id, value, stage)
 
 
 def _compute_features(

@@ -1,7 +1,9 @@
 """What a fitted segmentation becomes: its segments, its artifact and its metadata.
 
 The modelling library answers in JSON-able reports (`Segmenter.explain`, `project`);
-here they become the typed `SegmentationResult` that the run's owner stores.
+here they become the typed `SegmentationResult` that the run's owner stores. A segment's
+rules, profile and stats are read by assignment, the API and the dashboard, so they are
+built as their contracts (`shared.contracts.rules`), which stamp each with its version.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.segment.segmentations.runs import (
     SegmentationResult,
     SegmentRecord,
 )
+from shared.contracts.rules import SegmentProfile, SegmentRules, SegmentStats
 from shared.runs import ArtifactMetadata, DataWindow
 
 
@@ -127,26 +130,30 @@ def _record(segmenter: Segmenter, keys: KeyAssignment, segment: dict[str, Any]) 
     """One segment of `Segmenter.explain`'s report, as the ``segment`` table keeps it."""
     label = segment["label"]
     key = segmenter.segment_keys_.get(label, "noise") if label >= 0 else "noise"
-    paths = segment["rules"].get("paths", [])
-    rules = {
-        "text": " or ".join(p["text"] for p in paths[:2]) or None,
-        "fidelity": segment["rules"].get("recall"),
-        "precision": segment["rules"].get("precision"),
-        "paths": paths,
-    }
-    profile = {
-        "share": segment["stats"]["share"],
-        "features": [
-            {"name": name, **values} for name, values in segment["profile"]["features"].items()
+    report = _plain(segment)  # numpy scalars as Python ones, before validation
+    paths = report["rules"].get("paths", [])
+    rules = SegmentRules(
+        text=" or ".join(p["text"] for p in paths[:2]) or None,
+        fidelity=report["rules"].get("recall"),
+        precision=report["rules"].get("precision"),
+        paths=paths,
+    )
+    profile = SegmentProfile(
+        share=report["stats"]["share"],
+        features=[
+            {"name": name, **values} for name, values in report["profile"]["features"].items()
         ],
-        "standouts": segment["profile"]["standouts"],
-    }
+        standouts=report["profile"]["standouts"],
+    )
+    stats = SegmentStats.model_validate(
+        {**report["stats"], "jaccard_previous": keys.jaccard.get(key)}
+    )
     return SegmentRecord(
         key=key,
-        name=segment["name"],
-        description=segment["description"],
-        size=segment["size"],
+        name=report["name"],
+        description=report["description"],
+        size=int(report["size"]),
         profile=profile,
         rules=rules,
-        stats={**segment["stats"], "jaccard_previous": keys.jaccard.get(key)},
+        stats=stats,
     )

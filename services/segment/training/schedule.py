@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import text
 from sqlmodel import Session
 
-from services.segment.segmentations.runs import SegmentationParams, create_run
+from services.segment.segmentations.runs import SEGMENTATION, SegmentationParams, create_run
 from services.segment.settings import SegmentSettings
-from shared.runs import IN_FLIGHT, RunStatus
+from shared.runs import IN_FLIGHT, RunLimitReached, RunStatus
 
-SCHEDULER_LOCK = (0x5E7, 0)  # one scheduler at a time, whatever the number of beats
+log = logging.getLogger(__name__)
 SCHEDULE = "schedule"  # a scheduled run's ``requested_by``
 
 _DUE = text(
@@ -29,26 +31,33 @@ _DUE = text(
 def schedule_retrains(session: Session, settings: SegmentSettings) -> list[int]:
     """Create a run for every tenant whose last one is older than the schedule; their ids.
 
-    Several beats (or a manual trigger beside one) may call this at once: the advisory
-    lock lets one through and the others return without doing anything.
+    Several beats (or a manual trigger beside one) may call this at once: the kind's
+    scheduler lock lets one through and the others return without doing anything. A
+    tenant at its limit of runs in flight (one asked for through the API meanwhile) is
+    left to the next check.
     """
-    got = session.execute(
-        text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
-        {"a": SCHEDULER_LOCK[0], "b": SCHEDULER_LOCK[1]},
-    ).scalar_one()
-    if not got:
+    if not SEGMENTATION.try_scheduler_lock(session):
         return []
     params = SegmentationParams.resolve(settings, requested_by=SCHEDULE)
-    due = (
-        session.execute(
-            _DUE,
-            {
-                "every": settings.segment_retrain_every_s,
-                "in_flight": [str(status) for status in IN_FLIGHT],
-                "succeeded_status": RunStatus.SUCCEEDED,
-            },
-        )
-        .scalars()
-        .all()
-    )
-    return [create_run(session, tenant_id=tenant_id, params=params) for tenant_id in due]
+    due = session.execute(
+        _DUE,
+        {
+            "every": settings.segment_retrain_every_s,
+            "in_flight": [str(status) for status in IN_FLIGHT],
+            "succeeded_status": RunStatus.SUCCEEDED,
+        },
+    ).scalars()
+    created = []
+    for tenant_id in due.all():
+        try:
+            created.append(
+                create_run(
+                    session,
+                    tenant_id=tenant_id,
+                    params=params,
+                    max_in_flight=settings.segment_max_runs_in_flight,
+                )
+            )
+        except RunLimitReached:
+            log.info("tenant %d is at its limit of runs in flight; not scheduled", tenant_id)
+    return created
