@@ -8,7 +8,8 @@
   const PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"];
   const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
   const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"] };
-  const GRID = { gridcolor: "#eef0f3", zerolinecolor: "#d0d5dd" };
+  // A fresh object per axis: Plotly writes its own state into the layout it is given.
+  const grid = (extra) => Object.assign({ gridcolor: "#eef0f3", zerolinecolor: "#d0d5dd" }, extra);
   const $ = (id) => document.getElementById(id);
   const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
   const decimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
@@ -31,7 +32,7 @@
     const layout = Object.assign({
       font: { family: FONT, size: 12, color: "#344054" }, margin: { l: 56, r: 16, t: 8, b: 56 },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", hoverlabel: { font: { family: FONT } },
-      legend: { orientation: "h", x: 0, y: -0.2 }, xaxis: GRID, yaxis: GRID,
+      legend: { orientation: "h", x: 0, y: -0.2 }, xaxis: grid(), yaxis: grid(),
     }, extra);
     Plotly.newPlot(node, traces, layout, CONFIG);
   }
@@ -120,6 +121,7 @@
     const names = new Map(offers.offers.map((o) => [o.offer_id, o.name]));
     const offerName = (id) => names.get(id) || id;
     const segmentName = new Map(offers.segments.map((s) => [s.key, s.name]));
+    state.colors = new Map(offers.segments.map((s, i) => [s.key, PALETTE[i % PALETTE.length]]));
     renderKpis(state.placements.find((p) => p.name === placement), evaluation, offers);
     renderExposures(offers, offerName, segmentName);
     renderConversion(offers, offerName, segmentName);
@@ -162,31 +164,31 @@
     const { bySegment, shown, ids } = statsBySegment(offers);
     if (!ids.length) return emptyChart("chart-exposures", "No decision showed an offer in this window.");
     const x = ids.map(offerName);
-    const traces = shown.map((key, i) => ({
-      type: "bar", name: segmentName.get(key) || key, x, marker: { color: PALETTE[i % PALETTE.length] },
+    const traces = shown.map((key) => ({
+      type: "bar", name: segmentName.get(key) || key, x, marker: { color: state.colors.get(key) },
       y: ids.map((id) => (bySegment.get(key)?.get(id)?.exposures || 0)),
       hovertemplate: `${segmentName.get(key) || key}<br>%{x}: %{y:,} decisions<extra></extra>`,
     }));
-    plot("chart-exposures", traces, { barmode: "stack", yaxis: Object.assign({ title: { text: "decisions" } }, GRID) });
+    plot("chart-exposures", traces, { barmode: "stack", yaxis: grid({ title: { text: "decisions" } }) });
   }
 
   function renderConversion(offers, offerName, segmentName) {
     const { bySegment, shown, ids } = statsBySegment(offers);
     if (!ids.length) return emptyChart("chart-conversion", "No decision showed an offer in this window.");
     const keys = state.segment === ALL ? [ALL, ...shown] : shown;
-    const traces = keys.map((key, i) => {
+    const traces = keys.map((key) => {
       const stats = ids.map((id) => bySegment.get(key)?.get(id));
       const rate = (s) => (s && s.rate !== null ? s.rate : null);
       return {
         type: "bar", name: key === ALL ? "All segments" : segmentName.get(key) || key, x: ids.map(offerName), y: stats.map(rate),
-        marker: { color: key === ALL ? "#344054" : PALETTE[(i - (state.segment === ALL ? 1 : 0)) % PALETTE.length] },
+        marker: { color: key === ALL ? "#344054" : state.colors.get(key) },
         error_y: { type: "data", symmetric: false, array: stats.map((s) => (rate(s) === null ? 0 : s.ci_high - s.rate)),
           arrayminus: stats.map((s) => (rate(s) === null ? 0 : s.rate - s.ci_low)), color: "#475467", thickness: 1.2, width: 3 },
         customdata: stats.map((s) => (s ? `${number.format(s.conversions)} of ${number.format(s.exposures)}` : "no exposures")),
         hovertemplate: "%{x}: %{y:.1%}<br>%{customdata}<extra>%{fullData.name}</extra>",
       };
     });
-    plot("chart-conversion", traces, { barmode: "group", yaxis: Object.assign({ tickformat: ".0%", rangemode: "tozero", title: { text: "conversion rate" } }, GRID) });
+    plot("chart-conversion", traces, { barmode: "group", yaxis: grid({ tickformat: ".0%", rangemode: "tozero", title: { text: "conversion rate" } }) });
   }
 
   function renderAllocation(allocation, offerName, segmentName) {
@@ -198,7 +200,7 @@
       line: { width: 0.5, color: PALETTE[i % PALETTE.length] }, customdata: s.counts.map((c, j) => `${number.format(c)} of ${number.format(allocation.totals[j])}`),
       hovertemplate: `${offerName(s.offer_id)}: %{y:.0%} (%{customdata})<extra></extra>`,
     }));
-    plot("chart-allocation", traces, { hovermode: "x unified", yaxis: Object.assign({ tickformat: ".0%", range: [0, 1], title: { text: "share of decisions" } }, GRID) });
+    plot("chart-allocation", traces, { hovermode: "x unified", yaxis: grid({ tickformat: ".0%", range: [0, 1], title: { text: "share of decisions" } }) });
   }
 
   function renderEvaluation(evaluation, offerName) {
@@ -216,7 +218,7 @@
       error_x: { type: "data", symmetric: false, array: rows.map((r) => r.e.ci_high - r.e.estimate), arrayminus: rows.map((r) => r.e.estimate - r.e.ci_low), color: "#3b5bdb" },
       hovertemplate: "%{y}: %{x:.2%}<extra></extra>", showlegend: false,
     }], {
-      margin: { l: 210, r: 16, t: 24, b: 40 }, xaxis: Object.assign({ tickformat: ".0%", title: { text: "conversion per decision" } }, GRID),
+      margin: { l: 210, r: 16, t: 24, b: 40 }, xaxis: grid({ tickformat: ".0%", title: { text: "conversion per decision" } }),
       yaxis: { autorange: "reversed" },
       shapes: observed === null ? [] : [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: observed, x1: observed, line: { color: "#e8590c", dash: "dash" } }],
       annotations: observed === null ? [] : [{ x: observed, y: 1, yref: "paper", yanchor: "bottom", showarrow: false, text: `logged policy ${percent.format(observed)}`, font: { size: 11, color: "#e8590c" } }],
@@ -224,19 +226,23 @@
   }
 
   function renderExperiments(experiments) {
+    $("experiments").replaceChildren(...experiments.map(renderExperiment));
     const rows = experiments.flatMap((x) => x.comparisons.map((c) => ({ y: `${x.name}: ${c.arm} vs ${x.arms[0].name}`, c })));
     const bar = (name, color, low, high, shift) => ({
-      type: "scatter", mode: "markers", name, x: rows.map((r) => r.c.difference), y: rows.map((r) => r.y), marker: { color, size: 8 },
-      error_x: { type: "data", symmetric: false, array: rows.map((r) => r.c[high] - r.c.difference), arrayminus: rows.map((r) => r.c.difference - r.c[low]), color },
+      type: "scatter", mode: "markers", orientation: "h", name, x: rows.map((r) => r.c.difference), y: rows.map((r) => r.y), marker: { color, size: 8 },
+      // An unbounded interval comes as null (JSON has no infinity): drawn as no bar.
+      error_x: { type: "data", symmetric: false, array: rows.map((r) => (r.c[high] ?? r.c.difference) - r.c.difference),
+        arrayminus: rows.map((r) => r.c.difference - (r.c[low] ?? r.c.difference)), color },
       offsetgroup: shift, hovertemplate: `%{y}<br>difference %{x:.3f} (${name})<extra></extra>`,
     });
-    if (!rows.length) emptyChart("chart-experiments", experiments.length ? "Not enough exposed customers per arm to compare yet." : "No experiment on this placement.");
-    else plot("chart-experiments", [bar("fixed-horizon 95%", "#98a2b3", "ci_low", "ci_high", "a"), bar("always-valid 95%", "#3b5bdb", "sequential_ci_low", "sequential_ci_high", "b")], {
-      scattermode: "group", margin: { l: 260, r: 16, t: 8, b: 72 }, yaxis: { autorange: "reversed" },
-      xaxis: Object.assign({ title: { text: "difference against the control (per exposed customer)" } }, GRID),
+    if (!rows.length) return emptyChart("chart-experiments", experiments.length ? "Not enough exposed customers per arm to compare yet." : "No experiment on this placement.");
+    $("chart-experiments").style.height = `${Math.max(200, 130 + rows.length * 80)}px`;
+    plot("chart-experiments", [bar("fixed-horizon 95%", "#98a2b3", "ci_low", "ci_high", "a"), bar("always-valid 95%", "#3b5bdb", "sequential_ci_low", "sequential_ci_high", "b")], {
+      scattermode: "group", margin: { l: 260, r: 16, t: 32, b: 48 }, yaxis: { autorange: "reversed" },
+      legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom" },
+      xaxis: grid({ title: { text: "difference against the control (per exposed customer)" } }),
       shapes: [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: 0, x1: 0, line: { color: "#667085", dash: "dash" } }],
     });
-    $("experiments").replaceChildren(...experiments.map(renderExperiment));
   }
 
   function renderExperiment(x) {
