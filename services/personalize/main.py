@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis import Redis
 
+from services.personalize.dashboard.router import router as dashboard_router
 from services.personalize.evaluation.router import router as evaluation_router
 from services.personalize.experiments.router import router as experiments_router
 from services.personalize.feedback.router import MAX_BODY_BYTES
@@ -56,6 +57,7 @@ def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
     app.include_router(offers_router)
     app.include_router(experiments_router)
     app.include_router(evaluation_router)
+    app.include_router(dashboard_router)
     return app
 
 

@@ -434,5 +434,7 @@
     showKeyPanel();
   });
   $("refresh").addEventListener("click", load);
+  // The personalize page belongs to the personalize API: same host, its own port.
+  $("personalize-link").href = `${location.protocol}//${location.hostname}:${$("personalize-link").dataset.port}/dashboard`;
   load();
 })();

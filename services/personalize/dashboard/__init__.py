@@ -1,0 +1,1 @@
+"""The personalize dashboard: offers, allocation, experiments and off-policy estimates."""
