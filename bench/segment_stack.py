@@ -36,7 +36,7 @@ from shared.db import create_db_engine, session_scope
 from shared.outbox import enqueue
 from shared.settings import PostgresSettings
 from tests.support.http import tenant_of
-from tests.support.servers import Process, start_api, start_worker
+from tests.support.servers import Process, service_queues, start_api, start_worker
 
 RATE_LIMIT = 1_000_000_000  # per key and minute: the load must not be throttled
 POLL_S = 0.1
@@ -56,7 +56,7 @@ def running_stack(
         stack.callback(relay.stop)
         for service in workers:
             log = tmp / f"{service}-worker.log"
-            worker = start_worker(f"services.{service}.worker", service, env, log)
+            worker = start_worker(f"services.{service}.worker", service_queues(service), env, log)
             stack.callback(worker.stop)
         yield url, engine
 

@@ -72,7 +72,7 @@ def local_processes(settings: CliSettings) -> list[LocalProcess]:
     for process in processes():
         port = settings.port(process.image) if process.port else None
         args = process.local_command(
-            port=port, node=f"{process.image}@%h", schedule=f"{data_dir}/celerybeat-schedule"
+            port=port, node=f"{process.name}@%h", schedule=f"{data_dir}/{process.name}-schedule"
         )
         found.append(LocalProcess(process.name, tuple(args), port))
     return found

@@ -19,11 +19,12 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.contracts import QUEUES
+from shared.contracts import LONG_JOBS, QUEUES, runs_queue, service_of
 
 Role = Literal["api", "worker", "beat", "relay"]
-# Inside a container the schedule must go to the writable tmpfs (the root is read-only).
-BEAT_SCHEDULE = "/tmp/celerybeat-schedule"  # noqa: S108
+# Inside a container the schedule must go to the writable tmpfs (the root is read-only);
+# one file per beat, as several beats may share a host's /tmp under a Procfile.
+BEAT_SCHEDULE_DIR = "/tmp"  # noqa: S108
 # A container's port is reached through its own network namespace: listen on all of it.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 
@@ -42,7 +43,7 @@ class Process:
     access_log: bool = True
 
     def command(
-        self, *, host: str = ALL_INTERFACES, port: int | None = None, schedule: str = BEAT_SCHEDULE
+        self, *, host: str = ALL_INTERFACES, port: int | None = None, schedule: str | None = None
     ) -> list[str]:
         """The command as a container or Procfile runs it (console scripts on PATH)."""
         if self.role == "api":
@@ -53,6 +54,7 @@ class Process:
             tuning = ["--concurrency", "1", "--prefetch-multiplier", "1"]
             return ["celery", "-A", self.module, "worker", "-Q", str(self.queue), *tuning]
         if self.role == "beat":
+            schedule = schedule or f"{BEAT_SCHEDULE_DIR}/{self.name}-schedule"
             return ["celery", "-A", self.module, "beat", "--schedule", schedule]
         return ["python", "-m", self.module]
 
@@ -92,6 +94,10 @@ class Service:
     def queue(self) -> str:
         return self.name
 
+    @property
+    def has_long_jobs(self) -> bool:
+        return any(service_of(job) == self.name for job in LONG_JOBS)
+
     def processes(self) -> list[Process]:
         worker_module = f"services.{self.name}.worker"
         found: list[Process] = []
@@ -102,6 +108,13 @@ class Service:
         if self.worker:
             found.append(
                 Process(f"{self.name}-worker", self.name, "worker", worker_module, self.queue)
+            )
+        if self.worker and self.has_long_jobs:
+            # Long jobs (trainings) have their own queue and worker: the real-time queue
+            # never waits behind one.
+            runs = runs_queue(self.name)
+            found.append(
+                Process(f"{self.name}-runs-worker", self.name, "worker", worker_module, runs)
             )
         if self.beat:
             found.append(Process(f"{self.name}-beat", self.name, "beat", worker_module))
@@ -145,7 +158,7 @@ def procfile() -> str:
     for process in processes():
         words = process.command()
         if process.role == "worker":
-            words += ["-n", f"{process.image}-${{PORT:-0}}@%h"]
+            words += ["-n", f"{process.name}-${{PORT:-0}}@%h"]
         lines.append(f"{process.name}: {' '.join(words)}")
     return "\n".join(lines) + "\n"
 

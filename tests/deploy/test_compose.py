@@ -178,7 +178,8 @@ def test_worker_healthchecks_ping_their_own_node(services: dict[str, Service]) -
 def test_workers_consume_their_queue_one_task_at_a_time(services: dict[str, Service]) -> None:
     for name, queue in WORKERS.items():
         command = command_of(services[name])
-        assert command[:4] == ["celery", "-A", f"services.{queue}.worker", "worker"], name
+        service = queue.split(".")[0]  # a service's runs queue is "<service>.runs"
+        assert command[:4] == ["celery", "-A", f"services.{service}.worker", "worker"], name
         assert command[command.index("-Q") + 1] == queue, name
         assert command[command.index("--concurrency") + 1] == "1", name
         assert command[command.index("--prefetch-multiplier") + 1] == "1", name

@@ -17,9 +17,8 @@ from sqlalchemy import Engine, text
 
 from segmenta.client import upload
 from segmenta.demo.generate import DEFAULT_NOW, generate
-from services.segment.features import compute_features, load_matrix
+from services.segment.features import MODEL_FEATURES, compute_features, load_matrix
 from services.segment.modeling import Segmenter
-from services.segment.training.store import MODEL_FEATURES
 from shared.auth import create_api_key
 from shared.db import session_scope
 

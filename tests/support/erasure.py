@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from shared.db import session_scope
 from tests.support.http import auth
-from tests.support.servers import Process, start_worker
+from tests.support.servers import Process, service_queues, start_worker
 from tests.support.stack import wait_until
 
 # The services whose workers erase stores of their own (shared.erasure.WORKER_STORES).
@@ -33,7 +33,8 @@ def erasing_workers(env: dict[str, str], logs: Path) -> Iterator[list[Process]]:
     processes = [Process([sys.executable, "-m", "shared.relay"], stack_env, logs / "relay.log")]
     for service in ERASING_SERVICES:
         log = logs / f"{service}-worker.log"
-        processes.append(start_worker(f"services.{service}.worker", service, stack_env, log))
+        queues = service_queues(service)
+        processes.append(start_worker(f"services.{service}.worker", queues, stack_env, log))
     try:
         yield processes
     finally:

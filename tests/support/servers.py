@@ -188,6 +188,13 @@ def start_api(
     raise TimeoutError(f"API did not start:\n{process.output()}")
 
 
+def service_queues(service: str) -> str:
+    """Every queue of ``service`` (its real-time and its runs queue), for one test worker."""
+    from shared.contracts import QUEUES
+
+    return ",".join(q for q in QUEUES if q.split(".")[0] == service)
+
+
 def start_worker(app_module: str, queue: str, env: Mapping[str, str], log: Path) -> Process:
     return Process(
         [

@@ -131,11 +131,16 @@ def _record(segmenter: Segmenter, keys: KeyAssignment, segment: dict[str, Any]) 
     label = segment["label"]
     key = segmenter.segment_keys_.get(label, "noise") if label >= 0 else "noise"
     report = _plain(segment)  # numpy scalars as Python ones, before validation
-    paths = report["rules"].get("paths", [])
+    found = report["rules"]
+    paths = found.get("paths", [])
     rules = SegmentRules(
-        text=" or ".join(p["text"] for p in paths[:2]) or None,
-        fidelity=report["rules"].get("recall"),
-        precision=report["rules"].get("precision"),
+        # The rule as explain() wrote it (labels, brackets); older reports had no text.
+        text=found.get("text") or " or ".join(p["text"] for p in paths[:2]) or None,
+        fidelity=found.get("recall"),
+        precision=found.get("precision"),
+        coverage=found.get("coverage"),
+        low_coverage=found.get("low_coverage"),
+        source=found.get("source"),
         paths=paths,
     )
     profile = SegmentProfile(
