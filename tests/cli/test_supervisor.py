@@ -56,7 +56,11 @@ def test_it_gives_up_on_a_process_that_keeps_failing_at_start(tmp_path: Path) ->
 
 def _worker_pid(up: psutil.Process, module: str) -> int | None:
     for child in up.children():
-        if module in child.cmdline() and "worker" in child.cmdline():
+        try:
+            cmdline = child.cmdline()
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # the killed one, not reaped yet
+        if module in cmdline and "worker" in cmdline:
             return child.pid
     return None
 

@@ -232,7 +232,7 @@ def test_dependencies_come_from_the_lock_without_dev_tools(service: str) -> None
 
 def test_each_image_installs_only_its_own_extras() -> None:
     images = _compose_images()
-    assert set(images) == set(ALLOWED_EXTRAS) - {"personalize"}  # no process of it runs yet
+    assert set(images) == set(ALLOWED_EXTRAS)
     for image, extras in images.items():
         assert extras == ALLOWED_EXTRAS[image], image
 

@@ -102,7 +102,7 @@ def cache(redis_url: str, tenant: int, customer_id: str, marker: str) -> None:
     with Redis.from_url(redis_url) as client:
         client.hset(
             customer_key(tenant, subject_hash(SECRET, customer_id)),
-            mapping={"segment": f"seg-{marker}", "consent": "1"},
+            mapping={"segment": "s1", "consent": "1", "last_offer": f"offer for {marker}"},
         )
 
 

@@ -31,6 +31,10 @@ from tests.segment.conftest import ShopKeys
 from tests.support.http import auth, tenant_of
 from tests.support.stack import wait_until
 
+QUEUED_TRAINING = (
+    f"SELECT 1 FROM outbox WHERE task_name = '{SEGMENT_TRAIN_SEGMENTATION}' AND subject_id = :r"
+)
+
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 LIMIT = SegmentSettings().segment_max_runs_in_flight
@@ -141,7 +145,7 @@ def test_a_pending_run_is_cancelled_at_once_and_never_trains(
     train_in_thread(engine, run_id).join(60)  # its training message arrives afterwards
     run = one(engine, "SELECT status, started_at FROM segmentation_run WHERE id = :r", r=run_id)
     assert tuple(run) == ("cancelled", None)
-    assert one(engine, "SELECT 1 FROM outbox WHERE subject_id = :r", r=run_id) is None
+    assert one(engine, QUEUED_TRAINING, r=run_id) is None
     again = segment_client.post(f"/v1/segmentations/{run_id}/cancel", headers=auth(key))
     assert again.status_code == 409
     assert "cancelled already" in again.json()["detail"]
@@ -179,7 +183,7 @@ def test_a_running_run_stops_at_its_next_stage_and_ends_cancelled(
     assert run.progress < 0.4  # it went no further than the stage it was in
     assert run.metrics["stage"] == "started"
     assert one(engine, "SELECT 1 FROM segment WHERE run_id = :r", r=run_id) is None
-    assert one(engine, "SELECT 1 FROM outbox WHERE subject_id = :r", r=run_id) is None
+    assert one(engine, QUEUED_TRAINING, r=run_id) is None
 
 
 def test_only_an_admin_cancels_and_only_an_unfinished_run_of_their_tenant(

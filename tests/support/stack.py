@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.servers import Process, service_queues, start_api, start_worker
+from tests.support.servers import Process, start_api, start_worker
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -35,8 +35,7 @@ class ServiceStack:
 
     def _start_worker(self) -> Process:
         log = self.logs / f"{self.service}-worker-{self.restarts}.log"
-        queues = service_queues(self.service)
-        return start_worker(f"services.{self.service}.worker", queues, self.env, log)
+        return start_worker(f"services.{self.service}.worker", self.service, self.env, log)
 
     def start_api(self, app: str) -> str:
         self.api, self.api_url = start_api(self.env, self.logs / "api.log", app=app)
