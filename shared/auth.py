@@ -138,9 +138,14 @@ class PrincipalCache:
     spares each request its own lookup. Scopes and tenant of a key never change.
     """
 
-    def __init__(self, ttl: float = 2.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, ttl: float = 2.0, max_entries: int = 10_000, outage_grace: float = 900.0
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        # While Postgres cannot be asked, a key seen within this long still reads: nobody
+        # can revoke it meanwhile (revoking writes to the same Postgres).
+        self.outage_grace = outage_grace
         self._entries: dict[bytes, tuple[float, Principal]] = {}
 
     @staticmethod
@@ -150,6 +155,13 @@ class PrincipalCache:
     def get(self, raw_key: str) -> Principal | None:
         entry = self._entries.get(self._key(raw_key))
         if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def get_during_outage(self, raw_key: str) -> Principal | None:
+        """The key as last seen, for when Postgres is unreachable."""
+        entry = self._entries.get(self._key(raw_key))
+        if entry is None or entry[0] + self.outage_grace < time.monotonic():
             return None
         return entry[1]
 

