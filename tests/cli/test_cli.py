@@ -45,6 +45,7 @@ def embedded_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         "SEGMENTA_INGEST_PORT": str(free_port()),
         "SEGMENTA_NLP_PORT": str(free_port()),
         "SEGMENTA_SEGMENT_PORT": str(free_port()),
+        "SEGMENTA_PERSONALIZE_PORT": str(free_port()),
         "PYTHONPATH": str(ROOT),
     }
 

@@ -102,5 +102,9 @@ def test_a_killed_worker_comes_back_while_the_api_keeps_answering(
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # stopped as a person would: its processes stop with it
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
