@@ -34,7 +34,8 @@ from bench.personalize_load import (
 from bench.personalize_report import Quality, SpeedResults, write_report
 from bench.report import Check
 from bench.servers import CpuMeter, machine_info, postmaster_pid, start_uvicorn, wait_for_quiet
-from segmenta.demo.storefront import Population, Shop, Tastes, simulate
+from segmenta.demo.storefront import Population, Tastes
+from segmenta.demo.storefront_shop import Shop, simulate
 from services.personalize.cache import placement_key
 from shared.auth import create_api_key
 from shared.db import create_db_engine, session_scope
@@ -245,8 +246,9 @@ def feedback(s: Stack, cfg: Config, r: SpeedResults, shop: Shop) -> None:
         chunk = decisions[(run - 1) * lag_rows : run * lag_rows]
         wait_for_quiet(s.url.rsplit("/", 1)[1], postmaster_pid(s.url))
         lag = learning_lag(
-            s.personalize, shop.storefront_key, s.redis_url, shop.tenant_id, chunk, cfg.lag_rate
-        )
+            s.personalize, shop.storefront_key, s.redis_url, shop.tenant_id, chunk,
+            cfg.lag_rate, run,
+        )  # fmt: skip
         _lag(r, lag, run)
 
 

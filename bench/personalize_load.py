@@ -230,6 +230,7 @@ def learning_lag(
     tenant_id: int,
     decisions: Sequence[Logged],
     rate: int,
+    run: int,
     tick: float = 0.1,
 ) -> Lag:
     """Conversions at ``rate`` events/s in batches every ``tick``; for each batch, the time
@@ -247,7 +248,7 @@ def learning_lag(
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     per_batch = max(1, int(rate * tick))
-    events = feedback_events(decisions, "lag", "conversion")
+    events = feedback_events(decisions, f"lag{run}", "conversion")  # new ids every run
     marks: list[tuple[float, int]] = []  # (accepted at, cumulative accepted)
     accepted, started = 0, time.perf_counter()
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:

@@ -8,7 +8,8 @@ from typing import Any
 
 from bench.report import Check, Series, render_table
 from bench.results_file import write_section
-from segmenta.demo.storefront import ORACLE, UNIFORM_TRUTH, Simulation, Tastes
+from segmenta.demo.storefront import ORACLE, UNIFORM_TRUTH, Tastes
+from segmenta.demo.storefront_shop import Simulation
 
 TAIL = 0.25  # "the last quarter of the visits"
 ORACLE_SHARE = 0.85
@@ -42,14 +43,14 @@ class Quality:
 
     def ratio(self) -> float:
         tally = self.run.tally
-        return tally.rate("home", TAIL) / tally.rate(ORACLE, TAIL)
+        return float(tally.rate("home", TAIL) / tally.rate(ORACLE, TAIL))
 
     def covered(self, estimator: str) -> bool:
         est, truth = self.run.ope[estimator], self.truth()
         return bool(est) and est["ci_low"] <= truth <= est["ci_high"]
 
     def truth(self) -> float:
-        return self.run.tally.rate(UNIFORM_TRUTH, expected=True)
+        return float(self.run.tally.rate(UNIFORM_TRUTH, expected=True))
 
     def ok(self) -> bool:
         return self.ratio() >= ORACLE_SHARE and self.covered("ips") and self.covered("snips")

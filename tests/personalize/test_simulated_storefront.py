@@ -15,14 +15,8 @@ import uuid
 import pytest
 from sqlalchemy import Engine
 
-from segmenta.demo.storefront import (
-    ORACLE,
-    UNIFORM_TRUTH,
-    Population,
-    Shop,
-    Tastes,
-    simulate,
-)
+from segmenta.demo.storefront import ORACLE, UNIFORM_TRUTH, Population, Tastes
+from segmenta.demo.storefront_shop import Shop, simulate
 from tests.conftest import MakeKey
 from tests.support.http import tenant_of
 
