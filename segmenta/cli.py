@@ -152,6 +152,9 @@ def demo(
     customers: Annotated[int, typer.Option(min=1)] = 2_000,
     seed: int = 7,
     wait: Annotated[bool, typer.Option(help="Keep running after loading")] = True,
+    storefront_seconds: Annotated[
+        int, typer.Option(min=0, help="Serve offers to a simulated storefront this long")
+    ] = 60,
 ) -> None:
     """Start the platform, load a demo shop through the API, and show where to look."""
     settings = CliSettings()
@@ -183,9 +186,15 @@ def demo(
                 f"[yellow]Segmentation run {run['id']} is {run['status']}[/] "
                 f"{run.get('error') or ''}"
             )
+        if storefront_seconds:
+            _demo_storefront(running.endpoints, key, data, storefront_seconds)
         out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)
         out.print(f"Dashboard: {segment_url}/dashboard (paste the key below)", soft_wrap=True)
         out.print(f"Segments API: {segment_url}/docs", soft_wrap=True)
+        personalize_url = running.endpoints.personalize_url
+        out.print(
+            f"Offers: {personalize_url}/docs, dashboard {personalize_url}/dashboard", soft_wrap=True
+        )
         out.print(f"Sentiment API: {running.endpoints.nlp_url}/docs", soft_wrap=True)
         out.print(f"Metrics: {api}/metrics", soft_wrap=True)
         out.print("Demo admin key (tenant 'demo'):")
@@ -194,6 +203,28 @@ def demo(
         if wait:
             out.print("Ctrl-C stops the platform.")
             running.wait()
+
+
+def _demo_storefront(
+    endpoints: platform.Endpoints, admin_key: str, data: Path, seconds: int
+) -> None:
+    """A simulated storefront asks for offers; print what the bandit learnt per segment."""
+    offers = import_for("segmenta.demo.offers", extra="personalize", command="demo")
+    personalize_url = endpoints.personalize_url
+    with session_scope(_engine_for(endpoints.database_url)) as session:
+        scopes = ["offers:read", "feedback:write"]
+        key = create_api_key(session, client="storefront", scopes=scopes, tenant="demo").key
+    out.print(f"Serving offers to a simulated storefront for {seconds} s ...")
+    tally = offers.run_storefront(
+        personalize_url, admin_key, key, data / "truth.csv", seconds=seconds
+    )
+    home, oracle = tally.rate("home"), tally.rate("oracle")
+    out.print(
+        f"{tally.answers} offers answered; conversion {home:.1%} "
+        f"(a random offer: {tally.rate('uniform (true)'):.1%}, "
+        f"each visitor's best: {oracle:.1%})"
+    )
+    out.print(offers.learned_table(personalize_url, admin_key))
 
 
 @clv_app.command("fit")

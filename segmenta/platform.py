@@ -29,6 +29,7 @@ class Endpoints:
     api_url: str
     nlp_url: str
     segment_url: str
+    personalize_url: str = ""  # (absent from a state file written by an older version)
 
 
 def read_state(settings: CliSettings) -> Endpoints | None:
@@ -128,10 +129,11 @@ def running_platform(settings: CliSettings) -> Iterator[Platform]:
         db_url, redis_url = stack.enter_context(backing_services(settings))
         console.print("[bold]Migrating[/] the schema")
         migrate(db_url)
-        api_url, nlp_url, segment_url = (
-            f"http://127.0.0.1:{settings.port(name)}" for name in ("ingest", "nlp", "segment")
+        api_url, nlp_url, segment_url, personalize_url = (
+            f"http://127.0.0.1:{settings.port(name)}"
+            for name in ("ingest", "nlp", "segment", "personalize")
         )
-        endpoints = Endpoints(db_url, redis_url, api_url, nlp_url, segment_url)
+        endpoints = Endpoints(db_url, redis_url, api_url, nlp_url, segment_url, personalize_url)
         env = child_env(SEGMENTA_DATABASE_URL=db_url, SEGMENTA_REDIS_URL=redis_url)
         supervisor = Supervisor(env, settings.data_dir.resolve() / "logs")
         stack.callback(supervisor.stop)

@@ -54,7 +54,14 @@ def test_demo_starts_embedded_servers_loads_a_shop_through_the_api_and_stops(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     output = segmenta(
-        "demo", "--no-wait", "--customers", "300", env=embedded_env(env, tmp_path), cwd=tmp_path
+        "demo",
+        "--no-wait",
+        "--customers",
+        "300",
+        "--storefront-seconds",
+        "10",
+        env=embedded_env(env, tmp_path),
+        cwd=tmp_path,
     )
     assert "Starting embedded PostgreSQL and Redis" in output
     assert "Demo loaded" in output
@@ -64,6 +71,8 @@ def test_demo_starts_embedded_servers_loads_a_shop_through_the_api_and_stops(
     assert "Sentiment of the demo shop" in output  # every review and transcript analysed
     assert "unsupported_language" in output  # the Swedish and Korean reviews
     assert "Active segmentation of the demo shop" in output  # trained, activated, explained
+    assert "offers answered; conversion" in output  # a storefront asked, the bandit learnt
+    assert "offer shown most" in output
     assert "/dashboard" in output
     assert not (tmp_path / "data" / "urls.json").exists()  # cleaned up on the way out
     # The processes' own output (Celery's banner, its running-as-root warning, uvicorn's

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import Engine, text
 
+from services.personalize.serving.schemas import OfferAnswer
 from tests.personalize.conftest import Shop, wait
 from tests.support.http import auth, tenant_of
 
@@ -41,6 +42,7 @@ def test_an_unknown_visitor_gets_a_logged_cold_start_answer(shop: Shop, engine: 
     served = [b for b in bodies if b["strategy"] == "bandit"]
     assert len(served) >= 30  # a 5% holdout takes a few
     first = served[0]
+    OfferAnswer.model_validate(first)  # the documented answer, whatever serialises it
     assert first["segment"] is None
     assert len(first["offers"]) == 1
     shown = first["offers"][0]

@@ -117,7 +117,7 @@ async def log_decision(
     redis: Redis, *, tenant_id: int, decision_id: str, record: bytes, ttl_s: int
 ) -> None:
     """Into the stream (the log) and under its own key (for feedback arriving early)."""
-    pipe = redis.pipeline(transaction=True)
+    pipe = redis.pipeline(transaction=False)  # one round trip; each command stands alone
     pipe.xadd(DECISION_STREAM, {"d": record})
     pipe.set(decision_key(tenant_id, decision_id), record, ex=ttl_s)
     await pipe.execute()
