@@ -14,6 +14,7 @@ from services.personalize.experiments.router import router as experiments_router
 from services.personalize.feedback.router import MAX_BODY_BYTES
 from services.personalize.feedback.router import router as feedback_router
 from services.personalize.offers.router import router as offers_router
+from services.personalize.serving.coalesce import Coalescer
 from services.personalize.serving.decide import Decider
 from services.personalize.serving.log import SnapshotCache
 from services.personalize.serving.router import router as serving_router
@@ -43,6 +44,7 @@ def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
             settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
         )
         async with platform_resources(app, settings):
+            app.state.coalescer = Coalescer(app.state.redis)
             yield
         app.state.sync_redis.close()
 

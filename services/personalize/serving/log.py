@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from services.personalize.cache import (
     DECISION_STREAM,
@@ -20,6 +20,7 @@ from services.personalize.cache import (
     decision_key,
     placement_key,
 )
+from services.personalize.serving.coalesce import Coalescer, Command
 from services.personalize.serving.decide import Choice, Visitor
 
 
@@ -54,16 +55,22 @@ class SnapshotCache:
         return self._last_good.get((tenant_id, placement))
 
 
+def _checked(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
 async def read_visitor(
-    redis: Redis, cache: SnapshotCache, *, tenant_id: int, placement: str, subject: str
+    redis: Coalescer, cache: SnapshotCache, *, tenant_id: int, placement: str, subject: str
 ) -> tuple[PlacementSnapshot, Visitor]:
     """The placement's snapshot and what is cached of the visitor, in one round trip."""
     fresh, snapshot = cache.fresh(tenant_id, placement)
-    pipe = redis.pipeline(transaction=False)
-    pipe.hgetall(customer_key(tenant_id, subject))
+    commands: list[Command] = [("HGETALL", customer_key(tenant_id, subject))]
     if not fresh:
-        pipe.get(placement_key(tenant_id, placement))
-    replies = await pipe.execute()
+        commands.append(("GET", placement_key(tenant_id, placement)))
+    replies = _checked(await redis.execute(*commands))
     if not fresh:
         snapshot = cache.store(tenant_id, placement, replies[1])
     if snapshot is None:
@@ -114,10 +121,12 @@ def decision_record(
 
 
 async def log_decision(
-    redis: Redis, *, tenant_id: int, decision_id: str, record: bytes, ttl_s: int
+    redis: Coalescer, *, tenant_id: int, decision_id: str, record: bytes, ttl_s: int
 ) -> None:
     """Into the stream (the log) and under its own key (for feedback arriving early)."""
-    pipe = redis.pipeline(transaction=False)  # one round trip; each command stands alone
-    pipe.xadd(DECISION_STREAM, {"d": record})
-    pipe.set(decision_key(tenant_id, decision_id), record, ex=ttl_s)
-    await pipe.execute()
+    _checked(
+        await redis.execute(
+            ("XADD", DECISION_STREAM, "*", "d", record),
+            ("SET", decision_key(tenant_id, decision_id), record, "EX", ttl_s),
+        )
+    )

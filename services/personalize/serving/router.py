@@ -106,7 +106,7 @@ async def read_customer_offers(
     now = datetime.now(UTC)
     try:
         snapshot, visitor = await read_visitor(
-            state.redis, cache, tenant_id=tenant_id, placement=placement, subject=subject
+            state.coalescer, cache, tenant_id=tenant_id, placement=placement, subject=subject
         )
         choice = decider.decide(snapshot, visitor, n, now)
         record = decision_record(
@@ -119,7 +119,7 @@ async def read_customer_offers(
             created_at=now,
         )
         await log_decision(
-            state.redis,
+            state.coalescer,
             tenant_id=tenant_id,
             decision_id=decision_id,
             record=record,
