@@ -13,7 +13,7 @@ from services.personalize.cache import (
     placement_key,
 )
 from services.personalize.policies import active_policy
-from shared.models.personalize import Experiment, Offer, Placement, PolicyRun
+from shared.models.personalize import Experiment, ExperimentStatus, Offer, Placement, PolicyRun
 
 
 def build_snapshot(session: Session, placement: Placement, run: PolicyRun) -> PlacementSnapshot:
@@ -30,7 +30,7 @@ def build_snapshot(session: Session, placement: Placement, run: PolicyRun) -> Pl
         select(Experiment).where(
             Experiment.tenant_id == placement.tenant_id,
             Experiment.placement == placement.name,
-            Experiment.status == "running",
+            Experiment.status == ExperimentStatus.RUNNING,
         )
     ).first()
     return PlacementSnapshot(

@@ -8,6 +8,7 @@ in which experiment arm; feedback says what the customer did with them.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -170,6 +171,11 @@ class Feedback(SQLModel, table=True):
     applied_at: datetime | None = timestamp_field(nullable=True)
 
 
+class ExperimentStatus(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
 class Experiment(SQLModel, table=True):
     """Strategies compared on one placement with sticky, hash-based arms."""
 
@@ -181,7 +187,7 @@ class Experiment(SQLModel, table=True):
     placement: str = Field(max_length=64)
     arms: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
     metric: str = Field(default="conversion", max_length=16)
-    status: str = Field(max_length=16)  # running, stopped
+    status: ExperimentStatus = Field(sa_column=Column(AutoString(16), nullable=False))
     started_at: datetime | None = timestamp_field(server_now=True)
     stopped_at: datetime | None = timestamp_field(nullable=True)
 

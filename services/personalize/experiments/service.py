@@ -23,9 +23,8 @@ from services.personalize.modeling.experiments import (
     sequential_test,
 )
 from services.personalize.offers.service import refresh_placements
-from shared.models.personalize import Experiment
+from shared.models.personalize import Experiment, ExperimentStatus
 
-RUNNING, STOPPED = "running", "stopped"
 PRE_PERIOD_DAYS = 90
 
 
@@ -42,7 +41,7 @@ def create_experiment(session: Session, *, tenant_id: int, body: ExperimentCreat
         select(Experiment.id).where(
             Experiment.tenant_id == tenant_id,
             Experiment.placement == body.placement,
-            Experiment.status == RUNNING,
+            Experiment.status == ExperimentStatus.RUNNING,
         )
     ).first()
     if running is not None:
@@ -53,7 +52,7 @@ def create_experiment(session: Session, *, tenant_id: int, body: ExperimentCreat
         placement=body.placement,
         arms=[a.model_dump() for a in body.arms],
         metric=body.metric,
-        status=RUNNING,
+        status=ExperimentStatus.RUNNING,
     )
     session.add(experiment)
     session.flush()
@@ -72,8 +71,8 @@ def read_experiment(session: Session, *, tenant_id: int, experiment_id: int) -> 
 
 def stop_experiment(session: Session, *, tenant_id: int, experiment_id: int) -> Experiment:
     experiment = read_experiment(session, tenant_id=tenant_id, experiment_id=experiment_id)
-    if experiment.status == RUNNING:
-        experiment.status = STOPPED
+    if experiment.status == ExperimentStatus.RUNNING:
+        experiment.status = ExperimentStatus.STOPPED
         experiment.stopped_at = session.exec(select(func.now())).one()
         session.add(experiment)
         session.flush()
