@@ -20,7 +20,15 @@ from sqlmodel import Session
 from services.personalize.modeling.bandit import SegmentThompson
 from shared.auth import create_api_key
 from shared.db import session_scope
-from shared.models.personalize import Decision, Experiment, Feedback, Offer, Placement, PolicyRun
+from shared.models.personalize import (
+    Decision,
+    Experiment,
+    ExperimentStatus,
+    Feedback,
+    Offer,
+    Placement,
+    PolicyRun,
+)
 from shared.runs import RunStatus
 from tests.segment.builders import create_run, create_segment
 from tests.support.http import tenant_of
@@ -96,7 +104,7 @@ def seed_shop(session: Session, tenant_id: int) -> Seeded:
         name="bandit vs 10% off",
         placement="home",
         arms=arms,
-        status="running",
+        status=ExperimentStatus.RUNNING,
         started_at=started,
     )
     session.add(experiment)
