@@ -101,15 +101,14 @@ class BrokerWatch:
         ids: set[int] = set()
         for raw in queued:
             ids.update(_outbox_ids(orjson.loads(raw)))
-        if not delivered:
-            return BrokerView(frozenset(ids), ())
-        live = self.live_task_ids()
         settled_before = time.time() - self.grace_s
+        payloads = {tag: orjson.loads(raw)[0] for tag, raw in delivered.items()}
+        old = {tag for tag in payloads if delivered_at.get(tag, time.time()) <= settled_before}
+        # Asking the workers waits out the reply timeout: only for deliveries held long.
+        live = self.live_task_ids() if old else set()
         orphaned: list[str] = []
-        for tag, raw in delivered.items():
-            payload = orjson.loads(raw)[0]
-            recent = delivered_at.get(tag, time.time()) > settled_before
-            if recent or _task_id(payload) in live:
+        for tag, payload in payloads.items():
+            if tag not in old or _task_id(payload) in live:
                 ids.update(_outbox_ids(payload))
             else:
                 orphaned.append(tag.decode())
