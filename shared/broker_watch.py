@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 UNACKED = "unacked"  # kombu's Redis transport: delivery tag -> [payload, exchange, key]
 UNACKED_INDEX = "unacked_index"  # delivery tag -> time of delivery
-_PRIORITY_SEP = "\x06\x16"  # kombu's separator between a queue and its priority lists
+# kombu's separator between a queue and its priority lists: ``<queue>\x06\x16<priority>``.
+# Named, not searched for (a SCAN walks every key of the database: seconds with a large
+# cache), for the priorities kombu's default steps use.
+_PRIORITY_LISTS = tuple(f"\x06\x16{step}" for step in (3, 6, 9))
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,11 @@ class BrokerWatch:
     def _queued_payloads(self) -> list[bytes]:
         names: list[str] = []
         for queue in self.queues:
-            names.append(queue)
-            names.extend(key.decode() for key in self.redis.scan_iter(f"{queue}{_PRIORITY_SEP}*"))
-        payloads: list[bytes] = []
+            names += [queue, *(f"{queue}{suffix}" for suffix in _PRIORITY_LISTS)]
+        pipe = self.redis.pipeline(transaction=False)
         for name in names:
-            payloads.extend(cast(list[bytes], self.redis.lrange(name, 0, -1)))
-        return payloads
+            pipe.lrange(name, 0, -1)
+        return [payload for found in pipe.execute() for payload in found]
 
     def view(self) -> BrokerView:
         # Queues first, deliveries second: a message moving from a queue to a worker
