@@ -213,7 +213,14 @@ def _demo_storefront(
     personalize_url = endpoints.personalize_url
     with session_scope(_engine_for(endpoints.database_url)) as session:
         scopes = ["offers:read", "feedback:write"]
-        key = create_api_key(session, client="storefront", scopes=scopes, tenant="demo").key
+        # A simulated storefront asks as fast as the machine answers: no per-minute quota.
+        key = create_api_key(
+            session,
+            client="storefront",
+            scopes=scopes,
+            tenant="demo",
+            rate_limit_per_minute=10_000_000,
+        ).key
     out.print(f"Serving offers to a simulated storefront for {seconds} s ...")
     tally = offers.run_storefront(
         personalize_url, admin_key, key, data / "truth.csv", seconds=seconds
