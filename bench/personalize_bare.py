@@ -7,7 +7,6 @@ one Redis round trip.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,10 +14,12 @@ from typing import Any
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from shared.settings import RedisSettings
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.redis = Redis.from_url(os.environ["SEGMENTA_REDIS_URL"])
+    app.state.redis = Redis.from_url(RedisSettings().redis_url or "redis://127.0.0.1:6379/0")
     yield
     await app.state.redis.aclose()
 

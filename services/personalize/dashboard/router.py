@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.personalize.dashboard import service
-from services.personalize.dashboard.assets import PAGE_HEADERS, PlotlyMissing, assets, page
+from services.personalize.dashboard.assets import PlotlyMissing, assets, page
 from services.personalize.dashboard.schemas import (
     Allocation,
     Bucket,
@@ -28,6 +28,7 @@ from services.personalize.dashboard.schemas import (
     Strategy,
 )
 from shared.auth import Principal, Scope
+from shared.web.assets import PAGE_HEADERS
 from shared.web.deps import Database, DatabaseDep, require
 from shared.web.errors import ApiError
 from shared.web.responses import error_responses

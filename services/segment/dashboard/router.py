@@ -7,9 +7,6 @@ as a Bearer header to the data endpoint. Plotly's JavaScript comes from the inst
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
 from importlib.resources import files
@@ -24,6 +21,7 @@ from services.segment.dashboard.schemas import DashboardData
 from services.segment.dashboard.service import dashboard_data
 from services.segment.segmentations.schemas import error_responses
 from shared.auth import Principal, Scope
+from shared.web.assets import PAGE_HEADERS, Asset
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
 
@@ -32,50 +30,6 @@ ReaderDep = Annotated[Principal, Depends(require(Scope.SEGMENTS_READ))]
 
 PLOTLY_VERSION: Final = version("plotly")
 PLOTLY_FILE: Final = f"plotly-{PLOTLY_VERSION}.min.js"
-# Plotly adds <style> elements at run time; nothing else inline, nothing from elsewhere.
-PAGE_HEADERS: Final = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
-
-
-@dataclass(frozen=True)
-class Asset:
-    """A static file held in memory, plain and gzipped, with an ETag."""
-
-    body: bytes
-    gzipped: bytes
-    media_type: str
-    etag: str
-    cache_control: str
-
-    @classmethod
-    def of(cls, body: bytes, media_type: str, *, immutable: bool = False) -> Asset:
-        return cls(
-            body=body,
-            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-            media_type=media_type,
-            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
-            cache_control="public, max-age=31536000, immutable" if immutable else "no-cache",
-        )
-
-    def response(self, request: Request) -> Response:
-        headers = {
-            "ETag": self.etag,
-            "Cache-Control": self.cache_control,
-            "X-Content-Type-Options": "nosniff",
-            "Vary": "Accept-Encoding",
-        }
-        if request.headers.get("if-none-match") == self.etag:
-            return Response(status_code=304, headers=headers)
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return Response(self.gzipped, media_type=self.media_type, headers=headers)
-        return Response(self.body, media_type=self.media_type, headers=headers)
 
 
 def _package_file(name: str) -> bytes:
