@@ -91,17 +91,17 @@ class Recommender:
         self.segment_popularity_ = _popularity(bought, segments, n_segments)
         confidence = counts.copy()
         confidence.data = np.log1p(confidence.data)
-        als = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.seed,
-            num_threads=1,
-        )
         if confidence.nnz:
             # implicit parallelises itself; a BLAS thread pool on top only contends.
             with threadpool_limits(1, "blas"):
+                als = AlternatingLeastSquares(
+                    factors=self.factors,
+                    regularization=self.regularization,
+                    alpha=self.alpha,
+                    iterations=self.iterations,
+                    random_state=self.seed,
+                    num_threads=1,
+                )
                 als.fit(confidence, show_progress=False)
             self.user_factors_ = np.asarray(als.user_factors, dtype=np.float32)
             self.item_factors_ = np.asarray(als.item_factors, dtype=np.float32)
