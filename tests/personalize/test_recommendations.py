@@ -11,8 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine, text
 
+from segmenta.demo_recommend import recommendations_table
 from services.personalize.recommend.tasks import schedule_retrains
 from services.personalize.settings import PersonalizeSettings
 from shared.db import session_scope
@@ -246,3 +249,19 @@ def test_malformed_paths_and_queries_are_422s_naming_them(
         headers={**auth(admin), "Content-Type": "application/json"},
     )
     assert raw.status_code == 422
+
+
+def test_the_demo_prints_a_customers_recommendations_with_their_reasons(
+    recs_api: str, make_key: MakeKey, engine: Engine
+) -> None:
+    admin = make_key("admin", tenant=f"demo-{uuid.uuid4().hex[:10]}")
+    shop_with_orders(engine, tenant_of(engine, admin))
+    table = recommendations_table(recs_api, admin, "c-21")
+    assert isinstance(table, Table)
+    console = Console(width=200, record=True)
+    console.print(table)
+    printed = console.export_text()
+    assert "Recommendations for c-21" in printed
+    # c-21 bought knife, kettle, grater: the pan, bought together with one of them
+    assert "pan" in printed
+    assert "bought together with" in printed

@@ -153,23 +153,38 @@ class Recommender:
                 picks.append([Pick(int(i), float(blend[row, i]), reason) for i in top])
                 continue
             owned = history.indices[history.indptr[row] : history.indptr[row + 1]]
-            picks.append([self._explain(int(i), float(blend[row, i]), owned, reasons) for i in top])
+            values = [float(blend[row, i]) for i in top]
+            picks.append(
+                self._explain(top, values, owned) if reasons else _unexplained(top, values)
+            )
         return picks
 
-    def _explain(self, item: int, score: float, owned: NDArray[np.int32], reasons: bool) -> Pick:
-        if not reasons or owned.size == 0:
-            return Pick(item, score, Reason.SIMILAR_CUSTOMERS)
-        together = self.cooc_[owned, item].toarray().ravel()
-        best = int(np.argmax(together))
-        if together[best] <= 0:
-            return Pick(item, score, Reason.SIMILAR_CUSTOMERS)
-        return Pick(item, score, Reason.BOUGHT_TOGETHER, int(owned[best]))
+    def _explain(
+        self, top: NDArray[np.intp], scores: list[float], owned: NDArray[np.int32]
+    ) -> list[Pick]:
+        """Each item with the bought item it was most often bought together with."""
+        if owned.size == 0 or top.size == 0:
+            return _unexplained(top, scores)
+        together = self.cooc_[owned][:, top].toarray()  # owned x recommended
+        best = together.argmax(axis=0)
+        return [
+            Pick(int(item), score, Reason.BOUGHT_TOGETHER, int(owned[best[col]]))
+            if together[best[col], col] > 0
+            else Pick(int(item), score, Reason.SIMILAR_CUSTOMERS)
+            for col, (item, score) in enumerate(zip(top, scores, strict=True))
+        ]
 
     def popular(self, segment: int, n: int) -> list[Pick]:
         """The segment's top ``n`` (`NO_SEGMENT`: everyone's), for customers nobody knows."""
         scores = self.segment_popularity_[segment]
         reason = Reason.POPULAR if segment == NO_SEGMENT else Reason.SEGMENT_POPULAR
         return [Pick(int(i), float(scores[i]), reason) for i in _top(scores, n) if scores[i] > 0]
+
+
+def _unexplained(top: NDArray[np.intp], scores: list[float]) -> list[Pick]:
+    return [
+        Pick(int(i), score, Reason.SIMILAR_CUSTOMERS) for i, score in zip(top, scores, strict=True)
+    ]
 
 
 def _top(scores: NDArray[np.floating], n: int) -> NDArray[np.intp]:
