@@ -89,3 +89,13 @@ def test_on_customers_with_distinct_tastes_the_model_beats_popularity() -> None:
     result = compare(split, Recommender(factors=8, iterations=10, seed=1), k=10)
     assert result.lift("precision") > 0.3
     assert result.lift("ndcg") > 0.3
+
+
+def test_a_shop_without_purchases_gets_empty_lists_rather_than_an_error() -> None:
+    no_products = Recommender().fit(sp.csr_matrix((3, 0)))
+    assert no_products.recommend(np.arange(3), 5) == [[], [], []]
+    nothing_bought = Recommender().fit(sp.csr_matrix((2, 4)))
+    assert nothing_bought.popular(NO_SEGMENT, 5) == []
+    assert all(
+        p.reason is Reason.POPULAR for row in nothing_bought.recommend(np.arange(2), 5) for p in row
+    )

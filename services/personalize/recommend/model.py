@@ -197,6 +197,8 @@ def _top(scores: NDArray[np.floating], n: int) -> NDArray[np.intp]:
 
 def _row_normalised(matrix: NDArray[np.floating]) -> NDArray[np.float64]:
     dense = np.asarray(matrix, dtype=np.float64)
+    if dense.size == 0:
+        return dense
     low = dense.min(axis=1, keepdims=True)
     span = dense.max(axis=1, keepdims=True) - low
     normalised: NDArray[np.float64] = np.divide(

@@ -144,8 +144,8 @@ async def _lookup(coalescer: Coalescer, tenant_id: int, subject: str) -> dict[st
     summary="Product recommendations for a customer",
     description="The customer's top `n` products from the latest succeeded recommender "
     "run, each with a score and a reason. A customer the recommender does not know gets "
-    "their segment's (or everyone's) popular products; before any run, an empty list. "
-    "Needs `offers:read`.",
+    "their segment's (or everyone's) popular products; before any run (or while Redis is "
+    "unreachable), an empty list. Needs `offers:read`.",
     response_model=None,
     responses={200: {"model": RecommendationAnswer, "description": "What to show"}},
     openapi_extra={"security": BEARER_SECURITY},
