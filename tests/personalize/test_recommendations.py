@@ -11,11 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
 
 from segmenta.demo_recommend import recommendations_table
+from services.personalize.cache import customer_key, subject_hash
 from services.personalize.recommend.tasks import schedule_retrains
 from services.personalize.settings import PersonalizeSettings
 from shared.db import session_scope
@@ -265,3 +267,55 @@ def test_the_demo_prints_a_customers_recommendations_with_their_reasons(
     # c-21 bought knife, kettle, grater: the pan, bought together with one of them
     assert "pan" in printed
     assert "bought together with" in printed
+
+
+def segment_the_shop(engine: Engine, tenant: int) -> None:
+    """An active segmentation: the camping customers in ``camp``, the kitchen ones (and a
+    new customer ``c-new`` without orders) in ``cook``."""
+    with session_scope(engine) as session:
+        session.execute(
+            text("INSERT INTO customer (tenant_id, customer_id) VALUES (:t, 'c-new')"),
+            {"t": tenant},
+        )
+        run_id = session.execute(
+            text(
+                "INSERT INTO segmentation_run (tenant_id, status, algorithm, feature_set, seed,"
+                " active) VALUES (:t, 'succeeded', 'kmeans', 'v1', 7, true) RETURNING id"
+            ),
+            {"t": tenant},
+        ).scalar_one()
+        session.execute(
+            text(
+                "INSERT INTO segment_membership (customer_pk, tenant_id, run_id, segment_key,"
+                " since) SELECT id, tenant_id, :r, CASE WHEN customer_id IN"
+                " (SELECT 'c-' || g FROM generate_series(0, 19) g) THEN 'camp' ELSE 'cook' END,"
+                " now() FROM customer WHERE tenant_id = :t"
+            ),
+            {"t": tenant, "r": run_id},
+        )
+
+
+def test_customers_with_little_history_get_their_segments_popular_products(
+    rclient: httpx.Client, make_key: MakeKey, engine: Engine, env: dict[str, str]
+) -> None:
+    tenant_name = f"segs-{uuid.uuid4().hex[:10]}"
+    admin, front = (
+        make_key("admin", tenant=tenant_name),
+        make_key("offers:read", tenant=tenant_name),
+    )
+    tenant = tenant_of(engine, admin)
+    shop_with_orders(engine, tenant)
+    segment_the_shop(engine, tenant)
+    run = rclient.post("/v1/recommenders/runs", json={}, headers=auth(admin)).json()
+    assert wait_for_run(rclient, admin, run["id"])["status"] == "succeeded"
+
+    new = rclient.get("/v1/recommendations/c-new", params={"n": 4}, headers=auth(front)).json()
+    assert {i["product_id"] for i in new["items"]} == set(KITCHEN)
+    assert {i["reason"] for i in new["items"]} == {"popular in your segment"}
+    # a customer the run never saw, whom the personalize cache already puts in ``camp``
+    walk_in = customer_key(tenant, subject_hash(env["SEGMENTA_SECRET_KEY"], "walk-in"))
+    with Redis.from_url(env["SEGMENTA_REDIS_URL"]) as redis:
+        redis.hset(walk_in, mapping={"segment": "camp", "consent": "1"})
+    served = rclient.get("/v1/recommendations/walk-in", params={"n": 4}, headers=auth(front))
+    assert served.json()["model_version"] == run["id"]
+    assert {i["product_id"] for i in served.json()["items"]} == set(CAMPING)
