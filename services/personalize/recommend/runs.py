@@ -155,13 +155,14 @@ def save_result(session: Session, run_id: int, metadata: ArtifactMetadata) -> No
 
 
 def due_tenants(session: Session, *, now: datetime, every: timedelta) -> list[int]:
-    """Tenants with purchases whose last run (of any outcome) started before
-    ``now - every``, or that never had one; none while one is in flight."""
+    """Tenants with orders whose last run (of any outcome) was asked for before
+    ``now - every``, or that never had one; none while one is in flight. (Orders, not
+    lines: their tenant index answers without a scan.)"""
     rows = session.execute(
         text(
             """
             SELECT t.id FROM tenant t
-            WHERE EXISTS (SELECT 1 FROM order_line l WHERE l.tenant_id = t.id)
+            WHERE EXISTS (SELECT 1 FROM orders o WHERE o.tenant_id = t.id)
               AND NOT EXISTS (
                 SELECT 1 FROM recommender_run r WHERE r.tenant_id = t.id
                   AND (r.created_at > :since OR r.status IN ('pending', 'running', 'cancelling')))
