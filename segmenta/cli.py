@@ -14,6 +14,7 @@ from segmenta import platform
 from segmenta.client import upload
 from segmenta.console import make_console
 from segmenta.demo.generate import generate as generate_shop
+from segmenta.demo_recommend import a_buyer, recommendations_table
 from segmenta.extras import import_for
 from segmenta.ope_cli import app as personalize_app
 from segmenta.reports import (
@@ -186,6 +187,7 @@ def demo(
                 f"[yellow]Segmentation run {run['id']} is {run['status']}[/] "
                 f"{run.get('error') or ''}"
             )
+        out.print(recommendations_table(running.endpoints.personalize_url, key, a_buyer(data)))
         if storefront_seconds:
             _demo_storefront(running.endpoints, key, data, storefront_seconds)
         out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)

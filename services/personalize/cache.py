@@ -8,9 +8,13 @@ never holds the id a customer was sent with):
 - ``personalize:{t}:placement:{name}`` — the placement's ``PlacementSnapshot`` as JSON;
 - ``personalize:{t}:decision:{id}`` — a decision's shown offers, kept for a while so
   feedback can name a decision that is still on its way to Postgres;
-- ``personalize:decisions`` — the decision log stream, drained to Postgres by the worker.
+- ``personalize:decisions`` — the decision log stream, drained to Postgres by the worker;
+- ``personalize:{t}:recs:{h}`` — the customer's precomputed product recommendations;
+- ``personalize:{t}:recs-popular:{segment}`` — a segment's popular products (``*``:
+  everyone's), for customers the recommender does not know.
 
-Erasing a customer deletes their customer key (decisions go with the Postgres rows).
+Erasing a customer deletes their customer and recommendation keys (decisions go with the
+Postgres rows).
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ def customer_key(tenant_id: int, subject: str) -> str:
 
 def placement_key(tenant_id: int, placement: str) -> str:
     return f"personalize:{tenant_id}:placement:{placement}"
+
+
+def recs_key(tenant_id: int, subject: str) -> str:
+    return f"personalize:{tenant_id}:recs:{subject}"
+
+
+def popular_key(tenant_id: int, segment: str | None) -> str:
+    return f"personalize:{tenant_id}:recs-popular:{segment or '*'}"
 
 
 def decision_key(tenant_id: int, decision_id: str) -> str:

@@ -1,6 +1,6 @@
-"""What personalize erases of a customer: their Redis cache entry, and the decisions and
-feedback logged under their id's hash (also those of visits before they were a customer,
-which the customer row's cascade does not reach).
+"""What personalize erases of a customer: their Redis cache entry and recommendations, and
+the decisions and feedback logged under their id's hash (also those of visits before they
+were a customer, which the customer row's cascade does not reach).
 
 Imported by the personalize worker, which registers ``personalize.erase_customer``.
 """
@@ -11,7 +11,7 @@ from redis import Redis
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from services.personalize.cache import customer_key
+from services.personalize.cache import customer_key, recs_key
 from shared.db import create_db_engine
 from shared.erasure import ErasureStore, ErasureSubject, erasure_worker
 from shared.models.personalize import Decision, Feedback
@@ -39,8 +39,11 @@ redis = _RedisHolder()
 
 
 def erase_cache(session: Session, subject: ErasureSubject) -> dict[str, int]:
-    key = customer_key(subject.tenant_id, subject.subject_hash)
-    deleted: int = redis.get().delete(key)  # type: ignore[assignment]  # a sync client
+    keys = (
+        customer_key(subject.tenant_id, subject.subject_hash),
+        recs_key(subject.tenant_id, subject.subject_hash),
+    )
+    deleted: int = redis.get().delete(*keys)  # type: ignore[assignment]  # a sync client
     return {"redis_keys": deleted}
 
 

@@ -14,6 +14,7 @@ from services.personalize.experiments.router import router as experiments_router
 from services.personalize.feedback.router import MAX_BODY_BYTES
 from services.personalize.feedback.router import router as feedback_router
 from services.personalize.offers.router import router as offers_router
+from services.personalize.recommend.router import router as recommend_router
 from services.personalize.serving.coalesce import Coalescer
 from services.personalize.serving.decide import Decider
 from services.personalize.serving.log import SnapshotCache
@@ -60,6 +61,7 @@ def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
     app.include_router(experiments_router)
     app.include_router(evaluation_router)
     app.include_router(dashboard_router)
+    app.include_router(recommend_router)
     return app
 
 

@@ -6,10 +6,11 @@ from functools import lru_cache
 
 from pydantic import Field
 
+from services.personalize.recommend.settings import RecommendSettings
 from shared.settings import Settings
 
 
-class PersonalizeSettings(Settings):
+class PersonalizeSettings(Settings, RecommendSettings):
     # A placement's snapshot is read from Redis at most this often per API process.
     personalize_snapshot_ttl_s: float = Field(default=1.0, ge=0)
     # Monte Carlo draws behind each logged Thompson-sampling propensity.

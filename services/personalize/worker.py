@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis import Redis
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
 from services.personalize import tasks
 from services.personalize.attribution import attribute_orders
+from services.personalize.recommend import runs as recommender_runs
+from services.personalize.recommend import tasks as recommend_tasks
+from services.personalize.recommend.train import train as train_recommender
 from services.personalize.settings import get_personalize_settings
 from shared.celery_app import create_celery_app
 from shared.contracts import (
@@ -22,10 +26,12 @@ from shared.contracts import (
     PERSONALIZE_REFRESH_CUSTOMERS,
     PERSONALIZE_REFRESH_PLACEMENTS,
     PERSONALIZE_REFRESH_SEGMENTATION,
+    PERSONALIZE_SCHEDULE_RECOMMENDERS,
+    PERSONALIZE_TRAIN_RECOMMENDER,
 )
 from shared.db import create_db_engine, session_scope
 from shared.logging import configure_logging
-from shared.reliable import PerProcess, Subject, WorkerEngine, reliable_task
+from shared.reliable import PerProcess, Subject, WorkerEngine, long_job, reliable_task
 
 settings = get_personalize_settings()
 configure_logging(settings.log_level)
@@ -38,6 +44,10 @@ attempts = settings.max_task_attempts
 app.conf.beat_schedule = {
     "drain-decisions": {"task": PERSONALIZE_DRAIN_DECISIONS, "schedule": 1.0},
     "attribute-orders": {"task": PERSONALIZE_ATTRIBUTE_ORDERS, "schedule": 5.0},
+    "schedule-recommenders": {
+        "task": PERSONALIZE_SCHEDULE_RECOMMENDERS,
+        "schedule": settings.personalize_recs_schedule_s,
+    },
 }
 
 
@@ -83,3 +93,20 @@ def _attribute() -> None:
         with session_scope(engine.get()) as session:
             if not attribute_orders(session, window_h=window_h):
                 return
+
+
+@long_job(
+    app,
+    PERSONALIZE_TRAIN_RECOMMENDER,
+    engine=engine,
+    max_attempts=attempts,
+    give_up=recommender_runs.give_up,
+)
+def _train_recommender(engine: Engine, subject: Subject) -> None:
+    train_recommender(engine, redis.get(), secret, subject)
+
+
+@app.task(name=PERSONALIZE_SCHEDULE_RECOMMENDERS, acks_late=True)
+def _schedule_recommenders() -> int:
+    """A timer: the runs table says which tenants are due."""
+    return len(recommend_tasks.schedule_retrains(engine.get(), settings))

@@ -36,6 +36,10 @@ PERSONALIZE_APPLY_FEEDBACK: Final = "personalize.apply_feedback"
 PERSONALIZE_ATTRIBUTE_ORDERS: Final = "personalize.attribute_orders"
 # Sent by Celery beat (no subject): move logged decisions from the Redis stream to Postgres.
 PERSONALIZE_DRAIN_DECISIONS: Final = "personalize.drain_decisions"
+# Subject: a recommender_run id; the personalize runs worker trains it (a long job).
+PERSONALIZE_TRAIN_RECOMMENDER: Final = "personalize.train_recommender"
+# Sent by Celery beat (no subject): create the recommender runs the schedule makes due.
+PERSONALIZE_SCHEDULE_RECOMMENDERS: Final = "personalize.schedule_recommenders"
 
 SERVICES: Final = ("ingest", "nlp", "segment", "personalize")
 # Long jobs (`shared.reliable.long_job`: a training, an activation that re-assigns a whole
@@ -43,7 +47,9 @@ SERVICES: Final = ("ingest", "nlp", "segment", "personalize")
 # ``<service>.runs``, consumed by a worker of their own, so that its real-time work (a
 # customer's refresh seconds after an order) never waits behind one. A new long job is
 # added here, and `long_job` refuses to register one that is not.
-LONG_JOBS: Final = frozenset({SEGMENT_TRAIN_SEGMENTATION, SEGMENT_ACTIVATE_SEGMENTATION})
+LONG_JOBS: Final = frozenset(
+    {SEGMENT_TRAIN_SEGMENTATION, SEGMENT_ACTIVATE_SEGMENTATION, PERSONALIZE_TRAIN_RECOMMENDER}
+)
 RUNS_SUFFIX: Final = ".runs"
 
 

@@ -13,6 +13,7 @@ from shared.models.personalize import (
     Placement,
     PolicyRun,
 )
+from shared.models.recommend import RecommenderRun
 from shared.models.segments import (
     CustomerFeatures,
     CustomerScore,
@@ -47,6 +48,7 @@ __all__ = [
     "Placement",
     "PolicyRun",
     "Product",
+    "RecommenderRun",
     "Review",
     "Segment",
     "SegmentMembership",

@@ -11,7 +11,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from services.personalize.cache import customer_key, subject_hash
+from services.personalize.cache import customer_key, recs_key, subject_hash
 from shared.pii import keyed_hash, normalise_email
 from tests.conftest import MakeKey
 from tests.support.erasure import (
@@ -98,12 +98,15 @@ SECRET = "test-secret-key-0123456789"
 
 
 def cache(redis_url: str, tenant: int, customer_id: str, marker: str) -> None:
-    """What personalize keeps about a customer: their segment and consent, by id hash."""
+    """What personalize keeps about a customer, by id hash: their segment and consent,
+    and their precomputed product recommendations."""
+    subject = subject_hash(SECRET, customer_id)
     with Redis.from_url(redis_url) as client:
         client.hset(
-            customer_key(tenant, subject_hash(SECRET, customer_id)),
+            customer_key(tenant, subject),
             mapping={"segment": "s1", "consent": "1", "last_offer": f"offer for {marker}"},
         )
+        client.set(recs_key(tenant, subject), f'{{"v": 1, "items": ["for {marker}"]}}')
 
 
 def rows_mentioning(engine: Engine, needle: str) -> dict[str, int]:
@@ -154,7 +157,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     assert erased["status"] == "completed"
     rows = erased["stores"]["postgres"]["rows"]
     assert (rows["customer"], rows["orders"], rows["transcript"]) == (1, 1, 1)
-    assert erased["stores"]["personalize-cache"]["rows"] == {"redis_keys": 1}
+    assert erased["stores"]["personalize-cache"]["rows"] == {"redis_keys": 2}
     assert erased["stores"]["segment-artifacts"]["rows"] == {
         "segmentation_run": 1,
         "map_points": 10,
@@ -163,7 +166,11 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(
     for marker in MARKERS:
         assert rows_mentioning(engine, marker) == {}, marker
         assert redis_mentions(redis_url, [marker]) == [], marker
-    assert redis_mentions(redis_url, [customer_key(tenant, subject_hash(SECRET, WHO))]) == []
+    erased_subject = subject_hash(SECRET, WHO)
+    for gone in (customer_key(tenant, erased_subject), recs_key(tenant, erased_subject)):
+        assert redis_mentions(redis_url, [gone]) == [], gone
+    kept = recs_key(tenant, subject_hash(SECRET, "c-keep-1"))
+    assert redis_mentions(redis_url, [kept]) == [kept]
     assert (map_of(engine, run_id)["points"], map_of(engine, run_id)["pca_points"]) == ([], [])
     with engine.connect() as conn:
         referencing = (

@@ -1,0 +1,1 @@
+"""Product recommendations: trained by the personalize worker, served next to the offers."""
