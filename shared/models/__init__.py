@@ -13,6 +13,7 @@ from shared.models.personalize import (
     Placement,
     PolicyRun,
 )
+from shared.models.predictions import PredictionRun, PredictionScore
 from shared.models.segments import (
     CustomerFeatures,
     CustomerScore,
@@ -46,6 +47,8 @@ __all__ = [
     "Outbox",
     "Placement",
     "PolicyRun",
+    "PredictionRun",
+    "PredictionScore",
     "Product",
     "Review",
     "Segment",
