@@ -96,7 +96,7 @@ def load_cut_off(
         as_of=as_of,
         names=[*names, *BGNBD_FEATURES],
         customer_pks=keys,
-        values=np.column_stack([values, extra]) if len(keys) else values.reshape(0, -1),
+        values=np.column_stack([values, extra]),
         bgnbd=params,
     )
 

@@ -30,6 +30,7 @@ from services.segment.predictions import metrics
 
 FloatArray = NDArray[np.float64]
 CALIBRATIONS = ("none", "isotonic", "sigmoid")
+PROBABILITY_FLOOR = 0.001
 MIN_CLASS = 10  # fewer examples of either outcome leave nothing to learn or to measure
 
 
@@ -154,20 +155,27 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "calibration_")
         return self._calibrated(self.calibration_, self._raw(X))
 
+    def predict_raw(self, X: FloatArray) -> FloatArray:  # noqa: N803
+        """The trees' own probability, before calibration (smooth in every feature,
+        where an isotonic calibration is a staircase)."""
+        check_is_fitted(self, "trees_")
+        return self._raw(X)
+
     def _raw(self, X: FloatArray) -> FloatArray:  # noqa: N803
         return np.asarray(self.trees_.predict_proba(X)[:, 1], dtype=np.float64)
 
     def _calibrated(self, name: str, raw: FloatArray) -> FloatArray:
-        if name == "none":
-            return raw
-        return np.clip(np.asarray(self.calibrators_[name].predict(raw), dtype=np.float64), 0, 1)
+        p = raw if name == "none" else np.asarray(self.calibrators_[name].predict(raw))
+        # Certainty is never warranted: a staircase calibration reaches 0 and 1 exactly.
+        return np.clip(p.astype(np.float64), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
 
 @dataclass(frozen=True)
 class Reasons:
-    """Per customer, the ``top`` features that push the probability up most, best first:
-    their index in the feature names (-1 where fewer push it up), value and push (how
-    much lower the probability is with the population's median in that one place)."""
+    """Per customer, the ``top`` features that move the probability most, strongest first:
+    their index in the feature names (-1 where fewer move it at all), value and push (how
+    much higher the probability is for this value than with the population's median in
+    that one place; negative for a feature that lowers it)."""
 
     features: NDArray[np.int64]
     values: FloatArray
@@ -189,20 +197,21 @@ def top_reasons(
     reference: FloatArray,
     top: int = 3,
 ) -> Reasons:
-    """Each row's `Reasons`, by occlusion: a feature's push is the drop in the row's
-    probability when that one value is replaced by ``reference`` (the population's
-    median). One pass over the rows per feature: (features + 1) predictions per customer,
+    """Each row's `Reasons`, by occlusion: a feature's push is the drop in the trees'
+    probability for the row (before calibration, which is monotone and would flatten the
+    differences into its steps) when that one value is replaced by ``reference`` (the
+    population's median). One pass over the rows per feature: (features + 1) predictions per customer,
     a cost measured and recorded with each run."""
     started = time.perf_counter()
-    base = model.predict_proba(X)
+    base = model.predict_raw(X)
     push = np.empty_like(X)
     for j in range(X.shape[1]):
         column = X[:, j].copy()
         X[:, j] = reference[j]
-        push[:, j] = base - model.predict_proba(X)
+        push[:, j] = base - model.predict_raw(X)
         X[:, j] = column
-    best = np.argsort(-push, axis=1, kind="stable")[:, :top]
+    best = np.argsort(-np.abs(push), axis=1, kind="stable")[:, :top]
     pushes = np.take_along_axis(push, best, axis=1)
-    features = np.where(pushes > 0, best, -1).astype(np.int64)
+    features = np.where(pushes != 0, best, -1).astype(np.int64)
     values = np.take_along_axis(X, best, axis=1)
     return Reasons(features, values, np.round(pushes, 4), time.perf_counter() - started)

@@ -78,7 +78,10 @@ class PredictionPage(BaseModel):
 class Reason(BaseModel):
     feature: str
     value: float
-    push: float = Field(description="how much higher the probability is for this value")
+    push: float = Field(
+        description="how much higher the probability is for this value than for the "
+        "population's median (negative: this value lowers it)"
+    )
 
 
 class ScorePublic(BaseModel):
