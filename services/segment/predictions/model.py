@@ -200,8 +200,8 @@ def top_reasons(
     """Each row's `Reasons`, by occlusion: a feature's push is the drop in the trees'
     probability for the row (before calibration, which is monotone and would flatten the
     differences into its steps) when that one value is replaced by ``reference`` (the
-    population's median). One pass over the rows per feature: (features + 1) predictions per customer,
-    a cost measured and recorded with each run."""
+    population's median). One pass over the rows per feature: (features + 1) predictions
+    per customer, a cost measured and recorded with each run."""
     started = time.perf_counter()
     base = model.predict_raw(X)
     push = np.empty_like(X)
