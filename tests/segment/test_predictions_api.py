@@ -318,3 +318,13 @@ def test_a_customer_never_scored_has_no_predictions(
     body = segment_client.get(f"/v1/customers/{cid}", headers=auth(key)).json()
     assert body["predictions"] == []
     assert body["scores"] is None
+
+
+def test_the_dashboard_page_has_the_predictions_section(segment_client: httpx.Client) -> None:
+    page = segment_client.get("/dashboard").text
+    assert 'id="predictions-card"' in page
+    assert "/dashboard/static/predictions.js" in page
+    script = segment_client.get("/dashboard/static/predictions.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/v1/predictions" in script.text
