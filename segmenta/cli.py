@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from segmenta import platform
+from segmenta.churn_report import churn_risks
 from segmenta.client import upload
 from segmenta.console import make_console
 from segmenta.demo.generate import generate as generate_shop
@@ -186,6 +187,7 @@ def demo(
                 f"[yellow]Segmentation run {run['id']} is {run['status']}[/] "
                 f"{run.get('error') or ''}"
             )
+        out.print(churn_risks(segment_url, key, engine))
         if storefront_seconds:
             _demo_storefront(running.endpoints, key, data, storefront_seconds)
         out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)

@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, text
 
+from segmenta.churn_report import churn_risks_table
 from services.segment.features import get_feature_set
 from services.segment.predictions import runs
 from services.segment.predictions.data import BGNBD_FEATURES
@@ -328,3 +330,29 @@ def test_the_dashboard_page_has_the_predictions_section(segment_client: httpx.Cl
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
     assert "/v1/predictions" in script.text
+
+
+def test_the_demo_prints_the_top_churn_risks_with_reasons(
+    segment_client: httpx.Client, scored: Scored, engine: Engine
+) -> None:
+    run = segment_client.get(f"/v1/predictions/{scored.run_id}", headers=auth(scored.reader)).json()
+    console = Console(record=True, width=200)
+    console.print(churn_risks_table(engine, run, top=5))
+    printed = console.export_text()
+    with engine.connect() as connection:
+        riskiest = (
+            connection.execute(
+                text(
+                    "SELECT c.customer_id FROM prediction_score s JOIN customer c"
+                    " ON c.id = s.customer_pk WHERE s.run_id = :r"
+                    " ORDER BY s.probability DESC, s.customer_pk LIMIT 5"
+                ),
+                {"r": scored.run_id},
+            )
+            .scalars()
+            .all()
+        )
+    assert f"run {scored.run_id}" in printed
+    positions = [printed.index(customer_id) for customer_id in riskiest]
+    assert positions == sorted(positions)  # the riskiest first
+    assert "days" in printed  # a reason names a feature (recency or purchase ages)
