@@ -23,8 +23,9 @@ DESCRIPTION = """
 Explainable customer segments: train a segmentation (k-means, mini-batch k-means,
 Gaussian mixture, agglomerative, DBSCAN/HDBSCAN; automatic k), see its segments with
 profiles, rules and value, page through their members, follow their history, and look up
-one customer's features, segment, CLV, churn and sentiment. The dashboard is at
-`/dashboard`.
+one customer's features, segment, CLV, churn and sentiment; train churn and
+purchase-propensity models and read every customer's probability with its reasons. The
+dashboard is at `/dashboard`.
 
 Authenticate with an API key: `Authorization: Bearer sgm_...`. Reading needs
 `segments:read`; training and activating need `admin`.
