@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,15 @@ def stack(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iter
         "SEGMENTA_PREDICTION_HORIZON_DAYS": "60",
     }
     logs = tmp_path_factory.mktemp("predictions")
-    api, url = start_api(stack_env, logs / "api.log", app="services.segment.main:app")
-    relay = Process([sys.executable, "-m", "shared.relay"], stack_env, logs / "relay.log")
-    queue = queue_for(SEGMENT_TRAIN_PREDICTION)
-    runs = start_worker("services.segment.worker", queue, stack_env, logs / "runs.log")
-    yield Stack(url, logs)
-    for process in (runs, relay, api):
-        process.stop()
+    with ExitStack() as started:  # a process that fails to start stops those before it
+        api, url = start_api(stack_env, logs / "api.log", app="services.segment.main:app")
+        started.callback(api.stop)
+        relay = Process([sys.executable, "-m", "shared.relay"], stack_env, logs / "relay.log")
+        started.callback(relay.stop)
+        queue = queue_for(SEGMENT_TRAIN_PREDICTION)
+        runs = start_worker("services.segment.worker", queue, stack_env, logs / "runs.log")
+        started.callback(runs.stop)
+        yield Stack(url, logs)
 
 
 def test_a_churn_model_trains_on_the_runs_worker(stack: Stack, engine: Engine) -> None:
