@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
 from services.segment.predictions import runs
 from services.segment.predictions.data import Model
+from services.segment.predictions.model import Reasons
 from services.segment.predictions.pipeline import train_prediction
 from services.segment.predictions.runs import PredictionParams
 from services.segment.predictions.schedule import schedule_predictions
@@ -19,6 +21,7 @@ from services.segment.settings import SegmentSettings
 from shared.contracts import SEGMENT_TRAIN_PREDICTION
 from shared.db import session_scope
 from shared.reliable import LongJobRunner, Subject
+from shared.runs import ArtifactMetadata, DataWindow
 from tests.segment.prediction_shop import NOW, build_history_shop, new_tenant
 
 pytestmark = [pytest.mark.integration]
@@ -185,3 +188,45 @@ def test_the_schedule_asks_for_both_models_once(engine: Engine) -> None:
     params = run_row(engine, mine.ids[0]).params
     assert params["requested_by"] == "schedule"
     assert params["horizon_days"] == 60
+
+
+def test_a_customer_erased_while_the_run_trained_is_not_stored(engine: Engine) -> None:
+    shop = build_history_shop(engine, customers=3, seed=2)
+    kept, erased = shop.customer_pks[0], shop.customer_pks[1]
+    run_id = ask(engine, shop.tenant_id)
+    with session_scope(engine) as session:
+        request = runs.load_request(session, run_id)
+        assert request is not None
+        runs.mark_running(session, run_id)
+        session.execute(text("DELETE FROM customer WHERE id = :pk"), {"pk": erased})
+        names = ["recency_days", "frequency"]
+        result = runs.PredictionResult(
+            as_of=NOW,
+            customer_pks=np.array([kept, erased], dtype=np.int64),
+            probability=np.array([0.2, 0.9]),
+            expected_spend=None,
+            reasons=Reasons(
+                features=np.array([[0, -1, -1], [1, 0, -1]]),
+                values=np.array([[12.0, 0, 0], [3.0, 40.0, 0]]),
+                pushes=np.array([[0.1, 0, 0], [0.3, -0.05, 0]]),
+                seconds=0.0,
+            ),
+            artifact={},
+            metadata=ArtifactMetadata(
+                kind="prediction:churn",
+                data_window=DataWindow(as_of=NOW),
+                feature_set="v1",
+                features=names,
+                seed=5,
+            ),
+        )
+        runs.save_result(session, request, result)
+    stored = one(
+        engine,
+        "SELECT array_agg(customer_pk) AS pks, min(reasons::text) AS reasons"
+        " FROM prediction_score WHERE run_id = :r",
+        r=run_id,
+    )
+    assert stored.pks == [kept]
+    assert '"feature": "recency_days"' in stored.reasons
+    assert run_row(engine, run_id).status == "succeeded"

@@ -186,6 +186,8 @@ _STORE_SCORES = text(
             FROM (VALUES (1, u.f1, u.v1, u.p1), (2, u.f2, u.v2, u.p2), (3, u.f3, u.v3, u.p3))
                 AS r(k, f, v, p))
     FROM prediction_scores u
+    -- A customer erased while the run trained is left out (the cascade ran already).
+    WHERE EXISTS (SELECT FROM customer c WHERE c.id = u.pk AND c.tenant_id = :tenant)
     ON CONFLICT (run_id, customer_pk) DO UPDATE SET probability = EXCLUDED.probability,
         expected_spend = EXCLUDED.expected_spend, reasons = EXCLUDED.reasons
     """
