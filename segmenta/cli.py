@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from segmenta import platform
+from segmenta.churn_report import churn_risks
 from segmenta.client import upload
 from segmenta.console import make_console
 from segmenta.demo.generate import generate as generate_shop
@@ -188,6 +189,7 @@ def demo(
                 f"{run.get('error') or ''}"
             )
         out.print(recommendations_table(running.endpoints.personalize_url, key, a_buyer(data)))
+        out.print(churn_risks(segment_url, key, engine))
         if storefront_seconds:
             _demo_storefront(running.endpoints, key, data, storefront_seconds)
         out.print(f"\n[green]Demo loaded.[/] API docs: {api}/docs", soft_wrap=True)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
 from services.segment.dashboard.router import router as dashboard_router
+from services.segment.predictions.router import router as predictions_router
 from services.segment.segmentations.router import router as segmentations_router
 from services.segment.segments.router import router as segments_router
 from services.segment.settings import SegmentSettings, get_segment_settings
@@ -22,8 +23,9 @@ DESCRIPTION = """
 Explainable customer segments: train a segmentation (k-means, mini-batch k-means,
 Gaussian mixture, agglomerative, DBSCAN/HDBSCAN; automatic k), see its segments with
 profiles, rules and value, page through their members, follow their history, and look up
-one customer's features, segment, CLV, churn and sentiment. The dashboard is at
-`/dashboard`.
+one customer's features, segment, CLV, churn and sentiment; train churn and
+purchase-propensity models and read every customer's probability with its reasons. The
+dashboard is at `/dashboard`.
 
 Authenticate with an API key: `Authorization: Bearer sgm_...`. Reading needs
 `segments:read`; training and activating need `admin`.
@@ -48,6 +50,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     app.include_router(segmentations_router)
     app.include_router(segments_router)
     app.include_router(customers_router)
+    app.include_router(predictions_router)
     app.include_router(dashboard_router)
     return app
 

@@ -36,6 +36,10 @@ class SegmentSettings(Settings):
     # Customer lifetime value: horizon in days and annual discount rate.
     clv_horizon_days: int = Field(default=365, ge=1)
     clv_discount_rate: float = Field(default=0.10, ge=0)
+    # Churn and purchase-propensity models (services.segment.predictions): the horizon
+    # a label looks ahead, and how often beat retrains them (0 turns it off).
+    prediction_horizon_days: int = Field(default=90, ge=1, le=730)
+    prediction_retrain_every_s: int = Field(default=24 * 3600, ge=0)
 
 
 @lru_cache(maxsize=1)

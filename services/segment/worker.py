@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from services.segment import erasure as _erasure  # noqa: F401 (registers segment.erase_customer)
 from services.segment import tasks
+from services.segment.predictions import tasks as predictions
 from services.segment.segmentations.runs import give_up
 from services.segment.settings import get_segment_settings
 from services.segment.training.schedule import schedule_retrains
@@ -47,6 +48,8 @@ if settings.segment_retrain_every_s:
             "schedule": float(min(settings.segment_retrain_every_s, 3600)),
         }
     }
+
+predictions.register(app, engine, settings)  # churn and purchase-propensity runs
 
 
 # A short task: its effect and its outbox rows' deletion commit together.

@@ -20,6 +20,10 @@ SEGMENT_TRAIN_SEGMENTATION: Final = "segment.train_segmentation"
 SEGMENT_SCHEDULE_RETRAINS: Final = "segment.schedule_retrains"
 # Subject: a succeeded segmentation_run to make the tenant's active one (re-assigns all).
 SEGMENT_ACTIVATE_SEGMENTATION: Final = "segment.activate_segmentation"
+# Subject: a prediction_run id (a churn or purchase-propensity model); a long job.
+SEGMENT_TRAIN_PREDICTION: Final = "segment.train_prediction"
+# Sent by Celery beat (no subject): create the prediction runs that their schedule makes due.
+SEGMENT_SCHEDULE_PREDICTIONS: Final = "segment.schedule_predictions"
 # Subject: a customer whose segment changed; personalize refreshes their offers.
 PERSONALIZE_REFRESH_CUSTOMERS: Final = "personalize.refresh_customers"
 # Subject: a segmentation_run just made active; anyone's segment may have changed, so
@@ -48,7 +52,12 @@ SERVICES: Final = ("ingest", "nlp", "segment", "personalize")
 # customer's refresh seconds after an order) never waits behind one. A new long job is
 # added here, and `long_job` refuses to register one that is not.
 LONG_JOBS: Final = frozenset(
-    {SEGMENT_TRAIN_SEGMENTATION, SEGMENT_ACTIVATE_SEGMENTATION, PERSONALIZE_TRAIN_RECOMMENDER}
+    {
+        SEGMENT_TRAIN_SEGMENTATION,
+        SEGMENT_ACTIVATE_SEGMENTATION,
+        SEGMENT_TRAIN_PREDICTION,
+        PERSONALIZE_TRAIN_RECOMMENDER,
+    }
 )
 RUNS_SUFFIX: Final = ".runs"
 

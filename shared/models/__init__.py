@@ -13,6 +13,7 @@ from shared.models.personalize import (
     Placement,
     PolicyRun,
 )
+from shared.models.predictions import PredictionRun, PredictionScore
 from shared.models.recommend import RecommenderRun
 from shared.models.segments import (
     CustomerFeatures,
@@ -47,6 +48,8 @@ __all__ = [
     "Outbox",
     "Placement",
     "PolicyRun",
+    "PredictionRun",
+    "PredictionScore",
     "Product",
     "RecommenderRun",
     "Review",

@@ -19,6 +19,8 @@ from services.segment.customers.schemas import (
     SentimentSummary,
 )
 from services.segment.features.registry import FEATURE_SETS
+from services.segment.predictions.repository import customer_predictions
+from services.segment.predictions.schemas import CustomerPrediction
 from services.segment.segmentations.repository import active_run
 from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
@@ -72,6 +74,7 @@ def _read_customer(
         score = repo.scores(session, tenant_id=tenant_id, pk=pk)
         moods = repo.sentiment(session, tenant_id=tenant_id, pk=pk)
         changes = repo.recent_changes(session, tenant_id=tenant_id, pk=pk)
+        predicted = customer_predictions(session, tenant_id=tenant_id, pk=pk)
     values = stored["feature_values"] if stored else None
     return CustomerProfile(
         customer_id=customer_id,
@@ -85,6 +88,7 @@ def _read_customer(
             transcripts=SentimentSummary.model_validate(moods.get("transcript", {})),
         ),
         history=[MembershipChange.model_validate(change) for change in changes],
+        predictions=[CustomerPrediction.model_validate(row) for row in predicted],
     )
 
 
@@ -92,7 +96,8 @@ def _read_customer(
     "/{customer_id}",
     summary="One customer: features, segment, value, risk and sentiment",
     description="The customer's features (by name), current segment with since when and "
-    "why, CLV, P(alive), expected purchases, churn and anomaly scores, a summary of the "
+    "why, CLV, P(alive), expected purchases, churn and anomaly scores, the active churn "
+    "and purchase-propensity models' scores with their top reasons, a summary of the "
     "sentiment of their reviews and support transcripts, and their last 10 segment "
     "changes. `customer_id` is the id the customer was sent with. Needs `segments:read`.",
     response_model=CustomerProfile,

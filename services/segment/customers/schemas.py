@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.segment.predictions.schemas import CustomerPrediction
+
 
 class CustomerSegment(BaseModel):
     key: str
@@ -20,7 +22,10 @@ class CustomerScores(BaseModel):
     clv: float | None = Field(description="expected value over the CLV horizon")
     p_alive: float | None = Field(description="probability the customer is still active")
     expected_purchases: float | None
-    churn: float | None = Field(description="churn propensity (0..1)")
+    churn: float | None = Field(
+        description="P(no purchase within the horizon) by the active churn model (0..1); "
+        "null until a churn model has scored the customer"
+    )
     anomaly: float | None = Field(description="how unusual the customer is (higher: more)")
     updated_at: datetime | None
 
@@ -58,3 +63,7 @@ class CustomerProfile(BaseModel):
         description="over the latest analysis of each review and transcript"
     )
     history: list[MembershipChange] = Field(description="last 10 segment changes, newest first")
+    predictions: list[CustomerPrediction] = Field(
+        default_factory=list,
+        description="the active churn and purchase-propensity scores, with their top reasons",
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import CursorResult, Engine, text
 from sqlmodel import Session
 
 from services.segment.features.registry import DEFAULT_FEATURE_SET, get_feature_set
-from services.segment.features.sql import Scope, upsert_sql
+from services.segment.features.sql import Scope, select_sql, upsert_sql
 from shared.db import session_scope
 
 # A full run reads whole tenants. Sorting each source by customer and aggregating in
@@ -86,6 +86,34 @@ def compute_features_in_parts(
     with session_scope(engine) as session:
         _analyze(session)
     return written
+
+
+def features_as_of(
+    session: Session,
+    *,
+    tenant_id: int,
+    as_of: datetime,
+    feature_set: str = DEFAULT_FEATURE_SET,
+) -> tuple[list[int], list[list[float]]]:
+    """Every customer's stored features as of ``as_of``, computed without storing them:
+    ``(customer_pks, vectors)`` sorted by customer, in the set's stored order.
+
+    Only what happened up to ``as_of`` is read (each source table is filtered by its own
+    time column), so a past cut-off gives the vectors the customers had then: this is
+    what supervised models train and backtest on. The scores (CLV, P(alive)) of the set
+    are left out: they are the customer's latest, computed after ``as_of``."""
+    definition = get_feature_set(feature_set)
+    cut_off = _aware(as_of)
+    params: dict[str, Any] = {
+        **definition.params,
+        "tenant_id": tenant_id,
+        "as_of": cut_off,
+        "as_of_days": cut_off.timestamp() / 86400,
+    }
+    statement = text(select_sql(definition, scope="all") + "\nORDER BY s.customer_pk")
+    with _local_settings(session, FULL_RUN_SETTINGS):
+        rows = session.execute(statement, params).all()
+    return [int(row[0]) for row in rows], [list(row[1]) for row in rows]
 
 
 def _split(session: Session, tenant_id: int, parts: int) -> list[int]:

@@ -2,8 +2,9 @@
 
 The history comes from the feature vectors, which condense it in the same SQL pass over
 the orders as every other feature (same-day purchases merged): purchase days, the ages of
-the first and the last purchase day, the mean spend per repeat day. Churn is
-1 - P(alive): the probability that the customer has already left, by the BG/NBD model.
+the first and the last purchase day, the mean spend per repeat day. Churn is not
+1 - P(alive) (P(alive) is 1 for every one-time buyer, so the newest one-off customers
+would look safest): the supervised churn model (`services.segment.predictions`) writes it.
 """
 
 from __future__ import annotations
@@ -49,13 +50,12 @@ SPEND_MAX_ITER = 1_000
 _STORE = text(
     """
     INSERT INTO customer_score AS s (customer_pk, tenant_id, clv, p_alive, expected_purchases,
-                                     churn, updated_at)
+                                     updated_at)
     SELECT u.pk, :tenant, nullif(u.clv, 'NaN'), nullif(u.p_alive, 'NaN'),
-           nullif(u.expected, 'NaN'), 1 - nullif(u.p_alive, 'NaN'), now()
+           nullif(u.expected, 'NaN'), now()
     FROM clv_scores u
     ON CONFLICT (customer_pk) DO UPDATE SET clv = EXCLUDED.clv, p_alive = EXCLUDED.p_alive,
-        expected_purchases = EXCLUDED.expected_purchases, churn = EXCLUDED.churn,
-        updated_at = now()
+        expected_purchases = EXCLUDED.expected_purchases, updated_at = now()
     """
 )
 
