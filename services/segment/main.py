@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.segment.attribution.router import router as attribution_router
 from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
 from services.segment.dashboard.router import router as dashboard_router
@@ -48,6 +49,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     app.include_router(segmentations_router)
     app.include_router(segments_router)
     app.include_router(customers_router)
+    app.include_router(attribution_router)
     app.include_router(dashboard_router)
     return app
 
