@@ -15,6 +15,7 @@ from services.segment.segmentations.router import router as segmentations_router
 from services.segment.segments.export import router as export_router
 from services.segment.segments.router import router as segments_router
 from services.segment.settings import SegmentSettings, get_segment_settings
+from services.segment.webhooks.router import router as webhooks_router
 from shared.web.app import platform_app, platform_resources
 
 # The only bodies are small JSON requests for a training run.
@@ -52,6 +53,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     app.include_router(export_router)
     app.include_router(customers_router)
     app.include_router(attribution_router)
+    app.include_router(webhooks_router)
     app.include_router(dashboard_router)
     return app
 

@@ -23,6 +23,7 @@ from shared.models.segments import (
 )
 from shared.models.tenancy import ApiKey, AuditLog, Suppression, Tenant
 from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
+from shared.models.webhooks import WebhookDelivery, WebhookDeliveryItem, WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -56,5 +57,8 @@ __all__ = [
     "TextAnalysis",
     "Transcript",
     "TranscriptTurn",
+    "WebhookDelivery",
+    "WebhookDeliveryItem",
+    "WebhookSubscription",
     "metadata",
 ]
