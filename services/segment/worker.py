@@ -51,13 +51,14 @@ if settings.segment_retrain_every_s:
     }
 
 if settings.webhook_every_s:
-    # A tick that waited longer than the interval is stale: the next one does its work.
+    # Ticks that waited long in the queue (a worker down) are dropped rather than run in
+    # a burst; one tick does all the due work anyway.
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),
         "deliver-webhooks": {
             "task": SEGMENT_DELIVER_WEBHOOKS,
             "schedule": settings.webhook_every_s,
-            "options": {"expires": settings.webhook_every_s},
+            "options": {"expires": max(60.0, 10 * settings.webhook_every_s)},
         },
     }
 
