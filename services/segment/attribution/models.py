@@ -77,17 +77,31 @@ def attribute(journeys: Sequence[Journey]) -> Attribution:
     channels = kept_channels(journeys)
     index = {channel: i for i, channel in enumerate(channels)}
     pooled = index.get(OTHER, -1)  # only channels beyond the limit are missing from index
-    paths = [[index.get(channel, pooled) for channel in j.path] for j in journeys]
+    # Journeys repeat (most are one of a few hundred paths): every model works on the
+    # distinct (path, converted) pairs, weighted by how many journeys took them.
+    grouped: dict[tuple[tuple[int, ...], bool], list[float]] = {}
+    for journey in journeys:
+        indices = tuple(index.get(channel, pooled) for channel in journey.path)
+        entry = grouped.setdefault((indices, journey.converted), [0.0, 0.0])
+        entry[0] += 1
+        entry[1] += journey.value
+    paths = [list(path) for path, _ in grouped]
+    did = [converted for _, converted in grouped]
+    counts = [entry[0] for entry in grouped.values()]
     k = len(channels)
-    reach = np.zeros(k, dtype=np.int64)
-    for path in paths:
-        reach[list(set(path))] += 1
-    converted = [(path, j.value) for path, j in zip(paths, journeys, strict=True) if j.converted]
-    conversions = len(converted)
-    revenue = float(sum(value for _, value in converted))
+    reach = np.zeros(k)
+    for path, count in zip(paths, counts, strict=True):
+        reach[list(set(path))] += count
+    converted = [
+        (path, entry[0], entry[1])
+        for path, (_, won), entry in zip(paths, grouped, grouped.values(), strict=True)
+        if won
+    ]
+    conversions = int(sum(count for _, count, _ in converted))
+    revenue = float(sum(value for _, _, value in converted))
     credit: dict[str, FloatArray] = {}
     revenue_credit: dict[str, FloatArray] = {}
-    shapley = ShapleyWeights(paths, [j.converted for j in journeys], k)
+    shapley = ShapleyWeights(paths, did, k, counts)
     per_journey: dict[str, Callable[[list[int]], FloatArray]] = {
         "last_touch": lambda p: _one_hot(p[-1], k),
         "first_touch": lambda p: _one_hot(p[0], k),
@@ -96,7 +110,7 @@ def attribute(journeys: Sequence[Journey]) -> Attribution:
     }
     for model, weights_of in per_journey.items():
         credit[model], revenue_credit[model] = _sum_weights(converted, weights_of, k)
-    effect = removal_effects(paths, [j.converted for j in journeys], k)
+    effect = removal_effects(paths, did, k, counts)
     markov_share = effect / effect.sum() if effect.sum() > 0 else np.zeros(k)
     credit["markov"] = markov_share * conversions
     revenue_credit["markov"] = markov_share * revenue
@@ -119,14 +133,15 @@ def _one_hot(i: int, k: int) -> FloatArray:
 
 
 def _sum_weights(
-    converted: Sequence[tuple[list[int], float]],
+    converted: Sequence[tuple[list[int], float, float]],
     weights_of: Callable[[list[int]], FloatArray],
     k: int,
 ) -> tuple[FloatArray, FloatArray]:
+    """Credits from (path, journeys, their value) of converting journeys."""
     conversions, revenue = np.zeros(k), np.zeros(k)
-    for path, value in converted:
+    for path, count, value in converted:
         weights = weights_of(path)
-        conversions += weights
+        conversions += weights * count
         revenue += weights * value
     return conversions, revenue
 
@@ -136,14 +151,18 @@ def _collapse(path: Sequence[int]) -> list[int]:
 
 
 def removal_effects(
-    paths: Sequence[Sequence[int]], converted: Sequence[bool], k: int
+    paths: Sequence[Sequence[int]],
+    converted: Sequence[bool],
+    k: int,
+    weights: Sequence[float] | None = None,
 ) -> FloatArray:
-    """Per channel, the share of the chain's conversion probability lost without it."""
+    """Per channel, the share of the chain's conversion probability lost without it
+    (``weights``: how many journeys each path stands for; one each by default)."""
     start, conv, null = k, k + 1, k + 2
     counts = np.zeros((k + 3, k + 3))
-    for path, did in zip(paths, converted, strict=True):
+    for i, (path, did) in enumerate(zip(paths, converted, strict=True)):
         states = [start, *_collapse(path), conv if did else null]
-        np.add.at(counts, (states[:-1], states[1:]), 1.0)
+        np.add.at(counts, (states[:-1], states[1:]), 1.0 if weights is None else weights[i])
     totals = counts.sum(axis=1, keepdims=True)
     probs = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     base = _conversion_probability(probs, k)
@@ -172,13 +191,20 @@ class ShapleyWeights:
     """Each channel set's worth (its journeys' conversion rate) and, per set seen in a
     conversion, the channels' Shapley values normalised to shares (cached per set)."""
 
-    def __init__(self, paths: Sequence[Sequence[int]], converted: Sequence[bool], k: int) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Sequence[int]],
+        converted: Sequence[bool],
+        k: int,
+        weights: Sequence[float] | None = None,
+    ) -> None:
         size = 1 << k
         seen, wins = np.zeros(size), np.zeros(size)
-        for path, did in zip(paths, converted, strict=True):
+        for i, (path, did) in enumerate(zip(paths, converted, strict=True)):
             mask = _mask(path)
-            seen[mask] += 1
-            wins[mask] += did
+            weight = 1.0 if weights is None else weights[i]
+            seen[mask] += weight
+            wins[mask] += weight * did
         worth = np.divide(wins, seen, out=np.zeros(size), where=seen > 0)
         bits = np.array([bin(m).count("1") for m in range(size)])
         for mask in sorted(range(1, size), key=lambda m: bits[m]):
