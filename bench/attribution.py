@@ -23,6 +23,7 @@ import numpy as np
 from bench.results_file import write_section
 from services.segment.attribution.models import MODELS, Journey, attribute
 from services.segment.attribution.simulation import (
+    ALIGNED,
     POSITION_BIAS,
     REACH_BIAS,
     Simulated,
@@ -33,6 +34,9 @@ from services.segment.attribution.simulation import (
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 WORLDS: dict[str, Callable[[int, int], Simulated]] = {
+    "lift, reach and lift in the same order": lambda n, seed: simulate_lift(
+        ALIGNED, journeys=n, seed=seed
+    ),
     "lift, same reach (last touch = a channel with no lift)": lambda n, seed: simulate_lift(
         POSITION_BIAS, journeys=n, seed=seed
     ),

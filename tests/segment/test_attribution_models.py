@@ -15,6 +15,7 @@ from services.segment.attribution.models import (
     kept_channels,
 )
 from services.segment.attribution.simulation import (
+    ALIGNED,
     POSITION_BIAS,
     ranking,
     simulate_funnel,
@@ -120,6 +121,25 @@ def test_rare_channels_are_pooled_beyond_the_limit() -> None:
     result = attribute([*journeys, *(Journey((f"x{i}",), True) for i in range(12))])
     assert OTHER in result.channels
     assert len(result.channels) == 10
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_markov_and_shapley_rank_channels_where_last_touch_does_not(seed: int) -> None:
+    """Where the channels met most also add most (and the shop visit, adding nothing,
+    comes last), both rank every channel by its true contribution; last touch ranks the
+    channel that adds nothing above the one that adds most."""
+    simulated = simulate_lift(ALIGNED, journeys=20_000, seed=seed)
+    result = attribute(simulated.journeys)
+
+    def ranked(model: str) -> list[str]:
+        return ranking(dict(zip(result.channels, result.credit[model].tolist(), strict=True)))
+
+    truth = ranking(simulated.truth)
+    assert ranked("markov") == truth
+    assert ranked("shapley") == truth
+    assert ranked("last_touch") != truth
+    assert ranked("last_touch").index("web") < ranked("last_touch").index("ads")
+    assert truth[-1] == "web"
 
 
 def test_lift_world_shapley_ranks_channels_where_last_touch_does_not() -> None:
