@@ -46,6 +46,7 @@ bench: install ## Run every benchmark; each rewrites its section of bench/RESULT
 	$(UV) run python -m bench.segment
 	$(UV) run python -m bench.personalize
 	$(UV) run python -m bench.recommend
+	$(UV) run python -m bench.attribution
 
 nlp-train: ## Retrain the shipped sentiment model (its own torch environment, ~25 min on 2 cores)
 	bash services/nlp/training/setup_env.sh

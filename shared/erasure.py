@@ -59,7 +59,7 @@ POSTGRES_STORE: Final = "postgres"
 # request knows what to wait for without importing any service. nlp has none of its own:
 # its analyses are Postgres rows (the cascade) and its models are trained on public corpora.
 WORKER_STORES: dict[str, tuple[str, ...]] = {
-    "segment": ("segment-artifacts",),
+    "segment": ("segment-artifacts", "segment-webhooks"),
     "personalize": ("personalize-cache", "personalize-log"),
 }
 

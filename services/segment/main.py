@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.segment.attribution.router import router as attribution_router
 from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
 from services.segment.dashboard.router import router as dashboard_router
 from services.segment.predictions.router import router as predictions_router
 from services.segment.segmentations.router import router as segmentations_router
+from services.segment.segments.export import router as export_router
 from services.segment.segments.router import router as segments_router
 from services.segment.settings import SegmentSettings, get_segment_settings
+from services.segment.webhooks.router import router as webhooks_router
 from shared.web.app import platform_app, platform_resources
 
 # The only bodies are small JSON requests for a training run.
@@ -49,8 +52,11 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     )
     app.include_router(segmentations_router)
     app.include_router(segments_router)
+    app.include_router(export_router)
     app.include_router(customers_router)
     app.include_router(predictions_router)
+    app.include_router(attribution_router)
+    app.include_router(webhooks_router)
     app.include_router(dashboard_router)
     return app
 

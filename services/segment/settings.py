@@ -41,6 +41,20 @@ class SegmentSettings(Settings):
     prediction_horizon_days: int = Field(default=90, ge=1, le=730)
     prediction_retrain_every_s: int = Field(default=24 * 3600, ge=0)
 
+    # Webhooks (`services.segment.webhooks`): how often beat runs the delivery tick (0
+    # turns it off), changes per delivery, attempts before a delivery is dead-lettered,
+    # the backoff between attempts (doubling from base to max, with jitter), the receiver's
+    # time to answer, how long one tick may keep sending, and how far back a tick looks
+    # for membership changes.
+    webhook_every_s: float = Field(default=5.0, ge=0)
+    webhook_batch_size: int = Field(default=500, ge=1, le=10_000)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_base_s: float = Field(default=30.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=6 * 3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_tick_budget_s: float = Field(default=20.0, gt=0)
+    webhook_lookback_s: int = Field(default=24 * 3600, ge=60)
+
 
 @lru_cache(maxsize=1)
 def get_segment_settings() -> SegmentSettings:

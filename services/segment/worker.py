@@ -22,9 +22,11 @@ from services.segment.predictions import tasks as predictions
 from services.segment.segmentations.runs import give_up
 from services.segment.settings import get_segment_settings
 from services.segment.training.schedule import schedule_retrains
+from services.segment.webhooks.delivery import deliver_webhooks
 from shared.celery_app import create_celery_app
 from shared.contracts import (
     SEGMENT_ACTIVATE_SEGMENTATION,
+    SEGMENT_DELIVER_WEBHOOKS,
     SEGMENT_REFRESH_CUSTOMERS,
     SEGMENT_SCHEDULE_RETRAINS,
     SEGMENT_TRAIN_SEGMENTATION,
@@ -50,6 +52,17 @@ if settings.segment_retrain_every_s:
     }
 
 predictions.register(app, engine, settings)  # churn and purchase-propensity runs
+if settings.webhook_every_s:
+    # Ticks that waited long in the queue (a worker down) are dropped rather than run in
+    # a burst; one tick does all the due work anyway.
+    app.conf.beat_schedule = {
+        **(app.conf.beat_schedule or {}),
+        "deliver-webhooks": {
+            "task": SEGMENT_DELIVER_WEBHOOKS,
+            "schedule": settings.webhook_every_s,
+            "options": {"expires": max(60.0, 10 * settings.webhook_every_s)},
+        },
+    }
 
 
 # A short task: its effect and its outbox rows' deletion commit together.
@@ -75,3 +88,9 @@ def _schedule() -> list[int]:
     # A timer, not outbox work: a lost tick only delays the check to the next one.
     with session_scope(engine.get()) as session:
         return schedule_retrains(session, settings)
+
+
+@app.task(name=SEGMENT_DELIVER_WEBHOOKS, acks_late=True)
+def _deliver_webhooks() -> dict[str, int]:
+    # A timer too: the delivery rows are the ledger (`services.segment.webhooks.delivery`).
+    return deliver_webhooks(engine.get(), settings)

@@ -18,6 +18,9 @@ SEGMENT_REFRESH_CUSTOMERS: Final = "segment.refresh_customers"
 SEGMENT_TRAIN_SEGMENTATION: Final = "segment.train_segmentation"
 # Sent by Celery beat (no subject): create the runs that the retrain schedule makes due.
 SEGMENT_SCHEDULE_RETRAINS: Final = "segment.schedule_retrains"
+# Sent by Celery beat (no subject): turn new membership changes into webhook deliveries
+# and send the ones that are due (the rows are the ledger; a lost tick only delays).
+SEGMENT_DELIVER_WEBHOOKS: Final = "segment.deliver_webhooks"
 # Subject: a succeeded segmentation_run to make the tenant's active one (re-assigns all).
 SEGMENT_ACTIVATE_SEGMENTATION: Final = "segment.activate_segmentation"
 # Subject: a prediction_run id (a churn or purchase-propensity model); a long job.

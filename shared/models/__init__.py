@@ -25,6 +25,7 @@ from shared.models.segments import (
 )
 from shared.models.tenancy import ApiKey, AuditLog, Suppression, Tenant
 from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
+from shared.models.webhooks import WebhookDelivery, WebhookDeliveryItem, WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -61,5 +62,8 @@ __all__ = [
     "TextAnalysis",
     "Transcript",
     "TranscriptTurn",
+    "WebhookDelivery",
+    "WebhookDeliveryItem",
+    "WebhookSubscription",
     "metadata",
 ]

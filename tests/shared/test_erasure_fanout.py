@@ -63,7 +63,13 @@ def test_a_request_waits_for_a_store_of_another_process(
             redis.set(fake_key(tenant, pk), "cached")
 
         erasure_id = client.delete(f"/v1/customers/{WHO}", headers=auth(key)).json()["erasure_id"]
-        others = ("postgres", "segment-artifacts", "personalize-cache", "personalize-log")
+        others = (
+            "postgres",
+            "segment-artifacts",
+            "segment-webhooks",
+            "personalize-cache",
+            "personalize-log",
+        )
         wait_until(
             lambda: all(
                 erasure(client, key, erasure_id)["stores"][s]["status"] == "erased" for s in others
