@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.segment.anomalies.router import router as anomalies_router
 from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
 from services.segment.dashboard.router import router as dashboard_router
@@ -49,6 +50,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     app.include_router(segments_router)
     app.include_router(customers_router)
     app.include_router(dashboard_router)
+    app.include_router(anomalies_router)
     return app
 
 

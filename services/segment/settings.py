@@ -36,6 +36,8 @@ class SegmentSettings(Settings):
     # Customer lifetime value: horizon in days and annual discount rate.
     clv_horizon_days: int = Field(default=365, ge=1)
     clv_discount_rate: float = Field(default=0.10, ge=0)
+    # Scheduled anomaly detection (Celery beat), in seconds; 0 turns it off.
+    segment_anomaly_every_s: int = Field(default=24 * 3600, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,11 @@ SEGMENT_TRAIN_SEGMENTATION: Final = "segment.train_segmentation"
 SEGMENT_SCHEDULE_RETRAINS: Final = "segment.schedule_retrains"
 # Subject: a succeeded segmentation_run to make the tenant's active one (re-assigns all).
 SEGMENT_ACTIVATE_SEGMENTATION: Final = "segment.activate_segmentation"
+# Subject: an anomaly_run id: flag customers whose recent behaviour departs from their
+# own history or from the population, and segments that left their forecast.
+SEGMENT_DETECT_ANOMALIES: Final = "segment.detect_anomalies"
+# Sent by Celery beat (no subject): create the anomaly runs that the schedule makes due.
+SEGMENT_SCHEDULE_ANOMALIES: Final = "segment.schedule_anomalies"
 # Subject: a customer whose segment changed; personalize refreshes their offers.
 PERSONALIZE_REFRESH_CUSTOMERS: Final = "personalize.refresh_customers"
 # Subject: a segmentation_run just made active; anyone's segment may have changed, so
@@ -43,7 +48,9 @@ SERVICES: Final = ("ingest", "nlp", "segment", "personalize")
 # ``<service>.runs``, consumed by a worker of their own, so that its real-time work (a
 # customer's refresh seconds after an order) never waits behind one. A new long job is
 # added here, and `long_job` refuses to register one that is not.
-LONG_JOBS: Final = frozenset({SEGMENT_TRAIN_SEGMENTATION, SEGMENT_ACTIVATE_SEGMENTATION})
+LONG_JOBS: Final = frozenset(
+    {SEGMENT_TRAIN_SEGMENTATION, SEGMENT_ACTIVATE_SEGMENTATION, SEGMENT_DETECT_ANOMALIES}
+)
 RUNS_SUFFIX: Final = ".runs"
 
 

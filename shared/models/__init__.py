@@ -1,5 +1,6 @@
 """The one Postgres schema. Tables only: request/response models live in the services."""
 
+from shared.models.anomalies import AnomalyFlag, AnomalyRun, SegmentAlert
 from shared.models.base import metadata
 from shared.models.commerce import Event, Order, OrderLine, Product
 from shared.models.customers import Customer, CustomerContact, IdentityLink
@@ -25,6 +26,8 @@ from shared.models.tenancy import ApiKey, AuditLog, Suppression, Tenant
 from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
 
 __all__ = [
+    "AnomalyFlag",
+    "AnomalyRun",
     "ApiKey",
     "AttributionCursor",
     "AuditLog",
@@ -49,6 +52,7 @@ __all__ = [
     "Product",
     "Review",
     "Segment",
+    "SegmentAlert",
     "SegmentMembership",
     "SegmentationRun",
     "Suppression",

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.segment.anomalies.repository import customer_flags
+from services.segment.anomalies.schemas import CustomerAnomaly
 from services.segment.customers import repository as repo
 from services.segment.customers.schemas import (
     CustomerProfile,
@@ -72,6 +74,7 @@ def _read_customer(
         score = repo.scores(session, tenant_id=tenant_id, pk=pk)
         moods = repo.sentiment(session, tenant_id=tenant_id, pk=pk)
         changes = repo.recent_changes(session, tenant_id=tenant_id, pk=pk)
+        flags = customer_flags(session, tenant_id=tenant_id, pk=pk)
     values = stored["feature_values"] if stored else None
     return CustomerProfile(
         customer_id=customer_id,
@@ -85,6 +88,7 @@ def _read_customer(
             transcripts=SentimentSummary.model_validate(moods.get("transcript", {})),
         ),
         history=[MembershipChange.model_validate(change) for change in changes],
+        anomalies=[CustomerAnomaly.model_validate(flag) for flag in flags],
     )
 
 

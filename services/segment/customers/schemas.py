@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.segment.anomalies.schemas import CustomerAnomaly
+
 
 class CustomerSegment(BaseModel):
     key: str
@@ -58,3 +60,6 @@ class CustomerProfile(BaseModel):
         description="over the latest analysis of each review and transcript"
     )
     history: list[MembershipChange] = Field(description="last 10 segment changes, newest first")
+    anomalies: list[CustomerAnomaly] = Field(
+        default_factory=list, description="last 10 anomaly flags, newest first"
+    )
