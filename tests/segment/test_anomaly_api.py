@@ -28,6 +28,7 @@ READS = [
     ("GET", "/v1/anomalies"),
     ("GET", "/v1/anomalies/segments"),
     ("GET", "/v1/anomalies/runs/{run}"),
+    ("GET", "/v1/anomalies/summary"),
 ]
 WRITES = [("POST", "/v1/anomalies/runs")]
 
@@ -178,6 +179,21 @@ def test_segment_alerts_and_the_run(segment_client: httpx.Client, flagged: Flagg
     ]
     run = segment_client.get(f"/v1/anomalies/runs/{flagged.run_id}", headers=headers).json()
     assert run["status"] == "succeeded"
+
+
+def test_summary_counts_flags_per_day_and_kind(
+    segment_client: httpx.Client, flagged: Flagged
+) -> None:
+    summary = segment_client.get("/v1/anomalies/summary", headers=auth(flagged.reader)).json()
+    counts = {(row["day"], row["kind"]): row["count"] for row in summary["by_day"]}
+    today = (NOW - timedelta(days=1)).date().isoformat()
+    assert counts[(today, "refund_burst")] == 1
+    assert sum(counts.values()) == 5
+    assert len(summary["latest"]) == 5
+    short = segment_client.get("/v1/anomalies/summary?days=7", headers=auth(flagged.reader))
+    assert sum(row["count"] for row in short.json()["by_day"]) == 4  # not the 40-day-old one
+    bad = segment_client.get("/v1/anomalies/summary?days=0", headers=auth(flagged.reader))
+    assert bad.status_code == 422
 
 
 def test_the_customer_view_lists_the_customers_flags(

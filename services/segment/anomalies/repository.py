@@ -39,6 +39,15 @@ _RUN = text(
     FROM anomaly_run WHERE tenant_id = :tenant AND id = :run
     """
 )
+_BY_DAY = text(
+    """
+    SELECT date_trunc('day', detected_at AT TIME ZONE 'UTC')::date AS day, kind,
+           count(*) AS count
+    FROM anomaly_flag
+    WHERE tenant_id = :tenant AND detected_at >= now() - make_interval(days => :days)
+    GROUP BY 1, 2 ORDER BY 1, 2
+    """
+)
 RECENT_FLAGS = 10
 _CUSTOMER_FLAGS = text(
     """
@@ -86,3 +95,9 @@ def customer_flags(session: Session, *, tenant_id: int, pk: int) -> list[dict[st
     """The customer's latest flags, newest first (for the customer view)."""
     params = {"tenant": tenant_id, "pk": pk, "limit": RECENT_FLAGS}
     return [dict(row) for row in session.execute(_CUSTOMER_FLAGS, params).mappings()]
+
+
+def counts_by_day(session: Session, *, tenant_id: int, days: int) -> list[dict[str, Any]]:
+    """Flags per UTC day and kind over the last ``days`` days, oldest first."""
+    params = {"tenant": tenant_id, "days": days}
+    return [dict(row) for row in session.execute(_BY_DAY, params).mappings()]

@@ -18,6 +18,8 @@ from services.segment.anomalies.schemas import (
     AnomalyPublic,
     AnomalyRunCreate,
     AnomalyRunPublic,
+    AnomalySummary,
+    KindCount,
     SegmentAlertPage,
     SegmentAlertPublic,
 )
@@ -192,3 +194,37 @@ async def read_segment_alerts(
     before: Before = None,
 ) -> SegmentAlertPage:
     return await database.run(_alerts, database.engine, principal.tenant_id, limit, before, since)
+
+
+def _summary(engine: Engine, tenant_id: int, days: int) -> AnomalySummary:
+    with Session(engine) as session:
+        counts = repo.counts_by_day(session, tenant_id=tenant_id, days=days)
+        latest = repo.list_flags(
+            session,
+            tenant_id=tenant_id,
+            limit=10,
+            before=None,
+            since=None,
+            kind=None,
+            customer_id=None,
+        )
+    return AnomalySummary(
+        by_day=[KindCount.model_validate(row) for row in counts],
+        latest=[AnomalyPublic.model_validate(row) for row in latest],
+    )
+
+
+@router.get(
+    "/summary",
+    summary="Flags per day and kind, and the latest flags (for the dashboard)",
+    description="Counts of flags per UTC day and kind over the last `days` days, and the "
+    "10 newest flags. Needs `segments:read`.",
+    response_model=AnomalySummary,
+    responses=error_responses(),
+)
+async def read_anomaly_summary(
+    principal: ReaderDep,
+    database: DatabaseDep,
+    days: Annotated[int, Query(ge=1, le=366)] = 90,
+) -> AnomalySummary:
+    return await database.run(_summary, database.engine, principal.tenant_id, days)

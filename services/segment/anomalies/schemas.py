@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,3 +87,16 @@ class CustomerAnomaly(BaseModel):
     reason: str
     size: float
     detected_at: datetime
+
+
+class KindCount(BaseModel):
+    day: date
+    kind: AnomalyKind
+    count: int
+
+
+class AnomalySummary(BaseModel):
+    """What the dashboard's anomalies section draws."""
+
+    by_day: list[KindCount] = Field(description="flags per UTC day and kind, oldest first")
+    latest: list[AnomalyPublic] = Field(description="the newest flags")

@@ -42,6 +42,7 @@ def assets() -> dict[str, Asset]:
     plotly_js = (files("plotly") / "package_data" / "plotly.min.js").read_bytes()
     return {
         "dashboard.js": Asset.of(_package_file("dashboard.js"), "text/javascript"),
+        "anomalies.js": Asset.of(_package_file("anomalies.js"), "text/javascript"),
         "dashboard.css": Asset.of(_package_file("dashboard.css"), "text/css"),
         PLOTLY_FILE: Asset.of(plotly_js, "text/javascript", immutable=True),
     }
