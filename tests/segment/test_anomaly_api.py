@@ -298,3 +298,16 @@ def test_unknown_run_is_404(segment_client: httpx.Client, flagged: Flagged) -> N
     headers = auth(flagged.reader)
     assert segment_client.get("/v1/anomalies/runs/999999999", headers=headers).status_code == 404
     assert segment_client.get("/v1/anomalies/runs/abc", headers=headers).status_code == 422
+
+
+def test_a_customers_flags_go_with_the_customer(
+    segment_client: httpx.Client, flagged: Flagged, engine: Engine
+) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            text("DELETE FROM customer WHERE tenant_id = :t AND customer_id = 'c-0001'"),
+            {"t": flagged.tenant_id},
+        )
+    items = segment_client.get("/v1/anomalies", headers=auth(flagged.reader)).json()["items"]
+    assert len(items) == 3
+    assert "c-0001" not in {item["customer_id"] for item in items}
