@@ -74,6 +74,12 @@ def test_a_run_flags_the_planted_customers(
         for row in csv.DictReader(handle):
             planted[row["kind"]].add(row["customer_id"])
     tenant_id = tenant_of(engine, key)
+    vectors = "SELECT count(*) FROM customer_features WHERE tenant_id = :t"
+    wait_until(
+        lambda: rows(engine, vectors, t=tenant_id)[0][0] == 500,
+        180,
+        f"the shop's features\n{stack.worker_output()}",
+    )
     with session_scope(engine) as session:
         run_id = create_run(
             session,
@@ -98,6 +104,15 @@ def test_a_run_flags_the_planted_customers(
     assert status == "succeeded", error
     assert metrics["customers"] == 500
     assert window["as_of"].startswith("2026-11-01")
+    # Every customer ranked by the population score, the most unusual at 1.
+    ((scored, top),) = rows(
+        engine,
+        "SELECT count(*), max(anomaly) FROM customer_score "
+        "WHERE tenant_id = :t AND anomaly BETWEEN 0 AND 1",
+        t=tenant_id,
+    )
+    assert scored == 500
+    assert top == 1.0
     reader = make_key("segments:read", tenant=tenant)
     found: dict[str, set[str]] = {}
     for kind in planted:

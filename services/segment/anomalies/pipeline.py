@@ -1,8 +1,10 @@
 """One anomaly run, end to end: a long job (`shared.reliable.long_job`) on segment.runs.
 
 Single per tenant (the kind's advisory lock), restartable (a re-delivered job reads its
-row and works it again from the start: flags are written only with the run's success),
-and stoppable at its stage boundaries. The population score of every customer with a
+row and works it again from the start: flags are written only with the run's success)
+and stoppable at its stage boundaries. It stores only news: a customer flagged for the
+same kind by an earlier run whose window overlaps this one's is counted as
+``continuing``, not flagged twice. The population score of every customer with a
 feature vector is also written to ``customer_score.anomaly``.
 """
 
@@ -67,6 +69,7 @@ def _detect(engine: Engine, settings: SegmentSettings, run: AnomalyRequest) -> N
     flags = detect_customers(behaviour, params)
     scores, ranks = population_scores(matrix.values, seed=params.seed)
     flags += population_flags(matrix.customer_pks, scores, ranks, params.population_share)
+    window_start = as_of - timedelta(days=params.window_days)
     with session_scope(engine) as session:
         alerts = segment_alerts(
             session,
@@ -74,7 +77,12 @@ def _detect(engine: Engine, settings: SegmentSettings, run: AnomalyRequest) -> N
             z=params.segment_z,
             min_history=params.segment_min_history,
         )
+        seen = runs.already_flagged(
+            session, tenant_id=run.tenant_id, run_id=run.id, start=window_start, end=as_of
+        )
         runs.stage_done(session, run.id, 0.7, "detected")
+    detected = len(flags)
+    flags = [flag for flag in flags if (flag.customer_pk, str(flag.kind)) not in seen]
     by_kind = Counter(str(flag.kind) for flag in flags)
     metadata = ArtifactMetadata(
         kind=ANOMALY.name,
@@ -91,6 +99,8 @@ def _detect(engine: Engine, settings: SegmentSettings, run: AnomalyRequest) -> N
             "customers": len(behaviour.customer_pks),
             "flagged": len({flag.customer_pk for flag in flags}),
             "flags_by_kind": dict(sorted(by_kind.items())),
+            # Flagged again for a window an earlier run's flag already covers: not stored.
+            "continuing": detected - len(flags),
             "segment_alerts": len(alerts),
         },
         library_versions=library_versions(),
@@ -98,7 +108,7 @@ def _detect(engine: Engine, settings: SegmentSettings, run: AnomalyRequest) -> N
     )
     result = AnomalyResult(
         as_of=as_of,
-        window_start=as_of - timedelta(days=params.window_days),
+        window_start=window_start,
         flags=flags,
         alerts=alerts,
         metadata=metadata,

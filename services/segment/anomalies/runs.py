@@ -106,6 +106,23 @@ def stage_done(session: Session, run_id: int, value: float, stage: str) -> None:
     session.execute(_PROGRESS, {"run": run_id, "p": value, "stage": stage})
 
 
+def already_flagged(
+    session: Session, *, tenant_id: int, run_id: int, start: datetime, end: datetime
+) -> set[tuple[int, str]]:
+    """(customer, kind) pairs that another run flagged for a window overlapping
+    ``start .. end``: the same change seen again by the next day's run, not a new one."""
+    flag = AnomalyFlag.__table__.c  # type: ignore[attr-defined]
+    found = session.execute(
+        select(flag.customer_pk, flag.kind).where(
+            flag.tenant_id == tenant_id,
+            flag.run_id != run_id,
+            flag.window_end > start,
+            flag.window_start < end,
+        )
+    )
+    return {(int(pk), str(kind)) for pk, kind in found}
+
+
 def save_result(session: Session, run: AnomalyRequest, result: AnomalyResult) -> None:
     """The run's flags and alerts; the run succeeds with them (a re-run replaces them)."""
     session.execute(delete(AnomalyFlag).where(AnomalyFlag.run_id == run.id))  # type: ignore[arg-type]
