@@ -54,8 +54,6 @@ STAGES: list[tuple[str, str, str]] = [
     ("activation", "services.segment.training.pipeline", "activate"),
     ("  load_matrix", "services.segment.assignment.runs", "load_matrix"),
     ("  predict keys", "services.segment.modeling.segmenter:Segmenter", "predict_keys"),
-    ("  anomaly scores", "services.segment.assignment.runs", "anomaly_scores"),
-    ("  store anomaly scores", "services.segment.assignment.runs", "store_anomalies"),
     ("  write memberships", "services.segment.assignment.runs", "write_memberships"),
 ]
 TOP_LEVEL = [label for label, _, _ in STAGES if not label.startswith(" ")]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 from segmenta.demo import texts
+from segmenta.demo.anomalies import plant_anomalies
 from segmenta.demo.personas import (
     PERSONA_BY_NAME,
     PERSONAS,
@@ -323,7 +324,8 @@ def generate(
     finally:
         for handle in files.values():
             handle.close()
-    return dict(shop.counts)
+    # A few customers get a planted recent change (anomalies.csv names them).
+    return {**shop.counts, **plant_anomalies(out, seed=seed, now=now, customers=customers)}
 
 
 _STREAM_TYPES = {

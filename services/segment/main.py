@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.segment.anomalies.router import router as anomalies_router
 from services.segment.attribution.router import router as attribution_router
 from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
@@ -58,6 +59,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
     app.include_router(attribution_router)
     app.include_router(webhooks_router)
     app.include_router(dashboard_router)
+    app.include_router(anomalies_router)
     return app
 
 

@@ -54,6 +54,8 @@ class SegmentSettings(Settings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_tick_budget_s: float = Field(default=20.0, gt=0)
     webhook_lookback_s: int = Field(default=24 * 3600, ge=60)
+    # Scheduled anomaly detection (Celery beat), in seconds; 0 turns it off.
+    segment_anomaly_every_s: int = Field(default=24 * 3600, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,9 @@ from sqlmodel import Session
 
 from services.segment import erasure as _erasure  # noqa: F401 (registers segment.erase_customer)
 from services.segment import tasks
+from services.segment.anomalies import runs as anomaly_runs
+from services.segment.anomalies import tasks as anomaly_tasks
+from services.segment.anomalies.schedule import schedule_detections
 from services.segment.predictions import tasks as predictions
 from services.segment.segmentations.runs import give_up
 from services.segment.settings import get_segment_settings
@@ -27,7 +30,9 @@ from shared.celery_app import create_celery_app
 from shared.contracts import (
     SEGMENT_ACTIVATE_SEGMENTATION,
     SEGMENT_DELIVER_WEBHOOKS,
+    SEGMENT_DETECT_ANOMALIES,
     SEGMENT_REFRESH_CUSTOMERS,
+    SEGMENT_SCHEDULE_ANOMALIES,
     SEGMENT_SCHEDULE_RETRAINS,
     SEGMENT_TRAIN_SEGMENTATION,
 )
@@ -49,6 +54,14 @@ if settings.segment_retrain_every_s:
             "task": SEGMENT_SCHEDULE_RETRAINS,
             "schedule": float(min(settings.segment_retrain_every_s, 3600)),
         }
+    }
+if settings.segment_anomaly_every_s:
+    app.conf.beat_schedule = {
+        **(app.conf.beat_schedule or {}),
+        "detect-anomalies": {
+            "task": SEGMENT_SCHEDULE_ANOMALIES,
+            "schedule": float(min(settings.segment_anomaly_every_s, 3600)),
+        },
     }
 
 predictions.register(app, engine, settings)  # churn and purchase-propensity runs
@@ -94,3 +107,20 @@ def _schedule() -> list[int]:
 def _deliver_webhooks() -> dict[str, int]:
     # A timer too: the delivery rows are the ledger (`services.segment.webhooks.delivery`).
     return deliver_webhooks(engine.get(), settings)
+
+
+@long_job(
+    app,
+    SEGMENT_DETECT_ANOMALIES,
+    engine=engine,
+    max_attempts=attempts,
+    give_up=anomaly_runs.give_up,
+)
+def _detect_anomalies(db: Engine, subject: Subject) -> None:
+    anomaly_tasks.detect(db, settings, subject)
+
+
+@app.task(name=SEGMENT_SCHEDULE_ANOMALIES, acks_late=True)
+def _schedule_anomalies() -> list[int]:
+    with session_scope(engine.get()) as session:
+        return schedule_detections(session, settings)

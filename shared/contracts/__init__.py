@@ -27,6 +27,11 @@ SEGMENT_ACTIVATE_SEGMENTATION: Final = "segment.activate_segmentation"
 SEGMENT_TRAIN_PREDICTION: Final = "segment.train_prediction"
 # Sent by Celery beat (no subject): create the prediction runs that their schedule makes due.
 SEGMENT_SCHEDULE_PREDICTIONS: Final = "segment.schedule_predictions"
+# Subject: an anomaly_run id: flag customers whose recent behaviour departs from their
+# own history or from the population, and segments that left their forecast.
+SEGMENT_DETECT_ANOMALIES: Final = "segment.detect_anomalies"
+# Sent by Celery beat (no subject): create the anomaly runs that the schedule makes due.
+SEGMENT_SCHEDULE_ANOMALIES: Final = "segment.schedule_anomalies"
 # Subject: a customer whose segment changed; personalize refreshes their offers.
 PERSONALIZE_REFRESH_CUSTOMERS: Final = "personalize.refresh_customers"
 # Subject: a segmentation_run just made active; anyone's segment may have changed, so
@@ -59,6 +64,7 @@ LONG_JOBS: Final = frozenset(
         SEGMENT_TRAIN_SEGMENTATION,
         SEGMENT_ACTIVATE_SEGMENTATION,
         SEGMENT_TRAIN_PREDICTION,
+        SEGMENT_DETECT_ANOMALIES,
         PERSONALIZE_TRAIN_RECOMMENDER,
     }
 )

@@ -1,5 +1,6 @@
 """The one Postgres schema. Tables only: request/response models live in the services."""
 
+from shared.models.anomalies import AnomalyFlag, AnomalyRun, SegmentAlert
 from shared.models.base import metadata
 from shared.models.commerce import Event, Order, OrderLine, Product
 from shared.models.customers import Customer, CustomerContact, IdentityLink
@@ -28,6 +29,8 @@ from shared.models.texts import Review, TextAnalysis, Transcript, TranscriptTurn
 from shared.models.webhooks import WebhookDelivery, WebhookDeliveryItem, WebhookSubscription
 
 __all__ = [
+    "AnomalyFlag",
+    "AnomalyRun",
     "ApiKey",
     "AttributionCursor",
     "AuditLog",
@@ -55,6 +58,7 @@ __all__ = [
     "RecommenderRun",
     "Review",
     "Segment",
+    "SegmentAlert",
     "SegmentMembership",
     "SegmentationRun",
     "Suppression",

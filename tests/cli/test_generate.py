@@ -85,7 +85,7 @@ def _at(value: str) -> datetime:
 
 def test_writes_every_file_and_returns_counts(shop: Path, records: Records) -> None:
     names = {path.name for path in shop.iterdir()}
-    assert names == {f"{kind}.jsonl" for kind in FILES} | {"truth.csv"}
+    assert names == {f"{kind}.jsonl" for kind in FILES} | {"truth.csv", "anomalies.csv"}
     counts = generate(CUSTOMERS, 7, shop)  # rewriting in place gives the same counts
     assert counts == {kind: len(records[kind]) for kind in FILES}
     assert all(counts[kind] > 0 for kind in FILES)

@@ -10,7 +10,6 @@ from sqlmodel import Session, select
 from services.segment.assignment.memberships import write_memberships
 from services.segment.features import FeatureMatrix, load_matrix
 from services.segment.modeling.segmenter import Segmenter
-from services.segment.scoring.anomaly import anomaly_scores, store_anomalies
 from services.segment.segmentations.runs import set_active
 from shared.contracts import PERSONALIZE_REFRESH_SEGMENTATION
 from shared.contracts.rules import SegmentRules
@@ -86,8 +85,6 @@ def activate(
     if not len(matrix):
         return 0
     keys = run.segmenter.predict_keys(matrix.values)
-    scores = anomaly_scores(run.segmenter, matrix.values)
-    store_anomalies(session, tenant_id=run.tenant_id, pks=matrix.customer_pks, scores=scores)
     moved = write_memberships(
         session,
         tenant_id=run.tenant_id,

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.segment.anomalies.repository import customer_flags
+from services.segment.anomalies.schemas import CustomerAnomaly
 from services.segment.customers import repository as repo
 from services.segment.customers.schemas import (
     CustomerProfile,
@@ -75,6 +77,7 @@ def _read_customer(
         moods = repo.sentiment(session, tenant_id=tenant_id, pk=pk)
         changes = repo.recent_changes(session, tenant_id=tenant_id, pk=pk)
         predicted = customer_predictions(session, tenant_id=tenant_id, pk=pk)
+        flags = customer_flags(session, tenant_id=tenant_id, pk=pk)
     values = stored["feature_values"] if stored else None
     return CustomerProfile(
         customer_id=customer_id,
@@ -89,6 +92,7 @@ def _read_customer(
         ),
         history=[MembershipChange.model_validate(change) for change in changes],
         predictions=[CustomerPrediction.model_validate(row) for row in predicted],
+        anomalies=[CustomerAnomaly.model_validate(flag) for flag in flags],
     )
 
 

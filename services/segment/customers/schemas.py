@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.segment.anomalies.schemas import CustomerAnomaly
 from services.segment.predictions.schemas import CustomerPrediction
 
 
@@ -66,4 +67,7 @@ class CustomerProfile(BaseModel):
     predictions: list[CustomerPrediction] = Field(
         default_factory=list,
         description="the active churn and purchase-propensity scores, with their top reasons",
+    )
+    anomalies: list[CustomerAnomaly] = Field(
+        default_factory=list, description="last 10 anomaly flags, newest first"
     )

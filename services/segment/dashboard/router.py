@@ -43,6 +43,7 @@ def assets() -> dict[str, Asset]:
     return {
         "dashboard.js": Asset.of(_package_file("dashboard.js"), "text/javascript"),
         "predictions.js": Asset.of(_package_file("predictions.js"), "text/javascript"),
+        "anomalies.js": Asset.of(_package_file("anomalies.js"), "text/javascript"),
         "dashboard.css": Asset.of(_package_file("dashboard.css"), "text/css"),
         "attribution.js": Asset.of(_package_file("attribution.js"), "text/javascript"),
         PLOTLY_FILE: Asset.of(plotly_js, "text/javascript", immutable=True),

@@ -1,9 +1,9 @@
-"""How unusual a customer is for their own segment: 0 (typical) .. 1 (the most unusual).
+"""``customer_score.anomaly``: how unusual a customer is among all the tenant's customers,
+0 (typical) .. 1 (the most unusual).
 
-The distance to the segment's centre, in the model's scaled space, ranked against every
-customer of the run. Ranks rather than raw distances keep the score comparable between
-runs and segments of different spread; noise points (density methods) rank as most
-unusual.
+Written by the anomaly run (`services.segment.anomalies.pipeline`), its one writer: the
+rank of the customer's IsolationForest score on their feature vector. Ranks rather than
+raw scores keep it comparable between runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from services.segment.bulk import copy_temp_table
-from services.segment.modeling.segmenter import Segmenter
 
 _STORE = text(
     """
@@ -24,17 +23,6 @@ _STORE = text(
     ON CONFLICT (customer_pk) DO UPDATE SET anomaly = EXCLUDED.anomaly, updated_at = now()
     """
 )
-
-
-def anomaly_scores(segmenter: Segmenter, values: NDArray[np.float64]) -> NDArray[np.float64]:
-    labels = segmenter.predict(values)
-    scaled = segmenter.scaler_.transform(values[:, segmenter.columns_])
-    centres = segmenter.scaler_.transform(segmenter.centroids_)
-    distance = np.full(len(values), np.inf)
-    clustered = labels >= 0
-    distance[clustered] = np.linalg.norm(scaled[clustered] - centres[labels[clustered]], axis=1)
-    ranks = distance.argsort(kind="stable").argsort(kind="stable")
-    return np.asarray(ranks / max(len(values) - 1, 1), dtype=np.float64)
 
 
 def store_anomalies(
