@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from sqlalchemy import Engine
@@ -34,12 +34,9 @@ CustomerId = Annotated[
 ]
 
 
-def feature_names(run: dict[str, Any] | None, feature_set: str) -> list[str] | None:
-    """The names recorded with the active run, else those of the released feature set."""
-    if run is not None and run["feature_set"] == feature_set:
-        names = run.get("feature_names")
-        if isinstance(names, list) and names:
-            return [str(name) for name in names]
+def feature_names(feature_set: str) -> list[str] | None:
+    """The names of a stored vector: its feature set's, in vector order (a run records
+    only the subset it segmented on, which does not name the vector's values)."""
     released = FEATURE_SETS.get(feature_set)
     return None if released is None else released.names
 
@@ -76,7 +73,7 @@ def _read_customer(
     return CustomerProfile(
         customer_id=customer_id,
         feature_set=feature_set,
-        features=named_features(feature_names(run, feature_set), values),
+        features=named_features(feature_names(feature_set), values),
         features_as_of=stored["as_of"] if stored else None,
         segment=CustomerSegment.model_validate(member) if member else None,
         scores=CustomerScores.model_validate(score) if score else None,
