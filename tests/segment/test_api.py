@@ -281,6 +281,8 @@ def test_create_segmentation_takes_the_service_defaults(
         ({"sample_size": 10}, "sample_size"),
         ({"seed": -1}, "seed"),
         ({"promote": "maybe"}, "promote"),
+        ({"skip_if_unchanged": "perhaps"}, "skip_if_unchanged"),
+        ({"skip_if_unchanged": [True]}, "skip_if_unchanged"),
         ([], "body"),
     ],
 )

@@ -4,10 +4,6 @@
 
 (function () {
   const KEY_STORAGE = "segmenta.segments.key";
-  const PALETTE = [
-    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b",
-    "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#2f4b7c", "#a05195",
-  ];
   const OTHER = "#c4c9d2";
   const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
   const CONFIG = {
@@ -157,14 +153,9 @@
   }
 
   function colorMap(data) {
-    const colors = new Map();
-    data.segments.forEach((segment, i) => colors.set(segment.key, PALETTE[i % PALETTE.length]));
-    for (const run of data.history) {
-      for (const key of Object.keys(run.sizes)) {
-        if (!colors.has(key)) colors.set(key, PALETTE[colors.size % PALETTE.length]);
-      }
-    }
-    return (key) => colors.get(key) || OTHER;
+    // The server gives each segment key its colour: the same key, the same colour in every run.
+    const colors = data.colors || {};
+    return (key) => colors[key] || OTHER;
   }
 
   function names(segments) {

@@ -120,6 +120,9 @@ class DashboardData(BaseModel):
     history: list[RunSizes] = Field(description="recent succeeded runs, oldest first")
     clv: ClvHistogram | None
     recent_runs: list[RecentRun] = Field(description="newest first, any status")
+    colors: dict[str, str] = Field(
+        default_factory=dict, description="segment key → colour (follows the key, not the order)"
+    )
 
 
 def number(value: Any) -> float | None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from services.segment.dashboard import repository as repo
+from services.segment.dashboard.colors import segment_colors
 from services.segment.dashboard.schemas import (
     ActiveRun,
     ClvHistogram,
@@ -46,6 +47,8 @@ def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
         ],
         "clv": _clv(repo.clv_histogram(session, tenant_id=tenant_id)),
     }
+    history_keys = [key for sizes in common["history"] for key in sizes.sizes]
+    common["colors"] = segment_colors(history_keys)
     if run is None:
         return DashboardData(
             message=NO_ACTIVE_RUN,
@@ -63,6 +66,7 @@ def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
     segments = [segment_public(row, total, currency) for row in rows]
     pictures = repo.pictures(session, tenant_id=tenant_id, run_id=run["id"])
     metrics = run["metrics"] or {}
+    common["colors"] |= segment_colors(segment.key for segment in segments)
     return DashboardData(
         message=None if segments else "the active segmentation has no segments",
         run=_active_run(run, metrics, total),

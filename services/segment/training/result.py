@@ -58,8 +58,10 @@ def build_result(
     clv: ClvOutcome,
     params: SegmentationParams,
     as_of: datetime,
+    fingerprint: str | None = None,
 ) -> SegmentationResult:
-    """Explain and project the fitted model over ``matrix``, the run's training rows."""
+    """Explain and project the fitted model over ``matrix``, the run's training rows;
+    ``fingerprint``: the hash of the records and parameters it was trained from."""
     segmenter = fitted.segmenter
     revenue, value = revenue_and_clv(matrix)
     report = segmenter.explain(matrix.values, revenue=revenue, clv=value)
@@ -72,6 +74,7 @@ def build_result(
         "ari_previous": fitted.keys.adjusted_rand_index,
         "previous_run_id": fitted.previous_run_id,
         "stage": "trained",
+        "data_fingerprint": fingerprint,
     }
     artifact = {
         "feature_names": list(segmenter.feature_names_),
