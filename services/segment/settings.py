@@ -36,6 +36,11 @@ class SegmentSettings(Settings):
     # Customer lifetime value: horizon in days and annual discount rate.
     clv_horizon_days: int = Field(default=365, ge=1)
     clv_discount_rate: float = Field(default=0.10, ge=0)
+    # A customer with one order, first placed fewer days ago than this, gets no CLV (null,
+    # with the reason): the model has only the population's average to give them.
+    clv_min_history_days: float = Field(default=180.0, ge=0)
+    # Currency of amounts (CLV, spend) where the shop's orders do not name one.
+    segment_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
 
 @lru_cache(maxsize=1)

@@ -19,9 +19,12 @@ from services.segment.customers.schemas import (
     SentimentSummary,
 )
 from services.segment.features.registry import FEATURE_SETS
+from services.segment.scoring.clv_trust import untrusted_reason
 from services.segment.segmentations.repository import active_run
 from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
+from services.segment.segments.repository import shop_currency
+from services.segment.settings import SegmentSettings
 from shared.auth import Principal, Scope
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
@@ -49,9 +52,25 @@ def named_features(
     return dict(zip(names, values, strict=True))
 
 
+def clv_note(
+    features: dict[str, float | None] | None, clv: float | None, min_history_days: float
+) -> str | None:
+    """Why the customer has no CLV, when they have none."""
+    if clv is not None or features is None:
+        return None
+    days = features.get("purchase_days") or 0.0
+    if not days:
+        return "no orders yet"
+    age = features.get("first_purchase_age_days")
+    if days <= 1 and age is not None and age < min_history_days:
+        return untrusted_reason(min_history_days)
+    return None
+
+
 def _read_customer(
-    engine: Engine, tenant_id: int, customer_id: str, default_feature_set: str
+    engine: Engine, tenant_id: int, customer_id: str, settings: SegmentSettings
 ) -> CustomerProfile:
+    default_feature_set = settings.segment_feature_set
     with Session(engine) as session:
         pk = repo.customer_pk(session, tenant_id=tenant_id, customer_id=customer_id)
         if pk is None:
@@ -69,11 +88,17 @@ def _read_customer(
         score = repo.scores(session, tenant_id=tenant_id, pk=pk)
         moods = repo.sentiment(session, tenant_id=tenant_id, pk=pk)
         changes = repo.recent_changes(session, tenant_id=tenant_id, pk=pk)
+        currency = shop_currency(session, tenant_id=tenant_id) or settings.segment_currency
     values = stored["feature_values"] if stored else None
+    features = named_features(feature_names(feature_set), values)
+    if score:
+        note = clv_note(features, score["clv"], settings.clv_min_history_days)
+        score = {**score, "clv_note": note}
     return CustomerProfile(
         customer_id=customer_id,
         feature_set=feature_set,
-        features=named_features(feature_names(feature_set), values),
+        currency=currency,
+        features=features,
         features_as_of=stored["as_of"] if stored else None,
         segment=CustomerSegment.model_validate(member) if member else None,
         scores=CustomerScores.model_validate(score) if score else None,
@@ -106,5 +131,5 @@ async def read_customer(
         database.engine,
         principal.tenant_id,
         customer_id,
-        settings.segment_feature_set,
+        settings,
     )

@@ -5,6 +5,7 @@
 (function () {
   const KEY_STORAGE = "segmenta.segments.key";
   const OTHER = "#c4c9d2";
+  let currency = "EUR"; // amounts' currency, from the data answer
   const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
   const CONFIG = {
     displaylogo: false,
@@ -140,6 +141,7 @@
     if (data.message && !busy) status(data.message);
     $("empty").hidden = true;
     $("content").hidden = false;
+    currency = data.currency || "EUR";
     renderKpis(data);
     renderSizes(data.segments);
     renderMap(data.projection, data.segments, colors);
@@ -182,7 +184,7 @@
       ["Silhouette", fmt(m.silhouette, decimal), "−1 to 1, higher is better"],
       ["Rule fidelity", fmt(m.surrogate_fidelity, percent), "rules agree with the model"],
       ["Stability", m.ari_previous === null ? "–" : decimal.format(m.ari_previous), m.ari_previous === null ? "no previous run" : `ARI vs run #${m.previous_run_id ?? "–"}`],
-      ["Mean CLV", data.clv ? fmt(data.clv.mean, number) : "–", data.clv ? `median ${fmt(data.clv.median, number)}` : "not scored yet"],
+      [`Mean CLV (${data.currency})`, data.clv ? fmt(data.clv.mean, number) : "–", data.clv ? `median ${fmt(data.clv.median, number)}` : "not scored yet"],
     ];
     $("kpis").replaceChildren(
       ...tiles.map(([label, value, hint]) =>
@@ -204,7 +206,7 @@
       cliponaxis: false,
     });
     const sizes = segments.map((s) => `${number.format(s.size)} customers`);
-    const clv = segments.map((s) => (s.mean_clv === null ? "mean CLV –" : `mean CLV ${number.format(s.mean_clv)}`));
+    const clv = segments.map((s) => (s.mean_clv === null ? `mean CLV – ${s.clv_note || ""}` : `mean CLV ${number.format(s.mean_clv)} ${currency}`));
     $("chart-sizes").style.height = Math.max(280, 70 + segments.length * 54) + "px";
     plot(
       "chart-sizes",
@@ -305,7 +307,7 @@
       })),
       {
         barmode: "stack", bargap: 0.04, margin: { l: 56, r: 16, t: 8, b: 48 }, legend: SIDE_LEGEND,
-        xaxis: { title: { text: "predicted lifetime value" }, gridcolor: "#eef0f3" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
+        xaxis: { title: { text: `predicted lifetime value (${currency})` }, gridcolor: "#eef0f3" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
       },
     );
   }

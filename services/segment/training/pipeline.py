@@ -113,6 +113,7 @@ def _score_clv(
             as_of=as_of,
             horizon_days=settings.clv_horizon_days,
             discount_rate=settings.clv_discount_rate,
+            min_history_days=settings.clv_min_history_days,
         )
     clv.apply(matrix)
     return matrix, clv
