@@ -1,5 +1,6 @@
 """The same data, seed and parameters give the same segmentation, and asking again on
-unchanged data (a restart of the demo) does not train again.
+unchanged data (a restart of the demo) does not train again. Between two different
+runs, the changes view says who moves where and why, and the report gives CLV intervals.
 
 A demo shop goes in through the ingest API; runs are asked for through the segment API
 and trained by the training pipeline in this process, on the real database.
@@ -22,6 +23,7 @@ from services.segment.settings import SegmentSettings
 from services.segment.training.pipeline import train_run
 from shared.auth import create_api_key
 from shared.db import session_scope
+from tests.conftest import MakeKey
 from tests.segment.test_worker import place_order
 from tests.support.http import auth, tenant_of
 
@@ -127,3 +129,61 @@ def test_same_data_same_segmentation_and_no_retrain_when_unchanged(
     status, other = ask_and_train(segments, engine, tenant, skip_if_unchanged=True, k=3)
     assert (status, other["unchanged"]) == (202, False)
     assert runs_of(engine, tenant.id) == before + 2
+
+
+def test_changes_between_two_runs_say_who_moves_where_and_why(
+    segments: httpx.Client, engine: Engine, tenant: Tenant, make_key: MakeKey
+) -> None:
+    _, coarse = ask_and_train(segments, engine, tenant, k=3)
+    _, fine = ask_and_train(segments, engine, tenant, k=6)
+    response = segments.get(
+        f"/v1/segmentations/{fine['id']}/changes",
+        params={"against": coarse["id"], "sample": 5},
+        headers=auth(tenant.admin),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    flows = body["flows"]
+    assert (
+        sum(flow["customers"] for flow in flows)
+        == body["customers"]
+        == len(assignments(engine, tenant.id))
+    )
+    moved = [flow for flow in flows if flow["from_key"] != flow["to_key"]]
+    assert body["moved"] == sum(flow["customers"] for flow in moved) > 0
+    with engine.connect() as conn:
+        known = set(
+            conn.execute(
+                text("SELECT customer_id FROM customer WHERE tenant_id = :t"), {"t": tenant.id}
+            ).scalars()
+        )
+    for flow in flows:
+        assert flow["from_name"]
+        assert flow["to_name"]
+        assert 0 < len(flow["sample"]) <= min(5, flow["customers"])
+        assert set(flow["sample"]) <= known
+    for flow in moved:  # why: the features that set the new segment apart from the old
+        assert flow["why"], flow
+        shifts = [abs(shift["shift"]) for shift in flow["why"]]
+        assert shifts == sorted(shifts, reverse=True)
+        assert all(shift["label"] for shift in flow["why"])
+    # The new run is active: its members' scores give each segment's CLV an interval.
+    page = segments.get(f"/v1/segmentations/{fine['id']}/report", headers=auth(tenant.admin)).text
+    assert page.count("<section>") == 6
+    assert "95% interval of the mean" in page
+    # A storefront key may not read it; another tenant's reader does not find it.
+    path = f"/v1/segmentations/{fine['id']}/changes"
+    storefront = make_key("offers:read", tenant=_name(engine, tenant.id))
+    stranger = make_key("segments:read")
+    for key, status in ((storefront, 403), (stranger, 404), (tenant.admin, 200)):
+        answer = segments.get(path, params={"against": coarse["id"]}, headers=auth(key))
+        assert answer.status_code == status, answer.text
+
+
+def _name(engine: Engine, tenant_id: int) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                text("SELECT name FROM tenant WHERE id = :t"), {"t": tenant_id}
+            ).scalar_one()
+        )
