@@ -152,6 +152,44 @@
     renderHistory(data.history, data.segments, colors);
     renderStability(data.run, data.segments, colors);
     renderDendrogram(data.dendrogram, data.run);
+    renderFlow(data.run, colors);
+  }
+
+  // Who moved from which of the previous run's segments to which of this run's, and why.
+  async function renderFlow(run, color) {
+    const previous = run.metrics.previous_run_id;
+    if (previous === null || previous === undefined) return emptyChart("chart-flow", "The first segmentation: nothing to compare with.");
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    const url = `/v1/segmentations/${run.id}/changes?against=${previous}&sample=0`;
+    let changes;
+    try {
+      const response = await fetch(url, { headers: { Authorization: "Bearer " + key } });
+      if (!response.ok) return emptyChart("chart-flow", `No comparison with run #${previous} (${response.status}).`);
+      changes = await response.json();
+    } catch (error) {
+      return emptyChart("chart-flow", "Could not load the changes: " + error.message);
+    }
+    const flows = changes.flows;
+    const left = [...new Set(flows.map((f) => f.from_key))];
+    const right = [...new Set(flows.map((f) => f.to_key))];
+    const named = (flow, side) => (side === "from" ? flow.from_name || flow.from_key : flow.to_name || flow.to_key);
+    const label = left.map((k) => `#${previous}: ${named(flows.find((f) => f.from_key === k), "from")}`)
+      .concat(right.map((k) => `#${run.id}: ${named(flows.find((f) => f.to_key === k), "to")}`));
+    const why = (f) => (f.why.length ? "<br>why: " + f.why.map((w) => `${w.label} ${w.shift > 0 ? "higher" : "lower"}`).join(", ") : "");
+    $("flow-sub").textContent = `${number.format(changes.moved)} of ${number.format(changes.customers)} customers in another segment than under run #${previous}`;
+    $("chart-flow").style.height = Math.max(320, 60 + Math.max(left.length, right.length) * 40) + "px";
+    plot("chart-flow", [{
+      type: "sankey", arrangement: "snap",
+      node: { label, color: left.map(color).concat(right.map(color)), pad: 14, thickness: 14 },
+      link: {
+        source: flows.map((f) => left.indexOf(f.from_key)),
+        target: flows.map((f) => left.length + right.indexOf(f.to_key)),
+        value: flows.map((f) => f.customers),
+        color: flows.map((f) => (f.from_key === f.to_key ? "rgba(196,201,210,0.45)" : "rgba(228,87,86,0.45)")),
+        customdata: flows.map(why),
+        hovertemplate: "%{source.label} → %{target.label}<br>%{value} customers%{customdata}<extra></extra>",
+      },
+    }], { margin: { l: 8, r: 8, t: 8, b: 8 } });
   }
 
   function colorMap(data) {
