@@ -9,7 +9,6 @@ one they left.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -87,6 +86,26 @@ def _why(old: dict[str, Any], new: dict[str, Any]) -> list[FeatureShift]:
     return shifts[:REASONS]
 
 
+def _pairs(
+    from_keys: list[str], to_keys: list[str], pks: np.ndarray, sample: int
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[int]]]:
+    """Customers per (from, to) pair and the first ``sample`` customer pks of each, with
+    integer codes (a tenant has up to millions of customers, a run a few segments)."""
+    if not from_keys:
+        return {}, {}
+    old_keys, old_codes = np.unique(np.asarray(from_keys), return_inverse=True)
+    new_keys, new_codes = np.unique(np.asarray(to_keys), return_inverse=True)
+    codes = old_codes.astype(np.int64) * len(new_keys) + new_codes
+    order = np.argsort(codes, kind="stable")
+    found, starts, counts = np.unique(codes[order], return_index=True, return_counts=True)
+    pairs, samples = {}, {}
+    for code, start, count in zip(found.tolist(), starts.tolist(), counts.tolist(), strict=True):
+        pair = (str(old_keys[code // len(new_keys)]), str(new_keys[code % len(new_keys)]))
+        pairs[pair] = int(count)
+        samples[pair] = pks[order[start : start + min(count, sample)]].tolist()
+    return pairs, samples
+
+
 def _model(session: Session, run_id: int, field: str) -> ActiveRun | None:
     try:
         return load_run(session, run_id)
@@ -109,14 +128,9 @@ def run_changes(
     matrix = load_matrix(session, tenant_id=tenant_id, feature_set=new.feature_set)
     to_keys = new.segmenter.predict_keys(matrix.values) if len(matrix) else []
     from_keys = old.segmenter.predict_keys(matrix.values) if len(matrix) else []
-    pairs = Counter(zip(from_keys, to_keys, strict=True))
+    pairs, samples = _pairs(from_keys, to_keys, matrix.customer_pks, sample)
     profiles_old = _profiles(session, tenant_id, against)
     profiles_new = _profiles(session, tenant_id, run_id)
-    pks = matrix.customer_pks
-    pairs_array = np.asarray([f"{a}\x00{b}" for a, b in zip(from_keys, to_keys, strict=True)])
-    samples = {
-        pair: pks[pairs_array == f"{pair[0]}\x00{pair[1]}"][:sample].tolist() for pair in pairs
-    }
     wanted = [pk for chosen in samples.values() for pk in chosen]
     ids = dict(session.execute(_CUSTOMER_IDS, {"pks": wanted}).tuples().all()) if wanted else {}
     flows = []
