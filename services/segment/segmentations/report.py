@@ -67,6 +67,13 @@ def _share(value: float | None) -> str:
     return MISSING if value is None else f"{value:.0%}"
 
 
+def _figure(value: float) -> str:
+    """A figure for a sentence: whole numbers from 100, else two significant digits."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2g}" if abs(value) < 10 else f"{value:.1f}"
+
+
 def _spreads(session: Session, tenant_id: int) -> dict[str, ClvSpread]:
     rows = session.execute(_CLV_SPREAD, {"tenant": tenant_id}).mappings()
     return {
@@ -102,12 +109,13 @@ def _profile_text(segment: SegmentPublic, currency: str) -> str:
     features = [f for f in segment.profile if f.mean is not None][:PROFILE_FEATURES]
     parts = []
     for f in features:
-        if f.population_mean is None or f.lift is None:
+        if f.mean is None or f.population_mean is None:
             continue
-        direction = "higher" if f.mean is not None and f.mean > f.population_mean else "lower"
+        direction = "higher" if f.mean > f.population_mean else "lower"
+        unit = f" {currency}" if f.unit == "money" else ""
         parts.append(
-            f"{f.label or f.name} {direction} than average ({f.mean:,.3g} vs "
-            f"{f.population_mean:,.3g}{' ' + currency if f.unit == 'money' else ''})"
+            f"{f.label or f.name} {direction} than average "
+            f"({_figure(f.mean)}{unit} vs {_figure(f.population_mean)}{unit})"
         )
     return escape("; ".join(parts) or "close to the average on every feature")
 
@@ -138,9 +146,10 @@ def _section(
 ) -> str:
     rules, stats = segment.rules, segment.stats
     rule = escape(rules.text or "no rule")
-    measured = (
-        f"catches {_share(rules.coverage)} of the segment; "
-        f"{_share(rules.precision)} of those it catches belong"
+    measured = f"catches {_share(rules.coverage)} of the segment; " + (
+        "precision not recorded"
+        if rules.precision is None
+        else f"{_share(rules.precision)} of those it catches belong"
     )
     if rules.low_coverage:
         measured += " — a partial description only"
