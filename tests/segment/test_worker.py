@@ -203,8 +203,9 @@ def test_a_new_order_refreshes_the_customers_features_within_seconds(
         "'activity'",
         t=tenant_id,
     )
-    for (reason,) in changes:  # a move is explained by the rule it now meets
-        assert reason["rule"] or reason["moved"]
+    for (reason,) in changes:  # a move is explained by the rule of the segment entered
+        assert reason["rule"]
+        assert isinstance(reason["rule_holds"], bool)
 
 
 def place_order(api: str, key: str, customer_id: str) -> None:
