@@ -181,6 +181,8 @@ def demo(
             out.print("[yellow]The nlp service is still analysing; see the nlp API later.[/]")
         segment_url = running.endpoints.segment_url
         run = train_segmentation(segment_url, key)
+        if run.get("unchanged"):
+            out.print(f"Nothing changed since segmentation run {run['id']}: not trained again.")
         if run["status"] == RunStatus.SUCCEEDED:
             out.print(segments_table(segment_url, key))
         else:

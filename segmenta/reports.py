@@ -110,11 +110,16 @@ def sentiment_summary(engine: Engine, *, tenant: str) -> Table:
 
 
 def train_segmentation(segment_url: str, key: str, *, timeout_s: float = 900) -> dict[str, Any]:
-    """Ask the segment API for a run, follow its progress, and return its final state."""
+    """Ask the segment API for a run, follow its progress, and return its final state.
+
+    When the active run was trained on the same records with the same parameters (a
+    restart on unchanged data), that run comes back at once, marked ``unchanged``."""
     headers = {"Authorization": f"Bearer {key}"}
-    body = {"algorithm": "kmeans", "k": "auto", "promote": "always"}
+    body = {"algorithm": "kmeans", "k": "auto", "promote": "always", "skip_if_unchanged": True}
     created = httpx.post(f"{segment_url}/v1/segmentations", json=body, headers=headers, timeout=30)
     created.raise_for_status()
+    if created.json().get("unchanged"):
+        return dict(created.json())
     run_id = created.json()["id"]
     deadline = time.monotonic() + timeout_s
     run: dict[str, Any] = created.json()

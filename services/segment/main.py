@@ -13,6 +13,7 @@ from services.segment.customers.router import router as customers_router
 from services.segment.dashboard.router import assets
 from services.segment.dashboard.router import router as dashboard_router
 from services.segment.predictions.router import router as predictions_router
+from services.segment.segmentations.insights import router as insights_router
 from services.segment.segmentations.router import router as segmentations_router
 from services.segment.segments.export import router as export_router
 from services.segment.segments.router import router as segments_router
@@ -52,6 +53,7 @@ def create_app(settings: SegmentSettings | None = None) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
     )
     app.include_router(segmentations_router)
+    app.include_router(insights_router)
     app.include_router(segments_router)
     app.include_router(export_router)
     app.include_router(customers_router)

@@ -56,6 +56,11 @@ class SegmentSettings(Settings):
     webhook_lookback_s: int = Field(default=24 * 3600, ge=60)
     # Scheduled anomaly detection (Celery beat), in seconds; 0 turns it off.
     segment_anomaly_every_s: int = Field(default=24 * 3600, ge=0)
+    # A customer with one order, first placed fewer days ago than this, gets no CLV (null,
+    # with the reason): the model has only the population's average to give them.
+    clv_min_history_days: float = Field(default=180.0, ge=0)
+    # Currency of amounts (CLV, spend) where the shop's orders do not name one.
+    segment_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
 
 @lru_cache(maxsize=1)

@@ -104,6 +104,9 @@ class ProfileFeature(BaseModel):
     lift: float | None = Field(
         default=None, description="how far the segment's mean stands from the population's"
     )
+    # Added later, absent from older rows: the lift in the feature's own units, whose sign
+    # agrees with mean vs population mean (``lift`` is on the model's log scale).
+    mean_lift: float | None = None
 
 
 class Standout(BaseModel):
@@ -161,3 +164,8 @@ class SegmentStats(BaseModel):
     jaccard_previous: Figure = Field(
         default=None, description="overlap with the same key's members in the previous run"
     )
+    # Added later, absent from older rows.
+    clv_withheld_share: Figure = Field(
+        default=None, description="share of members without a CLV (too little history)"
+    )
+    clv_note: str | None = Field(default=None, description="why mean_clv is missing, if it is")

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.segment.features.registry import get_feature_set
+from services.segment.features.registry import MODEL_FEATURES, get_feature_set
 from shared.models import Customer
 from shared.models.segments import (
     CustomerFeatures,
@@ -28,6 +28,8 @@ from shared.models.texts import TextAnalysis
 
 FEATURE_NAMES = get_feature_set("v1").names  # the stored features, then the scores
 STORED_WIDTH = get_feature_set("v1").stored_width
+# What a trained run records: the subset it segmented on, not the vector's names.
+RUN_FEATURES = MODEL_FEATURES["v1"]
 NOW = datetime.now(UTC)
 
 
@@ -49,7 +51,7 @@ def create_run(session: Session, *, tenant_id: int, **overrides: Any) -> Segment
         "seed": 7,
         "progress": 1.0,
         "metrics": {"silhouette": 0.41, "calinski_harabasz": 812.0, "davies_bouldin": 0.92},
-        "artifact": {"feature_names": FEATURE_NAMES},
+        "artifact": {"feature_names": RUN_FEATURES},
         "library_versions": {"python": "3.11", "scikit-learn": "1.5"},
         "data_window": {"start": "2025-01-01", "end": "2026-01-01"},
         "started_at": NOW - timedelta(minutes=5),
@@ -231,7 +233,7 @@ def build_segmented_shop(
     ]
     assert previous.id is not None
     artifact: dict[str, Any] = {
-        "feature_names": FEATURE_NAMES,
+        "feature_names": RUN_FEATURES,
         "projection": {"method": "pca", "points": points},
     }
     if algorithm == "agglomerative":

@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 READS = [
     ("GET", "/v1/segmentations"),
     ("GET", "/v1/segmentations/{run}"),
+    ("GET", "/v1/segmentations/{run}/report"),
     ("GET", "/v1/segments"),
     ("GET", "/v1/segments/s1/customers"),
     ("GET", "/v1/segments/s1/history"),
@@ -112,6 +113,8 @@ def test_another_tenant_sees_nothing(
     run = shop.shop.run_id
     for path in (
         f"/v1/segmentations/{run}",
+        f"/v1/segmentations/{run}/report",
+        f"/v1/segmentations/{run}/changes?against={shop.shop.previous_run_id}",
         "/v1/segments/s1/customers",
         "/v1/segments/s1/history",
         "/v1/customers/c-0001",
@@ -281,6 +284,8 @@ def test_create_segmentation_takes_the_service_defaults(
         ({"sample_size": 10}, "sample_size"),
         ({"seed": -1}, "seed"),
         ({"promote": "maybe"}, "promote"),
+        ({"skip_if_unchanged": "perhaps"}, "skip_if_unchanged"),
+        ({"skip_if_unchanged": [True]}, "skip_if_unchanged"),
         ([], "body"),
     ],
 )

@@ -131,6 +131,12 @@ def test_a_run_trains_activates_and_explains_the_shop(
     assert len(artifact["projection"]["points"]) > 100
     history = rows(engine, "SELECT count(*) FROM membership_history WHERE run_id = :r", r=run_id)
     assert history[0][0] == 400  # everyone entered a segment, with the reason
+    ruled = rows(
+        engine,
+        "SELECT count(*) FROM membership_history WHERE run_id = :r AND reason->>'rule' <> ''",
+        r=run_id,
+    )
+    assert ruled[0][0] == 400  # and the rule of the segment they entered
     # personalize hears of the new segmentation once, not once per customer (what it was
     # told earlier, of each customer as ingest stored them, is not the activation's).
     told = rows(
@@ -191,8 +197,9 @@ def test_a_new_order_refreshes_the_customers_features_within_seconds(
         "'activity'",
         t=tenant_id,
     )
-    for (reason,) in changes:  # a move is explained by the rule it now meets
-        assert reason["rule"] or reason["moved"]
+    for (reason,) in changes:  # a move is explained by the rule of the segment entered
+        assert reason["rule"]
+        assert isinstance(reason["rule_holds"], bool)
 
 
 def place_order(api: str, key: str, customer_id: str) -> None:

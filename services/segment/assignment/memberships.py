@@ -12,7 +12,7 @@ personalize about that customer, a new active segmentation is work about everyon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -59,6 +59,13 @@ _UPSERT = f"""
 """
 
 
+class EncodedReasons(NamedTuple):
+    """Reasons given once each (``distinct``), with every customer's index into them."""
+
+    distinct: list[dict[str, Any]]
+    numbers: np.ndarray
+
+
 def current_keys(session: Session, tenant_id: int, pks: Sequence[int]) -> dict[int, str]:
     rows = session.execute(_CURRENT, {"tenant": tenant_id, "pks": list(pks)})
     return {int(pk): str(key) for pk, key in rows}
@@ -71,14 +78,17 @@ def write_memberships(
     run_id: int,
     pks: Sequence[int] | np.ndarray,
     keys: Sequence[str],
-    reasons: Sequence[dict[str, Any]] | dict[str, Any],
+    reasons: Sequence[dict[str, Any]] | dict[str, Any] | EncodedReasons,
 ) -> list[int]:
     """Set each customer's segment; the customers whose segment changed.
 
-    ``reasons``: one per customer, or one for them all (an activation's)."""
+    ``reasons``: one per customer, one for them all, or each distinct one once."""
     pk_array = np.asarray(pks, dtype=np.int64)
     distinct_keys, key_nos = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
-    if isinstance(reasons, dict):
+    if isinstance(reasons, EncodedReasons):
+        encoded = [_json(reason) for reason in reasons.distinct]
+        reason_nos = np.asarray(reasons.numbers, dtype=np.int64)
+    elif isinstance(reasons, dict):
         encoded, reason_nos = [_json(reasons)], np.zeros(len(pk_array), dtype=np.int64)
     else:
         texts = [_json(reason) for reason in reasons]

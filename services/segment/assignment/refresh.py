@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from services.segment.assignment.memberships import current_keys, write_memberships
+from services.segment.assignment.reasons import rule_reason
 from services.segment.assignment.runs import ActiveRun, active_run_id, load_run
 from services.segment.features import DEFAULT_FEATURE_SET, compute_features, get_feature_set
 from services.segment.features.sql import vectors_sql
@@ -61,19 +62,11 @@ def _reason(run: ActiveRun, x: np.ndarray, old: str | None, new: str) -> dict[st
     if old == new:
         return reason
     # ``x`` is the whole stored vector; the model may use a subset of its columns.
-    reason["rule"] = _matching_rule(run, new, x)
+    reason |= rule_reason(run.rules, features=run.segmenter.input_features_, x=x, key=new)
     centroids = run.segmenter.centroids_by_key()
     if old in centroids and new in centroids:
         reason["moved"] = _moved_features(run, x, centroids[old], centroids[new])
     return reason
-
-
-def _matching_rule(run: ActiveRun, key: str, x: np.ndarray) -> str | None:
-    """The first surrogate-tree path of the new segment that this customer satisfies."""
-    rules = run.rules.get(key)
-    values = dict(zip(run.segmenter.input_features_, x.tolist(), strict=True))
-    path = rules.matching_path(values) if rules else None
-    return path.text if path else None
 
 
 def _moved_features(run: ActiveRun, x: np.ndarray, old: list[float], new: list[float]) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from services.segment.assignment.memberships import write_memberships
+from services.segment.assignment.memberships import EncodedReasons, write_memberships
+from services.segment.assignment.reasons import rule_reasons
 from services.segment.features import FeatureMatrix, load_matrix
 from services.segment.modeling.segmenter import Segmenter
 from services.segment.segmentations.runs import set_active
@@ -91,7 +93,7 @@ def activate(
         run_id=run.id,
         pks=matrix.customer_pks,
         keys=keys,
-        reasons={"trigger": reason, "run_id": run.id},
+        reasons=_activation_reasons(run, matrix, keys, reason),
     )
     enqueue(
         session,
@@ -100,3 +102,15 @@ def activate(
         subject_ids=[run.id],
     )
     return len(moved)
+
+
+def _activation_reasons(
+    run: ActiveRun, matrix: FeatureMatrix, keys: Sequence[str], trigger: str
+) -> EncodedReasons:
+    """Each customer's reason: the activation, and the rule of their new segment."""
+    distinct, numbers = rule_reasons(
+        run.rules, features=matrix.names, values=matrix.values, keys=keys
+    )
+    return EncodedReasons(
+        [{"trigger": trigger, "run_id": run.id, **rule} for rule in distinct], numbers
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from sqlalchemy import Engine
@@ -23,9 +23,12 @@ from services.segment.customers.schemas import (
 from services.segment.features.registry import FEATURE_SETS
 from services.segment.predictions.repository import customer_predictions
 from services.segment.predictions.schemas import CustomerPrediction
+from services.segment.scoring.clv_trust import untrusted_reason
 from services.segment.segmentations.repository import active_run
 from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
+from services.segment.segments.repository import shop_currency
+from services.segment.settings import SegmentSettings
 from shared.auth import Principal, Scope
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
@@ -38,12 +41,9 @@ CustomerId = Annotated[
 ]
 
 
-def feature_names(run: dict[str, Any] | None, feature_set: str) -> list[str] | None:
-    """The names recorded with the active run, else those of the released feature set."""
-    if run is not None and run["feature_set"] == feature_set:
-        names = run.get("feature_names")
-        if isinstance(names, list) and names:
-            return [str(name) for name in names]
+def feature_names(feature_set: str) -> list[str] | None:
+    """The names of a stored vector: its feature set's, in vector order (a run records
+    only the subset it segmented on, which does not name the vector's values)."""
     released = FEATURE_SETS.get(feature_set)
     return None if released is None else released.names
 
@@ -56,9 +56,25 @@ def named_features(
     return dict(zip(names, values, strict=True))
 
 
+def clv_note(
+    features: dict[str, float | None] | None, clv: float | None, min_history_days: float
+) -> str | None:
+    """Why the customer has no CLV, when they have none."""
+    if clv is not None or features is None:
+        return None
+    days = features.get("purchase_days") or 0.0
+    if not days:
+        return "no orders yet"
+    age = features.get("first_purchase_age_days")
+    if days <= 1 and age is not None and age < min_history_days:
+        return untrusted_reason(min_history_days)
+    return None
+
+
 def _read_customer(
-    engine: Engine, tenant_id: int, customer_id: str, default_feature_set: str
+    engine: Engine, tenant_id: int, customer_id: str, settings: SegmentSettings
 ) -> CustomerProfile:
+    default_feature_set = settings.segment_feature_set
     with Session(engine) as session:
         pk = repo.customer_pk(session, tenant_id=tenant_id, customer_id=customer_id)
         if pk is None:
@@ -78,11 +94,17 @@ def _read_customer(
         changes = repo.recent_changes(session, tenant_id=tenant_id, pk=pk)
         predicted = customer_predictions(session, tenant_id=tenant_id, pk=pk)
         flags = customer_flags(session, tenant_id=tenant_id, pk=pk)
+        currency = shop_currency(session, tenant_id=tenant_id) or settings.segment_currency
     values = stored["feature_values"] if stored else None
+    features = named_features(feature_names(feature_set), values)
+    if score:
+        note = clv_note(features, score["clv"], settings.clv_min_history_days)
+        score = {**score, "clv_note": note}
     return CustomerProfile(
         customer_id=customer_id,
         feature_set=feature_set,
-        features=named_features(feature_names(run, feature_set), values),
+        currency=currency,
+        features=features,
         features_as_of=stored["as_of"] if stored else None,
         segment=CustomerSegment.model_validate(member) if member else None,
         scores=CustomerScores.model_validate(score) if score else None,
@@ -118,5 +140,5 @@ async def read_customer(
         database.engine,
         principal.tenant_id,
         customer_id,
-        settings.segment_feature_set,
+        settings,
     )

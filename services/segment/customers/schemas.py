@@ -20,7 +20,11 @@ class CustomerSegment(BaseModel):
 
 
 class CustomerScores(BaseModel):
-    clv: float | None = Field(description="expected value over the CLV horizon")
+    clv: float | None = Field(
+        description="expected value over the CLV horizon, in the answer's currency; null "
+        "where the model has too little of the customer's history to go on (see clv_note)"
+    )
+    clv_note: str | None = Field(default=None, description="why clv is null, when it is")
     p_alive: float | None = Field(description="probability the customer is still active")
     expected_purchases: float | None
     churn: float | None = Field(
@@ -54,6 +58,7 @@ class MembershipChange(BaseModel):
 class CustomerProfile(BaseModel):
     customer_id: str
     feature_set: str
+    currency: str = Field(description="currency of amounts (CLV, spend features)")
     features: dict[str, float | None] | None = Field(
         description="feature name → value; null until features are computed"
     )

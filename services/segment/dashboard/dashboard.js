@@ -4,11 +4,8 @@
 
 (function () {
   const KEY_STORAGE = "segmenta.segments.key";
-  const PALETTE = [
-    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b",
-    "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#2f4b7c", "#a05195",
-  ];
   const OTHER = "#c4c9d2";
+  let currency = "EUR"; // amounts' currency, from the data answer
   const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
   const CONFIG = {
     displaylogo: false,
@@ -144,6 +141,7 @@
     if (data.message && !busy) status(data.message);
     $("empty").hidden = true;
     $("content").hidden = false;
+    currency = data.currency || "EUR";
     renderKpis(data);
     renderSizes(data.segments);
     renderMap(data.projection, data.segments, colors);
@@ -154,17 +152,50 @@
     renderHistory(data.history, data.segments, colors);
     renderStability(data.run, data.segments, colors);
     renderDendrogram(data.dendrogram, data.run);
+    renderFlow(data.run, colors);
+  }
+
+  // Who moved from which of the previous run's segments to which of this run's, and why.
+  async function renderFlow(run, color) {
+    const previous = run.metrics.previous_run_id;
+    if (previous === null || previous === undefined) return emptyChart("chart-flow", "The first segmentation: nothing to compare with.");
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    const url = `/v1/segmentations/${run.id}/changes?against=${previous}&sample=0`;
+    let changes;
+    try {
+      const response = await fetch(url, { headers: { Authorization: "Bearer " + key } });
+      if (!response.ok) return emptyChart("chart-flow", `No comparison with run #${previous} (${response.status}).`);
+      changes = await response.json();
+    } catch (error) {
+      return emptyChart("chart-flow", "Could not load the changes: " + error.message);
+    }
+    const flows = changes.flows;
+    const left = [...new Set(flows.map((f) => f.from_key))];
+    const right = [...new Set(flows.map((f) => f.to_key))];
+    const named = (flow, side) => (side === "from" ? flow.from_name || flow.from_key : flow.to_name || flow.to_key);
+    const label = left.map((k) => `#${previous}: ${named(flows.find((f) => f.from_key === k), "from")}`)
+      .concat(right.map((k) => `#${run.id}: ${named(flows.find((f) => f.to_key === k), "to")}`));
+    const why = (f) => (f.why.length ? "<br>why: " + f.why.map((w) => `${w.label} ${w.shift > 0 ? "higher" : "lower"}`).join(", ") : "");
+    $("flow-sub").textContent = `${number.format(changes.moved)} of ${number.format(changes.customers)} customers in another segment than under run #${previous}`;
+    $("chart-flow").style.height = Math.max(320, 60 + Math.max(left.length, right.length) * 40) + "px";
+    plot("chart-flow", [{
+      type: "sankey", arrangement: "snap",
+      node: { label, color: left.map(color).concat(right.map(color)), pad: 14, thickness: 14 },
+      link: {
+        source: flows.map((f) => left.indexOf(f.from_key)),
+        target: flows.map((f) => left.length + right.indexOf(f.to_key)),
+        value: flows.map((f) => f.customers),
+        color: flows.map((f) => (f.from_key === f.to_key ? "rgba(196,201,210,0.45)" : "rgba(228,87,86,0.45)")),
+        customdata: flows.map(why),
+        hovertemplate: "%{source.label} → %{target.label}<br>%{value} customers%{customdata}<extra></extra>",
+      },
+    }], { margin: { l: 8, r: 8, t: 8, b: 8 } });
   }
 
   function colorMap(data) {
-    const colors = new Map();
-    data.segments.forEach((segment, i) => colors.set(segment.key, PALETTE[i % PALETTE.length]));
-    for (const run of data.history) {
-      for (const key of Object.keys(run.sizes)) {
-        if (!colors.has(key)) colors.set(key, PALETTE[colors.size % PALETTE.length]);
-      }
-    }
-    return (key) => colors.get(key) || OTHER;
+    // The server gives each segment key its colour: the same key, the same colour in every run.
+    const colors = data.colors || {};
+    return (key) => colors[key] || OTHER;
   }
 
   function names(segments) {
@@ -191,7 +222,7 @@
       ["Silhouette", fmt(m.silhouette, decimal), "−1 to 1, higher is better"],
       ["Rule fidelity", fmt(m.surrogate_fidelity, percent), "rules agree with the model"],
       ["Stability", m.ari_previous === null ? "–" : decimal.format(m.ari_previous), m.ari_previous === null ? "no previous run" : `ARI vs run #${m.previous_run_id ?? "–"}`],
-      ["Mean CLV", data.clv ? fmt(data.clv.mean, number) : "–", data.clv ? `median ${fmt(data.clv.median, number)}` : "not scored yet"],
+      [`Mean CLV (${data.currency})`, data.clv ? fmt(data.clv.mean, number) : "–", data.clv ? `median ${fmt(data.clv.median, number)}` : "not scored yet"],
     ];
     $("kpis").replaceChildren(
       ...tiles.map(([label, value, hint]) =>
@@ -213,7 +244,7 @@
       cliponaxis: false,
     });
     const sizes = segments.map((s) => `${number.format(s.size)} customers`);
-    const clv = segments.map((s) => (s.mean_clv === null ? "mean CLV –" : `mean CLV ${number.format(s.mean_clv)}`));
+    const clv = segments.map((s) => (s.mean_clv === null ? `mean CLV – ${s.clv_note || ""}` : `mean CLV ${number.format(s.mean_clv)} ${currency}`));
     $("chart-sizes").style.height = Math.max(280, 70 + segments.length * 54) + "px";
     plot(
       "chart-sizes",
@@ -314,7 +345,7 @@
       })),
       {
         barmode: "stack", bargap: 0.04, margin: { l: 56, r: 16, t: 8, b: 48 }, legend: SIDE_LEGEND,
-        xaxis: { title: { text: "predicted lifetime value" }, gridcolor: "#eef0f3" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
+        xaxis: { title: { text: `predicted lifetime value (${currency})` }, gridcolor: "#eef0f3" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
       },
     );
   }

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from services.segment.dashboard.schemas import DashboardData
 from services.segment.dashboard.service import dashboard_data
+from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
 from shared.auth import Principal, Scope
 from shared.web.assets import PAGE_HEADERS, Asset
@@ -68,9 +69,9 @@ async def read_dashboard_asset(name: str, request: Request) -> Response:
     return asset.response(request)
 
 
-def _read_data(engine: Engine, tenant_id: int) -> DashboardData:
+def _read_data(engine: Engine, tenant_id: int, default_currency: str) -> DashboardData:
     with Session(engine) as session:
-        return dashboard_data(session, tenant_id=tenant_id)
+        return dashboard_data(session, tenant_id=tenant_id, default_currency=default_currency)
 
 
 @router.get(
@@ -83,5 +84,9 @@ def _read_data(engine: Engine, tenant_id: int) -> DashboardData:
     response_model=DashboardData,
     responses=error_responses(),
 )
-async def read_dashboard_data(principal: ReaderDep, database: DatabaseDep) -> DashboardData:
-    return await database.run(_read_data, database.engine, principal.tenant_id)
+async def read_dashboard_data(
+    principal: ReaderDep, database: DatabaseDep, settings: SegmentSettingsDep
+) -> DashboardData:
+    return await database.run(
+        _read_data, database.engine, principal.tenant_id, settings.segment_currency
+    )

@@ -39,6 +39,7 @@ class DashboardSegment(BaseModel):
     revenue_share: float | None
     clv_share: float | None
     mean_clv: float | None
+    clv_note: str | None = Field(default=None, description="why mean_clv is null, when it is")
     jaccard_previous: float | None
     rule: str | None
     fidelity: float | None
@@ -120,6 +121,12 @@ class DashboardData(BaseModel):
     history: list[RunSizes] = Field(description="recent succeeded runs, oldest first")
     clv: ClvHistogram | None
     recent_runs: list[RecentRun] = Field(description="newest first, any status")
+    currency: str = Field(
+        default="EUR", description="currency of amounts (CLV, revenue): the shop's orders' one"
+    )
+    colors: dict[str, str] = Field(
+        default_factory=dict, description="segment key → colour (follows the key, not the order)"
+    )
 
 
 def number(value: Any) -> float | None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from services.segment.dashboard import repository as repo
+from services.segment.dashboard.colors import segment_colors
 from services.segment.dashboard.schemas import (
     ActiveRun,
     ClvHistogram,
@@ -36,7 +37,9 @@ MAX_POINTS = 5_000
 MAX_PROFILE_FEATURES = 12
 
 
-def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
+def dashboard_data(
+    session: Session, *, tenant_id: int, default_currency: str = "EUR"
+) -> DashboardData:
     run = active_run(session, tenant_id=tenant_id)
     common: dict[str, Any] = {
         "generated_at": datetime.now(UTC),
@@ -45,7 +48,10 @@ def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
             RecentRun.model_validate(row) for row in repo.recent_runs(session, tenant_id=tenant_id)
         ],
         "clv": _clv(repo.clv_histogram(session, tenant_id=tenant_id)),
+        "currency": shop_currency(session, tenant_id=tenant_id) or default_currency,
     }
+    history_keys = [key for sizes in common["history"] for key in sizes.sizes]
+    common["colors"] = segment_colors(history_keys)
     if run is None:
         return DashboardData(
             message=NO_ACTIVE_RUN,
@@ -59,10 +65,10 @@ def dashboard_data(session: Session, *, tenant_id: int) -> DashboardData:
         )
     rows = segments_of_run(session, tenant_id=tenant_id, run_id=run["id"])
     total = sum(row.size for row in rows)
-    currency = shop_currency(session, tenant_id=tenant_id)
-    segments = [segment_public(row, total, currency) for row in rows]
+    segments = [segment_public(row, total, common["currency"]) for row in rows]
     pictures = repo.pictures(session, tenant_id=tenant_id, run_id=run["id"])
     metrics = run["metrics"] or {}
+    common["colors"] |= segment_colors(segment.key for segment in segments)
     return DashboardData(
         message=None if segments else "the active segmentation has no segments",
         run=_active_run(run, metrics, total),
@@ -103,6 +109,7 @@ def _segment(segment: SegmentPublic) -> DashboardSegment:
         revenue_share=stats.revenue_share,
         clv_share=stats.clv_share,
         mean_clv=stats.mean_clv,
+        clv_note=stats.clv_note,
         jaccard_previous=stats.jaccard_previous,
         rule=segment.rules.text,
         fidelity=segment.rules.fidelity,

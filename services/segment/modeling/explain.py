@@ -22,6 +22,7 @@ from services.segment.modeling.rules import surrogate_rules
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 NOISE_NAME = "Outliers"
+MAX_WITHHELD_CLV_SHARE = 0.5
 
 
 def explain_segments(
@@ -83,6 +84,11 @@ def _profile(
     lift = (scaled[members].mean(axis=0) - scaled.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
     mean, population = data[members].mean(axis=0), data.mean(axis=0)
     median = np.median(data[members], axis=0)
+    # The lift shown beside the means: in the feature's own units, so its sign always
+    # agrees with mean vs population mean (``lift``, on the model's log scale, can
+    # disagree for a skewed feature: a few big spenders lift a segment's mean only).
+    deviation = data.std(axis=0)
+    mean_lift = (mean - population) / np.where(deviation > 0, deviation, 1.0)
     features = {
         name: {
             "mean": float(mean[i]),
@@ -90,6 +96,7 @@ def _profile(
             "population_mean": float(population[i]),
             "ratio": float(mean[i] / population[i]) if population[i] != 0 else None,
             "lift": float(lift[i]),
+            "mean_lift": float(mean_lift[i]),
         }
         for i, name in enumerate(names)
     }
@@ -113,17 +120,32 @@ def _stats(
     stats: dict[str, Any] = {"size": int(members.sum()), "share": float(members.mean())}
     for name, values in (("revenue", revenue), ("clv", clv)):
         if values is not None:
-            total = float(values.sum())
-            stats[f"{name}_share"] = float(values[members].sum()) / total if total else None
-            stats[f"mean_{name}"] = float(values[members].mean())
+            total = float(np.nansum(values))
+            stats[f"{name}_share"] = float(np.nansum(values[members])) / total if total else None
+            stats[f"mean_{name}"] = _known_mean(values[members])
+    if clv is not None and members.any():
+        # A CLV withheld for too little history (NaN) is left out of the mean; when most
+        # members have none, the segment's mean would speak for a few, so it is withheld too.
+        withheld = float(np.isnan(clv[members]).mean())
+        stats["clv_withheld_share"] = withheld
+        if withheld > MAX_WITHHELD_CLV_SHARE:
+            stats["mean_clv"] = None
+            stats["clv_note"] = (
+                f"{withheld:.0%} of members have too little history for a lifetime value"
+            )
     return stats
+
+
+def _known_mean(values: FloatArray) -> float | None:
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if len(known) else None
 
 
 def _describe(segment: dict[str, Any], currency: str | None) -> str:
     stats, profile = segment["stats"], segment["profile"]
     sentence = f"{stats['size']:,} customers ({stats['share']:.0%} of all)"
     phrases = []
-    for standout in profile["standouts"][:3]:
+    for standout in _agreeing(profile)[:3]:
         name = standout["feature"]
         feature = profile["features"][name]
         mean = value_text(name, _readable(feature["mean"]), currency)
@@ -137,6 +159,17 @@ def _describe(segment: dict[str, Any], currency: str | None) -> str:
     if stats.get("revenue_share") is not None:
         sentence += f", bringing {stats['revenue_share']:.0%} of revenue"
     return sentence + "."
+
+
+def _agreeing(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """Standouts whose direction the means shown beside them bear out."""
+    found = []
+    for standout in profile["standouts"]:
+        feature = profile["features"][standout["feature"]]
+        higher = feature["mean"] > feature["population_mean"]
+        if higher == (standout["direction"] == "high"):
+            found.append(standout)
+    return found
 
 
 def ward_dendrogram(centres: FloatArray, labels: list[str]) -> dict[str, Any] | None:

@@ -23,6 +23,11 @@ from services.segment.bulk import copy_temp_table
 from services.segment.clv import BGNBD, GammaGamma, customer_lifetime_value
 from services.segment.clv.data import CustomerSummary
 from services.segment.features import FeatureMatrix
+from services.segment.scoring.clv_trust import (
+    DEFAULT_MIN_HISTORY_DAYS,
+    untrusted,
+    untrusted_reason,
+)
 
 log = logging.getLogger(__name__)
 MIN_REPEAT_CUSTOMERS = 20  # below this the spend model has nothing to learn from
@@ -117,9 +122,11 @@ def score_customers(
     as_of: datetime,
     horizon_days: int,
     discount_rate: float,
+    min_history_days: float = DEFAULT_MIN_HISTORY_DAYS,
 ) -> ClvOutcome:
     """Fit both models on the history in ``matrix`` (computed as of ``as_of``) and upsert
-    every customer's scores."""
+    every customer's scores; a customer with too little history (`clv_trust`) gets no CLV
+    and no expected purchases (null)."""
     summary = purchase_history(matrix, as_of)
     if summary is None:
         return ClvOutcome(customers=0, params={"skipped": "the feature set has no history"})
@@ -128,7 +135,63 @@ def score_customers(
         reason = f"{repeaters} repeat customers; at least {MIN_REPEAT_CUSTOMERS} are needed"
         return ClvOutcome(customers=0, params={"skipped": reason})
     history = (summary.frequency, summary.recency, summary.T)
-    rows = _fit_rows(len(summary), seed=tenant_id)
+    transactions, spend, notes = fit_models(summary, _fit_rows(len(summary), seed=tenant_id))
+    value = np.round(
+        customer_lifetime_value(
+            transactions, spend, summary, horizon=horizon_days, discount_rate=discount_rate
+        ),
+        2,
+    )
+    p_alive = transactions.probability_alive(*history)
+    expected = transactions.expected_purchases(float(horizon_days), *history)
+    withheld = untrusted(summary.frequency, summary.T, min_history_days=min_history_days)
+    value[withheld] = np.nan
+    expected[withheld] = np.nan
+    notes.append(
+        f"{int(withheld.sum()):,} customers withheld: {untrusted_reason(min_history_days)}"
+    )
+    params = {
+        # As text: Postgres prints a huge float (a mixture that degenerates to one spend
+        # level drives p and q up without bound) back as a 150-digit integer.
+        "bgnbd": {k: f"{v:.6g}" for k, v in asdict(transactions.params_).items()},
+        "gamma_gamma": {k: f"{v:.6g}" for k, v in asdict(spend.params_).items()},
+        "notes": notes,
+        "horizon_days": horizon_days,
+        "discount_rate": discount_rate,
+        "as_of": as_of.isoformat(),
+    }
+    copy_temp_table(
+        session,
+        "clv_scores",
+        {
+            "pk": summary.customer_ids,
+            "clv": _finite(value),
+            "p_alive": _finite(p_alive),
+            "expected": _finite(expected),
+        },
+    )
+    session.execute(_STORE, {"tenant": tenant_id})
+    session.execute(text("ANALYZE customer_score"))
+    log.info("CLV scored for %d customers", len(summary))
+    return ClvOutcome(len(summary), params, summary.customer_ids, value, p_alive)
+
+
+def clv_for_segments(matrix: FeatureMatrix, outcome: ClvOutcome) -> NDArray[np.float64]:
+    """Each matrix row's CLV for segment figures: NaN where it was withheld (the matrix
+    holds 0 there, as models need numbers), 0 for customers who never ordered."""
+    values = (
+        matrix.values[:, matrix.names.index("clv")].copy()
+        if "clv" in matrix.names
+        else np.zeros(len(matrix))
+    )
+    if len(outcome.customer_pks):
+        rows = np.searchsorted(matrix.customer_pks, outcome.customer_pks)
+        values[rows] = outcome.clv
+    return np.asarray(values, dtype=np.float64)
+
+
+def fit_models(summary: CustomerSummary, rows: np.ndarray) -> tuple[BGNBD, GammaGamma, list[str]]:
+    """BG/NBD and the spend model fitted on ``rows`` of ``summary``, and notes on how."""
     sample = (summary.frequency[rows], summary.recency[rows], summary.T[rows])
     # Penalised from the start: an unpenalised fit that runs off to the boundary spends
     # minutes of likelihood evaluations getting there (196 s on 50k customers, measured).
@@ -147,37 +210,7 @@ def score_customers(
             "spend varies too little between customers for Gamma-Gamma: each "
             "customer's observed mean spend is used"
         )
-    value = np.round(
-        customer_lifetime_value(
-            transactions, spend, summary, horizon=horizon_days, discount_rate=discount_rate
-        ),
-        2,
-    )
-    p_alive = transactions.probability_alive(*history)
-    params = {
-        # As text: Postgres prints a huge float (a mixture that degenerates to one spend
-        # level drives p and q up without bound) back as a 150-digit integer.
-        "bgnbd": {k: f"{v:.6g}" for k, v in asdict(transactions.params_).items()},
-        "gamma_gamma": {k: f"{v:.6g}" for k, v in asdict(spend.params_).items()},
-        "notes": notes,
-        "horizon_days": horizon_days,
-        "discount_rate": discount_rate,
-        "as_of": as_of.isoformat(),
-    }
-    copy_temp_table(
-        session,
-        "clv_scores",
-        {
-            "pk": summary.customer_ids,
-            "clv": _finite(value),
-            "p_alive": _finite(p_alive),
-            "expected": _finite(transactions.expected_purchases(float(horizon_days), *history)),
-        },
-    )
-    session.execute(_STORE, {"tenant": tenant_id})
-    session.execute(text("ANALYZE customer_score"))
-    log.info("CLV scored for %d customers", len(summary))
-    return ClvOutcome(len(summary), params, summary.customer_ids, value, p_alive)
+    return transactions, spend, notes
 
 
 def _fit_rows(n: int, *, seed: int) -> np.ndarray:

@@ -56,12 +56,15 @@ def _create(
 ) -> SegmentationPublic:
     try:
         with session_scope(engine) as session:
+            tenant_id, client = principal.tenant_id, principal.client
+            if body.skip_if_unchanged and (
+                same := service.unchanged_run(
+                    session, tenant_id=tenant_id, requested_by=client, body=body, settings=settings
+                )
+            ):
+                return _public(session, tenant_id, same).model_copy(update={"unchanged": True})
             run_id = service.request_segmentation(
-                session,
-                tenant_id=principal.tenant_id,
-                requested_by=principal.client,
-                body=body,
-                settings=settings,
+                session, tenant_id=tenant_id, requested_by=client, body=body, settings=settings
             )
             return _public(session, principal.tenant_id, run_id)
     except service.SegmentationRequestInvalid as exc:
@@ -86,7 +89,9 @@ def _create(
     "defaults. With `promote: auto` the run becomes the active segmentation when it is "
     "good and stable enough. A tenant may have a limited number of runs pending or "
     "running at once (setting `segment_max_runs_in_flight`, 3 by default): beyond it the "
-    "answer is 429 with `Retry-After`. Needs `admin`.",
+    "answer is 429 with `Retry-After`. With `skip_if_unchanged` and nothing changed since "
+    "the active run was trained, the answer is 200 with that run and `unchanged: true`. "
+    "Needs `admin`.",
     response_model=SegmentationPublic,
     responses=error_responses(413),
 )
@@ -98,6 +103,8 @@ async def create_segmentation(
     response: Response,
 ) -> SegmentationPublic:
     run = await database.run(_create, database.engine, principal, body, settings)
+    if run.unchanged:
+        response.status_code = 200
     response.headers["Location"] = f"/v1/segmentations/{run.id}"
     return run
 

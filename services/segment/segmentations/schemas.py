@@ -66,6 +66,12 @@ class SegmentationCreate(BaseModel):
         description="auto: become the active segmentation when good and stable enough; "
         "always: become active when it succeeds; never: wait for an explicit activation",
     )
+    skip_if_unchanged: bool = Field(
+        default=False,
+        description="When the active segmentation was trained on the records the tenant "
+        "has now, with the same parameters, answer it (200, `unchanged: true`) instead of "
+        "training the same segmentation again",
+    )
 
     @field_validator("k", mode="before")
     @classmethod
@@ -104,6 +110,11 @@ class SegmentationPublic(BaseModel):
     finished_at: datetime | None
     activated_at: datetime | None
     segments: list[SegmentSummary] = Field(default_factory=list, description="largest first")
+    unchanged: bool = Field(
+        default=False,
+        description="true when a request with `skip_if_unchanged` got the active run back: "
+        "nothing it was trained on has changed since",
+    )
 
 
 class SegmentationPage(BaseModel):

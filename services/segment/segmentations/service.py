@@ -12,6 +12,7 @@ from services.segment.segmentations import runs
 from services.segment.segmentations.runs import SegmentationParams, SegmentationRequestInvalid
 from services.segment.segmentations.schemas import SegmentationCreate
 from services.segment.settings import SegmentSettings
+from services.segment.training.fingerprint import unchanged_active_run
 from shared.contracts import SEGMENT_ACTIVATE_SEGMENTATION
 from shared.outbox import enqueue
 from shared.runs import RunLimitReached, RunStatus
@@ -25,6 +26,7 @@ __all__ = [
     "request_activation",
     "request_cancellation",
     "request_segmentation",
+    "unchanged_run",
 ]
 
 
@@ -58,7 +60,32 @@ def request_segmentation(
 ) -> int:
     """A pending run and the outbox row that gets it trained; the run's id.
     `RunLimitReached` when the tenant has as many runs in flight as the settings allow."""
-    params = SegmentationParams.resolve(
+    params = _params(body, settings, requested_by)
+    return runs.create_run(
+        session,
+        tenant_id=tenant_id,
+        params=params,
+        max_in_flight=settings.segment_max_runs_in_flight,
+    )
+
+
+def unchanged_run(
+    session: Session,
+    *,
+    tenant_id: int,
+    requested_by: str,
+    body: SegmentationCreate,
+    settings: SegmentSettings,
+) -> int | None:
+    """The active run when ``body`` would train it again on unchanged records."""
+    params = _params(body, settings, requested_by)
+    return unchanged_active_run(session, tenant_id=tenant_id, params=params)
+
+
+def _params(
+    body: SegmentationCreate, settings: SegmentSettings, requested_by: str
+) -> SegmentationParams:
+    return SegmentationParams.resolve(
         settings,
         algorithm=body.algorithm,
         k=body.k,
@@ -67,12 +94,6 @@ def request_segmentation(
         sample_size=body.sample_size,
         promote=body.promote,
         requested_by=requested_by,
-    )
-    return runs.create_run(
-        session,
-        tenant_id=tenant_id,
-        params=params,
-        max_in_flight=settings.segment_max_runs_in_flight,
     )
 
 

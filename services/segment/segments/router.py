@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.segment.segmentations.repository import active_run
+from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
 from services.segment.segments import repository as repo
 from services.segment.segments.schemas import (
@@ -32,13 +33,15 @@ SegmentKey = Annotated[
 NO_ACTIVE_RUN = "no active segmentation yet: POST /v1/segmentations to train one"
 
 
-def _read_segments(engine: Engine, tenant_id: int) -> SegmentsResponse:
+def _read_segments(engine: Engine, tenant_id: int, default_currency: str) -> SegmentsResponse:
     with Session(engine) as session:
         run = active_run(session, tenant_id=tenant_id)
         if run is None:
-            return SegmentsResponse(segmentation_id=None, message=NO_ACTIVE_RUN)
+            return SegmentsResponse(
+                segmentation_id=None, currency=default_currency, message=NO_ACTIVE_RUN
+            )
         rows = repo.segments_of_run(session, tenant_id=tenant_id, run_id=run["id"])
-        currency = repo.shop_currency(session, tenant_id=tenant_id)
+        currency = repo.shop_currency(session, tenant_id=tenant_id) or default_currency
     total = sum(row.size for row in rows)
     return SegmentsResponse(
         segmentation_id=run["id"],
@@ -62,8 +65,12 @@ def _read_segments(engine: Engine, tenant_id: int) -> SegmentsResponse:
     response_model=SegmentsResponse,
     responses=error_responses(),
 )
-async def read_segments(principal: ReaderDep, database: DatabaseDep) -> SegmentsResponse:
-    return await database.run(_read_segments, database.engine, principal.tenant_id)
+async def read_segments(
+    principal: ReaderDep, database: DatabaseDep, settings: SegmentSettingsDep
+) -> SegmentsResponse:
+    return await database.run(
+        _read_segments, database.engine, principal.tenant_id, settings.segment_currency
+    )
 
 
 def _unknown_segment(key: str) -> ApiError:

@@ -26,7 +26,9 @@ class FeatureProfile(BaseModel):
     mean: float | None = None
     population_mean: float | None = None
     lift: float | None = Field(
-        default=None, description="how far the segment's mean stands from the population's"
+        default=None,
+        description="how far the segment's mean stands from the population's, in population "
+        "standard deviations (its sign agrees with mean vs population_mean)",
     )
 
 
@@ -59,6 +61,10 @@ class SegmentStats(BaseModel):
     jaccard_previous: float | None = Field(
         default=None, description="overlap with the same key's members in the previous run"
     )
+    clv_withheld_share: float | None = Field(
+        default=None, description="share of members without a CLV (too little history)"
+    )
+    clv_note: str | None = Field(default=None, description="why mean_clv is null, when it is")
 
 
 class SegmentPublic(BaseModel):
@@ -76,8 +82,8 @@ class SegmentsResponse(BaseModel):
     segmentation_id: int | None = Field(description="the active run; null when none is")
     currency: str | None = Field(
         default=None,
-        description="currency of amounts in rules, taken from the shop's orders (the most "
-        "common one); null without orders",
+        description="currency of amounts (rules, revenue, CLV): the shop's orders' (the most "
+        "common one), else the segment_currency setting (EUR by default)",
     )
     algorithm: str | None = None
     feature_set: str | None = None
@@ -129,7 +135,7 @@ def profile_features(profile: stored.SegmentProfile) -> list[FeatureProfile]:
             unit=label(f.name).unit,
             mean=f.mean,
             population_mean=f.population_mean,
-            lift=f.lift,
+            lift=f.mean_lift if f.mean_lift is not None else f.lift,
         )
         for f in profile.features
     ]

@@ -29,6 +29,7 @@ from services.segment.scoring.clv_scores import ClvOutcome, score_customers
 from services.segment.segmentations import runs
 from services.segment.segmentations.runs import SEGMENTATION, SegmentationRequest
 from services.segment.settings import SegmentSettings
+from services.segment.training.fingerprint import data_fingerprint
 from services.segment.training.previous import previous_run
 from services.segment.training.result import FittedSegmentation, build_result
 from shared.db import session_scope
@@ -57,6 +58,8 @@ def _train(engine: Engine, settings: SegmentSettings, run: SegmentationRequest) 
     as_of = datetime.now(UTC)
     with session_scope(engine) as session:
         runs.mark_running(session, run.id)
+        # Taken before the features: a record arriving meanwhile makes the next request differ.
+        fingerprint = data_fingerprint(session, tenant_id=run.tenant_id, params=run.params)
     _stage_done(engine, run, 0.05, "started")
     _compute_features(engine, settings, run, as_of)
     _stage_done(engine, run, 0.4, "features")
@@ -64,7 +67,9 @@ def _train(engine: Engine, settings: SegmentSettings, run: SegmentationRequest) 
     _stage_done(engine, run, 0.5, "clv")
     fitted = _fit(engine, settings, run, matrix)
     _stage_done(engine, run, 0.7, "fitted")
-    result = build_result(fitted, matrix=matrix, clv=clv, params=run.params, as_of=as_of)
+    result = build_result(
+        fitted, matrix=matrix, clv=clv, params=run.params, as_of=as_of, fingerprint=fingerprint
+    )
     with session_scope(engine) as session:
         runs.save_result(session, run, result)
     if _promote(run, settings, fitted):
@@ -108,6 +113,7 @@ def _score_clv(
             as_of=as_of,
             horizon_days=settings.clv_horizon_days,
             discount_rate=settings.clv_discount_rate,
+            min_history_days=settings.clv_min_history_days,
         )
     clv.apply(matrix)
     return matrix, clv

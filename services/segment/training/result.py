@@ -20,7 +20,7 @@ from services.segment.features import FeatureMatrix
 from services.segment.modeling.explain import ward_dendrogram
 from services.segment.modeling.identity import KeyAssignment
 from services.segment.modeling.segmenter import Segmenter
-from services.segment.scoring.clv_scores import ClvOutcome
+from services.segment.scoring.clv_scores import ClvOutcome, clv_for_segments
 from services.segment.segmentations.runs import (
     SEGMENTATION,
     SegmentationParams,
@@ -58,10 +58,13 @@ def build_result(
     clv: ClvOutcome,
     params: SegmentationParams,
     as_of: datetime,
+    fingerprint: str | None = None,
 ) -> SegmentationResult:
-    """Explain and project the fitted model over ``matrix``, the run's training rows."""
+    """Explain and project the fitted model over ``matrix``, the run's training rows;
+    ``fingerprint``: the hash of the records and parameters it was trained from."""
     segmenter = fitted.segmenter
-    revenue, value = revenue_and_clv(matrix)
+    revenue, _ = revenue_and_clv(matrix)
+    value = clv_for_segments(matrix, clv)  # NaN where withheld: left out of segment means
     report = segmenter.explain(matrix.values, revenue=revenue, clv=value)
     surrogate = dict(report["surrogate"])
     selection = segmenter.metrics_.get("k_selection") or {}
@@ -72,6 +75,7 @@ def build_result(
         "ari_previous": fitted.keys.adjusted_rand_index,
         "previous_run_id": fitted.previous_run_id,
         "stage": "trained",
+        "data_fingerprint": fingerprint,
     }
     artifact = {
         "feature_names": list(segmenter.feature_names_),

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from services.segment.segmentations.runs import SEGMENTATION, SegmentationParams, create_run
 from services.segment.settings import SegmentSettings
+from services.segment.training.fingerprint import unchanged_active_run
 from shared.runs import IN_FLIGHT, RunLimitReached, RunStatus
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ _DUE = text(
 
 
 def schedule_retrains(session: Session, settings: SegmentSettings) -> list[int]:
-    """Create a run for every tenant whose last one is older than the schedule; their ids.
+    """Create a run for every tenant whose last one is older than the schedule, unless
+    nothing it would train on changed since its active run; their ids.
 
     Several beats (or a manual trigger beside one) may call this at once: the kind's
     scheduler lock lets one through and the others return without doing anything. A
@@ -49,6 +51,8 @@ def schedule_retrains(session: Session, settings: SegmentSettings) -> list[int]:
     ).scalars()
     created = []
     for tenant_id in due.all():
+        if unchanged_active_run(session, tenant_id=tenant_id, params=params) is not None:
+            continue  # the same records and parameters would train the same segmentation
         try:
             created.append(
                 create_run(
