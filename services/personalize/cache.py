@@ -83,7 +83,7 @@ class CachedOffer(_Frozen):
 class Arm(_Frozen):
     name: str = Field(max_length=64)
     strategy: Literal["bandit", "static", "random", "holdout"]
-    share: float = Field(gt=0, le=1)
+    share: float = Field(strict=True, gt=0, le=1)
 
 
 class CachedExperiment(_Frozen):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -62,14 +63,17 @@ def _api_error_response(exc: ApiError) -> JSONResponse:
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {
-            "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
-            "message": err["msg"],
-        }
-        for err in exc.errors()
-    ]
+    errors = [{"field": _field(err), "message": err["msg"]} for err in exc.errors()]
     return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+
+def _field(err: Any) -> str:
+    """The field an error names: its path inside the body (or query, path, header). A body
+    that is not JSON is the ``body``: its ``loc`` ends in the byte offset, not a field."""
+    loc = err["loc"]
+    if err.get("type") == "json_invalid":
+        return str(loc[0])
+    return ".".join(str(p) for p in loc[1:]) or str(loc[0])
 
 
 def _unavailable_response(exc: Exception) -> JSONResponse:

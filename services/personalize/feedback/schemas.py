@@ -38,7 +38,7 @@ class FeedbackIn(BaseModel):
     decision_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     offer_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     kind: FeedbackKind
-    value: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    value: float | None = Field(default=None, strict=True, ge=0, le=1e9, allow_inf_nan=False)
     occurred_at: AwareDatetime | None = None
 
     def key(self) -> str:
