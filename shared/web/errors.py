@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -109,7 +110,21 @@ def _handle(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+# FastAPI's answer to a body it cannot even decode (bytes that are not UTF-8, nesting past
+# the recursion limit): a 400 naming nothing. It is bad input like any other: 422 ``body``.
+_UNPARSEABLE = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE:
+        errors = [{"field": "body", "message": "not valid JSON in UTF-8"}]
+        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     for error in (ApiError, BodyTooLarge, DBAPIError, *_UNAVAILABLE):
         app.add_exception_handler(error, _handle)

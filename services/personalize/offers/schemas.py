@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +14,7 @@ from pydantic import (
 )
 
 from services.personalize.cache import Algorithm, Strategy
+from services.personalize.moments import Moment
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["home"])]
 SegmentKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[^\x00]+$")]
@@ -40,8 +40,8 @@ class OfferUpdate(_Input):
     segments: list[SegmentKey] | None = Field(
         default=None, min_length=1, max_length=100, description="Absent: everyone"
     )
-    starts_at: AwareDatetime | None = None  # a time without its zone is ambiguous
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     max_impressions_per_customer_per_day: int | None = Field(
         default=None, strict=True, ge=1, le=1000
     )
