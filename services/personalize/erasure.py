@@ -7,11 +7,13 @@ Imported by the personalize worker, which registers ``personalize.erase_customer
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from redis import Redis
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from services.personalize.cache import customer_key, recs_key
+from services.personalize.cache import customer_key, recs_key, shown_key
 from shared.db import create_db_engine
 from shared.erasure import ErasureStore, ErasureSubject, erasure_worker
 from shared.models.personalize import Decision, Feedback
@@ -39,10 +41,16 @@ redis = _RedisHolder()
 
 
 def erase_cache(session: Session, subject: ErasureSubject) -> dict[str, int]:
-    keys = (
+    today = datetime.now(UTC).date()
+    keys = [
         customer_key(subject.tenant_id, subject.subject_hash),
         recs_key(subject.tenant_id, subject.subject_hash),
-    )
+    ]
+    # Daily counters live two days: today's, yesterday's and (clocks differ) tomorrow's.
+    keys += [
+        shown_key(subject.tenant_id, subject.subject_hash, today + timedelta(days=d))
+        for d in (-2, -1, 0, 1)
+    ]
     deleted: int = redis.get().delete(*keys)  # type: ignore[assignment]  # a sync client
     return {"redis_keys": deleted}
 

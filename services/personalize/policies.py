@@ -10,11 +10,14 @@ from its counts.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
+from services.personalize.context import CONTEXTUAL_STATE
 from services.personalize.modeling.bandit import SegmentThompson
+from services.personalize.modeling.contextual import LinearThompson
 from shared.models.personalize import PolicyRun
 from shared.runs import RunBook, RunStatus, library_versions
 
@@ -22,8 +25,24 @@ _BOOK = RunBook(PolicyRun)
 ALGORITHM = "thompson"
 
 
+def _state(
+    policy: SegmentThompson, contextual: LinearThompson | None, before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The run's state: the segment bandit, with the linear policy learnt next to it."""
+    state = policy.to_dict()
+    if contextual is not None:
+        state[CONTEXTUAL_STATE] = contextual.to_dict()
+    elif before is not None and CONTEXTUAL_STATE in before:
+        state[CONTEXTUAL_STATE] = before[CONTEXTUAL_STATE]
+    return state
+
+
 def _new(
-    tenant_id: int, placement: str, policy: SegmentThompson, version: int
+    tenant_id: int,
+    placement: str,
+    policy: SegmentThompson,
+    version: int,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     return {
         "tenant_id": tenant_id,
@@ -32,7 +51,7 @@ def _new(
         "status": RunStatus.RUNNING,
         "algorithm": ALGORITHM,
         "params": policy.get_params(),
-        "state": policy.to_dict(),
+        "state": state if state is not None else policy.to_dict(),
         "library_versions": library_versions(),
         "active": True,
         "started_at": datetime.now(UTC),
@@ -61,10 +80,16 @@ def active_policy(
 
 
 def save_policy(
-    session: Session, run: PolicyRun, policy: SegmentThompson, *, snapshot_every_s: float
+    session: Session,
+    run: PolicyRun,
+    policy: SegmentThompson,
+    *,
+    snapshot_every_s: float,
+    contextual: LinearThompson | None = None,
 ) -> PolicyRun:
-    """Store what ``policy`` learnt; the active run afterwards (a new one after a snapshot)."""
-    run.state = policy.to_dict()
+    """Store what ``policy`` (and ``contextual``, else the linear policy the run had)
+    learnt; the active run afterwards (a new one after a snapshot)."""
+    run.state = _state(policy, contextual, run.state)
     run.version = policy.version_
     session.add(run)
     session.flush()
@@ -74,7 +99,8 @@ def save_policy(
     assert run.id is not None
     _BOOK.succeed(session, run.id, active=False, progress=1.0)
     policy.version_ += 1
+    state = _state(policy, contextual, run.state)
     session.execute(
-        insert(PolicyRun).values(_new(run.tenant_id, run.placement, policy, policy.version_))
+        insert(PolicyRun).values(_new(run.tenant_id, run.placement, policy, policy.version_, state))
     )
     return active_policy(session, tenant_id=run.tenant_id, placement=run.placement, lock=True)[0]

@@ -49,6 +49,7 @@ def build_snapshot(session: Session, placement: Placement, run: PolicyRun) -> Pl
                 segments=tuple(o.segments) if o.segments else None,
                 starts_at=o.starts_at,
                 ends_at=o.ends_at,
+                max_per_day=o.max_impressions_per_customer_per_day,
             )
             for o in offers
         ),

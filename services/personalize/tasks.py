@@ -25,8 +25,15 @@ from services.personalize.cache import (
     customer_key,
     subject_hash,
 )
+from services.personalize.context import (
+    CONTEXT_SQL,
+    CONTEXT_WIDTH,
+    contextual_policy,
+    format_context,
+)
 from services.personalize.decisions import StoredDecision, insert_decisions
 from services.personalize.modeling.bandit import SegmentThompson
+from services.personalize.modeling.contextual import LinearThompson
 from services.personalize.policies import active_policy, save_policy
 from services.personalize.serving.decide import NO_SEGMENT
 from services.personalize.settings import PersonalizeSettings
@@ -43,11 +50,12 @@ CACHE_CHUNK = 2_000
 # FOR SHARE: an erasure deleting the customer waits for this refresh to commit, so its
 # cache erasure (which runs after) always comes after the entry written here.
 _CUSTOMERS = text(
-    """
+    f"""
     SELECT c.id, c.customer_id, coalesce(c.consent ->> 'marketing', 'true') <> 'false',
-           m.segment_key
+           m.segment_key, x.ctx
     FROM customer c
     LEFT JOIN segment_membership m ON m.customer_pk = c.id
+    CROSS JOIN LATERAL ({CONTEXT_SQL}) x
     WHERE c.tenant_id = :t AND (CAST(:pks AS bigint[]) IS NULL OR c.id = ANY(:pks))
       AND c.id > :after
     ORDER BY c.id LIMIT :limit
@@ -65,13 +73,17 @@ def _cache_customers(
             _CUSTOMERS, {"t": tenant_id, "pks": pks, "after": after, "limit": CACHE_CHUNK}
         ).all()
         pipe = redis.pipeline(transaction=False)
-        for pk, customer_id, consent, segment in rows:
+        for pk, customer_id, consent, segment, context in rows:
             key = customer_key(tenant_id, subject_hash(secret, customer_id))
             pipe.hset(key, mapping={"pk": pk, "consent": "1" if consent else "0"})
             if segment:
                 pipe.hset(key, "segment", segment)
             else:
                 pipe.hdel(key, "segment")
+            if consent:
+                pipe.hset(key, "ctx", format_context(context))
+            else:
+                pipe.hdel(key, "ctx")
         pipe.execute()
         written += len(rows)
         if len(rows) < CACHE_CHUNK:
@@ -107,18 +119,46 @@ def refresh_placements(session: Session, redis: Redis, subjects: Sequence[Subjec
         publish(session, redis, tenant_id=placement.tenant_id, placement=placement.name)
 
 
+# Per placement, what the contextual policy learns: ("show" | "win", context, offer).
+ContextRows = dict[tuple[int, str], list[tuple[str, tuple[float, ...], str]]]
+
+
 def _learn(
     session: Session,
     redis: Redis,
     settings: PersonalizeSettings,
     changes: dict[tuple[int, str], Counter[tuple[str, str, str]]],
+    contextual: ContextRows | None = None,
 ) -> None:
-    """Apply counted shows and conversions per placement, then publish its snapshot."""
-    for (tenant_id, placement), counts in sorted(changes.items()):
+    """Apply counted shows and conversions per placement (to the segment bandit, and with
+    their contexts to the linear policy), then publish its snapshot."""
+    rows = contextual or {}
+    for tenant_id, placement in sorted(set(changes) | set(rows)):
         run, policy = active_policy(session, tenant_id=tenant_id, placement=placement, lock=True)
-        _apply_counts(policy, counts)
-        save_policy(session, run, policy, snapshot_every_s=settings.personalize_snapshot_every_s)
+        _apply_counts(policy, changes.get((tenant_id, placement), Counter()))
+        linear = None
+        if rows.get((tenant_id, placement)):
+            linear = contextual_policy(run.state)
+            _apply_contextual(linear, rows[(tenant_id, placement)])
+        save_policy(
+            session,
+            run,
+            policy,
+            snapshot_every_s=settings.personalize_snapshot_every_s,
+            contextual=linear,
+        )
         publish(session, redis, tenant_id=tenant_id, placement=placement)
+
+
+def _apply_contextual(
+    policy: LinearThompson, rows: Sequence[tuple[str, tuple[float, ...], str]]
+) -> None:
+    """A show is a row with reward 0; its conversion adds the reward to the same row."""
+    for kind, apply in (("show", policy.update), ("win", policy.reward)):
+        picked = [(x, offer) for k, x, offer in rows if k == kind]
+        if picked:
+            reward = 0.0 if kind == "show" else 1.0
+            apply([x for x, _ in picked], [o for _, o in picked], [reward] * len(picked))
 
 
 def _apply_counts(policy: SegmentThompson, counts: Counter[tuple[str, str, str]]) -> None:
@@ -136,7 +176,8 @@ def _apply_counts(policy: SegmentThompson, counts: Counter[tuple[str, str, str]]
 _CONVERSIONS = text(
     """
     WITH todo AS (
-        SELECT f.id, f.decision_id, f.offer_id, f.kind, d.segment_key, d.personalised
+        SELECT f.id, f.decision_id, f.offer_id, f.kind, d.segment_key, d.personalised,
+               d.context
         FROM feedback f JOIN decision d ON d.decision_id = f.decision_id
         WHERE f.tenant_id = :t AND f.applied_at IS NULL AND d.placement = :p
         ORDER BY f.id LIMIT 50000
@@ -144,7 +185,7 @@ _CONVERSIONS = text(
     ), marked AS (
         UPDATE feedback SET applied_at = now() FROM todo WHERE feedback.id = todo.id
     )
-    SELECT DISTINCT ON (t.decision_id, t.offer_id) t.segment_key, t.offer_id
+    SELECT DISTINCT ON (t.decision_id, t.offer_id) t.segment_key, t.offer_id, t.context
     FROM todo t
     WHERE t.kind = 'conversion' AND t.personalised
       AND NOT EXISTS (SELECT 1 FROM feedback e WHERE e.decision_id = t.decision_id
@@ -158,24 +199,38 @@ def apply_feedback(
     session: Session, redis: Redis, settings: PersonalizeSettings, subjects: Sequence[Subject]
 ) -> None:
     changes: dict[tuple[int, str], Counter[tuple[str, str, str]]] = {}
+    contextual: ContextRows = {}
     for placement in _placements(session, (s.subject_id for s in subjects)):
+        key = (placement.tenant_id, placement.name)
         rows = session.execute(_CONVERSIONS, {"t": placement.tenant_id, "p": placement.name})
-        counts = Counter(("win", segment or NO_SEGMENT, offer) for segment, offer in rows)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for segment, offer, context in rows:
+            counts[("win", segment or NO_SEGMENT, offer)] += 1
+            if _usable(context):
+                contextual.setdefault(key, []).append(("win", tuple(context), offer))
         if counts:
-            changes[(placement.tenant_id, placement.name)] = counts
-    _learn(session, redis, settings, changes)
+            changes[key] = counts
+    _learn(session, redis, settings, changes, contextual)
+
+
+def _usable(context: Sequence[float] | None) -> bool:
+    return context is not None and len(context) == CONTEXT_WIDTH
 
 
 def _shows(
     stored: Sequence[StoredDecision],
-) -> dict[tuple[int, str], Counter[tuple[str, str, str]]]:
+) -> tuple[dict[tuple[int, str], Counter[tuple[str, str, str]]], ContextRows]:
     changes: dict[tuple[int, str], Counter[tuple[str, str, str]]] = defaultdict(Counter)
+    contextual: ContextRows = defaultdict(list)
     for decision in stored:
         if decision.personalised:
+            key = (decision.tenant_id, decision.placement)
             for offer in decision.offer_ids:
                 segment = decision.segment_key or NO_SEGMENT
-                changes[(decision.tenant_id, decision.placement)][("show", segment, offer)] += 1
-    return changes
+                changes[key][("show", segment, offer)] += 1
+                if decision.context is not None and _usable(decision.context):
+                    contextual[key].append(("show", decision.context, offer))
+    return changes, contextual
 
 
 def drain_decisions(session: Session, redis: Redis, settings: PersonalizeSettings) -> list[bytes]:
@@ -202,8 +257,8 @@ def drain_decisions(session: Session, redis: Redis, settings: PersonalizeSetting
             entries.extend(stream_entries)
     records = [fields[b"d"] for _, fields in entries if fields]
     stored = insert_decisions(session, records)
-    changes = _shows(stored)
-    _learn(session, redis, settings, changes)
+    changes, contextual = _shows(stored)
+    _learn(session, redis, settings, changes, contextual)
     _queue_waiting_feedback(session, [d.decision_id for d in stored])
     return [entry_id for entry_id, _ in entries]
 

@@ -138,6 +138,10 @@ class Decision(SQLModel, table=True):
     experiment_id: int | None = None
     arm: str | None = Field(default=None, max_length=64)
     personalised: bool = True
+    # The bandit's algorithm, and the customer's numeric context where it read one
+    # (``linear_thompson``); never for a customer without marketing consent.
+    algorithm: str | None = Field(default=None, max_length=32)
+    context: list[float] | None = Field(default=None, sa_column=Column(ARRAY(Float)))
     created_at: datetime = timestamp_field()
     logged_at: datetime | None = timestamp_field(server_now=True)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -62,14 +64,17 @@ def _api_error_response(exc: ApiError) -> JSONResponse:
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {
-            "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
-            "message": err["msg"],
-        }
-        for err in exc.errors()
-    ]
+    errors = [{"field": _field(err), "message": err["msg"]} for err in exc.errors()]
     return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+
+def _field(err: Any) -> str:
+    """The field an error names: its path inside the body (or query, path, header). A body
+    that is not JSON is the ``body``: its ``loc`` ends in the byte offset, not a field."""
+    loc = err["loc"]
+    if err.get("type") == "json_invalid":
+        return str(loc[0])
+    return ".".join(str(p) for p in loc[1:]) or str(loc[0])
 
 
 def _unavailable_response(exc: Exception) -> JSONResponse:
@@ -105,7 +110,21 @@ def _handle(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+# FastAPI's answer to a body it cannot even decode (bytes that are not UTF-8, nesting past
+# the recursion limit): a 400 naming nothing. It is bad input like any other: 422 ``body``.
+_UNPARSEABLE = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE:
+        errors = [{"field": "body", "message": "not valid JSON in UTF-8"}]
+        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     for error in (ApiError, BodyTooLarge, DBAPIError, *_UNAVAILABLE):
         app.add_exception_handler(error, _handle)

@@ -49,7 +49,12 @@ def personalize_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     logs = tmp_path_factory.mktemp("personalize")
     fast = {**env, "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2"}
     workers = start_beat_and_relay(fast, logs, worker=True)
-    process, base = start_api(fast, logs / "api.log", app="services.personalize.main:app")
+    try:
+        process, base = start_api(fast, logs / "api.log", app="services.personalize.main:app")
+    except BaseException:  # an API that did not start leaves no worker behind
+        for p in workers:
+            p.stop()
+        raise
     yield base
     for p in (process, *workers):
         p.stop()

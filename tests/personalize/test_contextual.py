@@ -77,3 +77,15 @@ def test_the_json_artifact_gives_the_same_decisions_and_checks_the_width() -> No
     ]
     with pytest.raises(ValueError, match="expected 3 features"):
         loaded.choose([1.0], ["ten-off"], 1, a)
+
+
+def test_shows_then_their_rewards_equal_one_fit_with_the_rewards() -> None:
+    # The worker learns a show when the decision is stored, its conversion later.
+    x, actions, rewards = logged()
+    whole = LinearThompson().fit(x, actions, rewards)
+    split = LinearThompson().fit(x, actions, np.zeros(len(actions)))
+    won = rewards > 0
+    split.reward(x[won], [a for a, w in zip(actions, won, strict=True) if w], rewards[won])
+    assert np.allclose(whole.mean_, split.mean_)
+    assert np.allclose(whole.covariance_, split.covariance_)
+    assert split.reward(np.zeros((0, 3)), [], []) is split

@@ -26,7 +26,8 @@ MAX_BODY_BYTES = 750_000  # 2,500 events of ~300 bytes
 _EVENT_SCHEMA = FeedbackIn.model_json_schema()
 
 
-def _items(body: bytes) -> list[Any]:
+def _items(body: bytes) -> tuple[list[Any], bool]:
+    """The events, and whether the body was an array of them."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -38,7 +39,7 @@ def _items(body: bytes) -> list[Any]:
     if len(items) > MAX_EVENTS:
         errors = [{"field": "body", "message": f"more than {MAX_EVENTS} events"}]
         raise ApiError(413, "too many events", errors=errors)
-    return items
+    return items, isinstance(parsed, list)
 
 
 def _validate(items: list[Any]) -> tuple[list[tuple[int, FeedbackIn]], list[RejectedFeedback]]:
@@ -55,6 +56,15 @@ def _validate(items: list[Any]) -> tuple[list[tuple[int, FeedbackIn]], list[Reje
     return valid, rejected
 
 
+def _errors(rejected: list[RejectedFeedback], batch: bool) -> list[dict[str, str]]:
+    """Every event's errors, a batch's named by the event's index (``0.kind``)."""
+    return [
+        {"field": f"{r.index}.{e.field}" if batch else e.field, "message": e.message}
+        for r in rejected
+        for e in r.errors
+    ]
+
+
 def _store(
     engine: Engine, redis: Redis, tenant_id: int, events: list[tuple[int, FeedbackIn]]
 ) -> FeedbackResult:
@@ -67,9 +77,9 @@ def _store(
     summary="Report impressions, clicks, conversions and dismissals",
     description="One event or an array of up to 2,500, each naming the decision and the "
     "offer it is about. Stored once per `event_id` (a replay counts as a duplicate); an "
-    "event naming an unknown decision, or an offer the decision did not show, is listed in "
-    "`rejected` with the field; the policy learns from what was stored within seconds. "
-    "Needs `feedback:write`.",
+    "invalid event, or one naming an unknown decision or an offer the decision did not "
+    "show, is listed in `rejected` with the field (a 422 when no event is valid); the "
+    "policy learns from what was stored within seconds. Needs `feedback:write`.",
     response_model=FeedbackResult,
     responses=error_responses(413),
     openapi_extra={
@@ -94,7 +104,10 @@ async def create_feedback(
     body = await read_capped(
         request.stream(), request.headers.get("content-length"), MAX_BODY_BYTES
     )
-    valid, rejected = _validate(_items(body))
+    items, batch = _items(body)
+    valid, rejected = _validate(items)
+    if not valid:  # nothing usable: the request itself is invalid (as ingest answers)
+        raise ApiError(422, "invalid request", errors=_errors(rejected, batch))
     result = FeedbackResult()
     if valid:
         redis: Redis = request.app.state.sync_redis

@@ -87,6 +87,24 @@ class LinearThompson(Estimator):
         self._refresh()
         return self
 
+    def reward(self, X: ArrayLike, actions: Sequence[str], rewards: ArrayLike) -> Self:  # noqa: N803
+        """Rewards of rows that `update` already counted with reward 0 (a show, whose
+        conversion arrives later): only the targets grow."""
+        check_is_fitted(self, "precision_")
+        reward = np.asarray(rewards, dtype=np.float64)
+        if not len(actions):
+            return self
+        design = self._design(X)
+        if not len(design) == len(actions) == len(reward):
+            raise ValueError("X, actions and rewards must have the same length")
+        for offer in dict.fromkeys(actions):
+            if offer not in self.offers_:
+                self._add_offer(offer)
+            rows = np.fromiter((a == offer for a in actions), bool, len(actions))
+            self.target_[self.offers_.index(offer)] += design[rows].T @ reward[rows]
+        self._refresh()
+        return self
+
     def _add_offer(self, offer: str) -> None:
         dim = self.n_features_in_ + 1
         self.offers_.append(offer)

@@ -65,6 +65,8 @@ def rank_frequencies(scores: FloatArray, n: int) -> FloatArray:
 def mix_uniform(frequencies: FloatArray, epsilon: float, draws: int) -> FloatArray:
     """The propensities of the epsilon-uniform mixture, with the Monte Carlo floor."""
     k = frequencies.shape[0]
+    if k == 0:  # nothing eligible (dates, segments, daily caps): nothing to mix
+        return np.zeros(frequencies.shape)
     mixed = (1.0 - epsilon) * frequencies + epsilon / k
     floored = np.maximum(mixed, 1.0 / (2.0 * draws)) if epsilon == 0 else mixed
     return np.asarray(floored, dtype=np.float64)
@@ -73,7 +75,7 @@ def mix_uniform(frequencies: FloatArray, epsilon: float, draws: int) -> FloatArr
 def uniform_table(offers: Sequence[str], n: int) -> PropensityTable:
     """Random strategy, exact: a uniform permutation puts each offer at each rank w.p. 1/k."""
     k = len(offers)
-    return PropensityTable(tuple(offers), np.full((k, min(n, k)), 1.0 / k))
+    return PropensityTable(tuple(offers), np.full((k, min(n, k)), 1.0 / max(k, 1)))
 
 
 def static_table(ranked: Sequence[str], offers: Sequence[str], n: int) -> PropensityTable:

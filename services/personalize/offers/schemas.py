@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from services.personalize.cache import Algorithm, Strategy
+from services.personalize.moments import Moment
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["home"])]
 SegmentKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[^\x00]+$")]
@@ -27,20 +34,26 @@ class OfferUpdate(_Input):
     discount_code: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$"
     )
-    value: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    # Strict numbers: "12" or true is a caller's mistake, not a value (as ingest answers).
+    value: float | None = Field(default=None, strict=True, ge=0, le=1e9, allow_inf_nan=False)
     placements: list[Name] = Field(min_length=1, max_length=20)
     segments: list[SegmentKey] | None = Field(
         default=None, min_length=1, max_length=100, description="Absent: everyone"
     )
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    max_impressions_per_customer_per_day: int | None = Field(default=None, ge=1, le=1000)
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    max_impressions_per_customer_per_day: int | None = Field(
+        default=None, strict=True, ge=1, le=1000
+    )
 
-    @model_validator(mode="after")
-    def _window(self) -> Self:
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, ends_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        # A field validator (not a model one): the error names ``ends_at``.
+        starts_at = info.data.get("starts_at")
+        if starts_at and ends_at and ends_at <= starts_at:
             raise ValueError("ends_at must be after starts_at")
-        return self
+        return ends_at
 
 
 class OfferCreate(OfferUpdate):
@@ -90,7 +103,7 @@ class OfferPage(BaseModel):
 class PlacementUpdate(_Input):
     strategy: Strategy = "bandit"
     algorithm: Algorithm = "thompson"
-    holdout_share: float = Field(default=0.05, ge=0, le=0.5)
+    holdout_share: float = Field(default=0.05, strict=True, ge=0, le=0.5)
     default_offer_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 

@@ -2,8 +2,11 @@
 
 Order of precedence: the sticky holdout, then the visitor's experiment arm, then consent
 (no marketing consent: the non-personalised default, logged without a segment), then the
-placement's strategy. Every answer names its strategy and carries the propensity with
-which each shown offer was chosen, for the decision log.
+placement's strategy, which chooses among the offers eligible now (their segments and
+dates) that the visitor has not yet seen today as often as their daily cap allows. The
+holdout and default answers are not capped: they are the control, the same for everyone.
+Every answer names its strategy and carries the propensity with which each shown offer
+was chosen, for the decision log.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Literal
 import numpy as np
 
 from services.personalize.cache import CachedOffer, PlacementSnapshot
+from services.personalize.context import ZERO_CONTEXT, contextual_policy
 from services.personalize.modeling.assignment import experiment_arm, in_holdout
 from services.personalize.modeling.bandit import SegmentThompson
+from services.personalize.modeling.contextual import LinearThompson
 from services.personalize.modeling.propensity import PropensityCache
 from services.personalize.modeling.strategies import RandomPolicy, StaticPolicy
 
@@ -30,6 +35,9 @@ class Visitor:
     segment: str | None
     consent: bool  # marketing consent; unknown visitors have not refused it
     customer_pk: int | None
+    # Offers shown to the visitor today as often as their daily cap allows: not eligible.
+    capped: frozenset[str] = frozenset()
+    context: tuple[float, ...] = ZERO_CONTEXT  # what the contextual bandit reads
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class Choice:
     experiment_id: int | None = None
     arm: str | None = None
     eligible: tuple[str, ...] = ()  # what was chosen among (off-policy evaluation needs it)
+    algorithm: str | None = None  # the bandit's, on bandit answers
+    context: tuple[float, ...] | None = None  # logged (and learnt from) when personalised
 
 
 class Decider:
@@ -57,6 +67,7 @@ class Decider:
         self.rng = rng or np.random.default_rng()
         self.propensities = PropensityCache()
         self._policies: dict[tuple[int, str, int], SegmentThompson] = {}
+        self._contextual: dict[tuple[int, str, int], LinearThompson] = {}
 
     def policy(self, snapshot: PlacementSnapshot) -> SegmentThompson:
         key = (snapshot.tenant_id, snapshot.placement, snapshot.policy_version)
@@ -69,6 +80,17 @@ class Decider:
             if len(self._policies) > 1024:
                 self._policies.clear()
             self._policies[key] = policy
+        return policy
+
+    def contextual(self, snapshot: PlacementSnapshot) -> LinearThompson:
+        """The placement's linear Thompson policy (learnt next to the segment bandit)."""
+        key = (snapshot.tenant_id, snapshot.placement, snapshot.policy_version)
+        policy = self._contextual.get(key)
+        if policy is None:
+            policy = contextual_policy(snapshot.policy)
+            if len(self._contextual) > 1024:
+                self._contextual.clear()
+            self._contextual[key] = policy
         return policy
 
     def decide(
@@ -91,7 +113,11 @@ class Decider:
         if not visitor.consent:
             return self._default(snapshot, "default", None, experiment_id, arm)
         segment = visitor.segment or NO_SEGMENT
-        eligible = [o for o in snapshot.offers if o.eligible(visitor.segment, now)]
+        eligible = [
+            o
+            for o in snapshot.offers
+            if o.eligible(visitor.segment, now) and o.offer_id not in visitor.capped
+        ]
         ids = [o.offer_id for o in eligible]
         if strategy == "random":
             ranked = RandomPolicy().choose(ids, n, self.rng)
@@ -100,6 +126,12 @@ class Decider:
             static = StaticPolicy(order=[snapshot.default_offer_id or ""])
             ranked = static.choose(ids, n)
             table = static.propensities(ids, n)
+        elif snapshot.algorithm == "linear_thompson":
+            contextual = self.contextual(snapshot)
+            x = visitor.context
+            ranked = contextual.choose(x, ids, n, self.rng)
+            # The context is continuous: its table is drawn for each answer, not cached.
+            table = contextual.propensities(x, ids, n, self.rng)
         else:
             policy = self.policy(snapshot)
             ranked = policy.choose(segment, ids, n, self.rng)
@@ -112,7 +144,18 @@ class Decider:
             Shown(by_id[offer], rank, p)
             for rank, (offer, p) in enumerate(zip(ranked, table.for_ranking(ranked), strict=True))
         )
-        return Choice(strategy, visitor.segment, shown, True, experiment_id, arm, tuple(ids))
+        algorithm = snapshot.algorithm if strategy == "bandit" else None
+        return Choice(
+            strategy,
+            visitor.segment,
+            shown,
+            True,
+            experiment_id,
+            arm,
+            tuple(ids),
+            algorithm,
+            visitor.context,
+        )
 
     @staticmethod
     def _default(

@@ -8,18 +8,22 @@ Postgres in batches and acknowledges each entry only after its rows committed.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from services.personalize.cache import (
     DECISION_STREAM,
+    SHOWN_TTL_S,
     PlacementSnapshot,
     customer_key,
     decision_key,
     placement_key,
+    shown_key,
 )
+from services.personalize.context import parse_context
 from services.personalize.serving.coalesce import Coalescer, Command
 from services.personalize.serving.decide import Choice, Visitor
 
@@ -63,13 +67,24 @@ def _checked(replies: list[Any]) -> list[Any]:
 
 
 async def read_visitor(
-    redis: Coalescer, cache: SnapshotCache, *, tenant_id: int, placement: str, subject: str
+    redis: Coalescer,
+    cache: SnapshotCache,
+    *,
+    tenant_id: int,
+    placement: str,
+    subject: str,
+    day: date,
 ) -> tuple[PlacementSnapshot, Visitor]:
-    """The placement's snapshot and what is cached of the visitor, in one round trip."""
+    """The placement's snapshot and what is cached of the visitor, in one round trip: the
+    visitor's impression counters of ``day`` too where an offer here has a daily cap (or
+    the snapshot is not known yet)."""
     fresh, snapshot = cache.fresh(tenant_id, placement)
     commands: list[Command] = [("HGETALL", customer_key(tenant_id, subject))]
     if not fresh:
         commands.append(("GET", placement_key(tenant_id, placement)))
+    counted = not fresh or (snapshot is not None and snapshot.capped)
+    if counted:
+        commands.append(("HGETALL", shown_key(tenant_id, subject, day)))
     replies = _checked(await redis.execute(*commands))
     if not fresh:
         snapshot = cache.store(tenant_id, placement, replies[1])
@@ -82,8 +97,27 @@ async def read_visitor(
         segment=segment.decode() if segment else None,
         consent=entry.get(b"consent", b"1") != b"0",
         customer_pk=int(entry[b"pk"]) if b"pk" in entry else None,
+        capped=_at_cap(snapshot, replies[-1]) if counted else frozenset(),
+        context=parse_context(entry.get(b"ctx")),
     )
     return snapshot, visitor
+
+
+def _at_cap(snapshot: PlacementSnapshot, counters: dict[bytes, bytes]) -> frozenset[str]:
+    if not counters:
+        return frozenset()
+    return frozenset(
+        o.offer_id
+        for o in snapshot.offers
+        if o.max_per_day is not None and int(counters.get(o.offer_id.encode(), 0)) >= o.max_per_day
+    )
+
+
+def capped_shown(choice: Choice) -> list[str]:
+    """The offers of a personalised answer whose showings count against a daily cap."""
+    if not choice.personalised:
+        return []
+    return [s.offer.offer_id for s in choice.shown if s.offer.max_per_day is not None]
 
 
 def decision_record(
@@ -115,18 +149,33 @@ def decision_record(
             "experiment_id": choice.experiment_id,
             "arm": choice.arm,
             "personalised": choice.personalised,
+            "algorithm": choice.algorithm,
+            "context": list(choice.context) if choice.context is not None else None,
             "created_at": created_at.isoformat(),
         }
     )
 
 
 async def log_decision(
-    redis: Coalescer, *, tenant_id: int, decision_id: str, record: bytes, ttl_s: int
+    redis: Coalescer,
+    *,
+    tenant_id: int,
+    decision_id: str,
+    record: bytes,
+    ttl_s: int,
+    counted: Sequence[str] = (),
+    counter_key: str | None = None,
 ) -> None:
-    """Into the stream (the log) and under its own key (for feedback arriving early)."""
-    _checked(
-        await redis.execute(
-            ("XADD", DECISION_STREAM, "*", "d", record),
-            ("SET", decision_key(tenant_id, decision_id), record, "EX", ttl_s),
-        )
-    )
+    """Into the stream (the log) and under its own key (for feedback arriving early); the
+    ``counted`` offers' showings added to the visitor's counters under ``counter_key``.
+
+    Two answers at the same moment may both see a count one below the cap and both show
+    the offer: a cap can be passed by the visitor's concurrent requests, never by more."""
+    commands: list[Command] = [
+        ("XADD", DECISION_STREAM, "*", "d", record),
+        ("SET", decision_key(tenant_id, decision_id), record, "EX", ttl_s),
+    ]
+    if counted and counter_key is not None:
+        commands += [("HINCRBY", counter_key, offer_id, 1) for offer_id in counted]
+        commands.append(("EXPIRE", counter_key, SHOWN_TTL_S))
+    _checked(await redis.execute(*commands))

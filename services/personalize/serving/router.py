@@ -18,13 +18,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
-from services.personalize.cache import subject_hash
+from services.personalize.cache import shown_key, subject_hash
 from services.personalize.decisions import insert_decisions
 from services.personalize.metrics import DECISIONS, UNLOGGED
 from services.personalize.serving.decide import Choice, Decider, Shown, Visitor
 from services.personalize.serving.log import (
     PlacementUnknown,
     SnapshotCache,
+    capped_shown,
     decision_record,
     log_decision,
     read_visitor,
@@ -106,7 +107,12 @@ async def read_customer_offers(
     now = datetime.now(UTC)
     try:
         snapshot, visitor = await read_visitor(
-            state.coalescer, cache, tenant_id=tenant_id, placement=placement, subject=subject
+            state.coalescer,
+            cache,
+            tenant_id=tenant_id,
+            placement=placement,
+            subject=subject,
+            day=now.date(),
         )
         choice = decider.decide(snapshot, visitor, n, now)
         record = decision_record(
@@ -124,6 +130,8 @@ async def read_customer_offers(
             decision_id=decision_id,
             record=record,
             ttl_s=settings.personalize_decision_ttl_s,
+            counted=capped_shown(choice),
+            counter_key=shown_key(tenant_id, subject, now.date()),
         )
     except PlacementUnknown:
         errors = [{"field": "placement", "message": "no offers are configured here"}]
