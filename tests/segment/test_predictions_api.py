@@ -20,7 +20,7 @@ from segmenta.churn_report import churn_risks_table
 from services.segment.features import get_feature_set
 from services.segment.predictions import runs
 from services.segment.predictions.data import BGNBD_FEATURES
-from services.segment.predictions.pipeline import train_prediction
+from services.segment.predictions.pipeline import BASELINE_FEATURES, train_prediction
 from services.segment.predictions.runs import PredictionParams
 from services.segment.settings import SegmentSettings
 from shared.auth import Scope, create_api_key
@@ -355,4 +355,7 @@ def test_the_demo_prints_the_top_churn_risks_with_reasons(
     assert f"run {scored.run_id}" in printed
     positions = [printed.index(customer_id) for customer_id in riskiest]
     assert positions == sorted(positions)  # the riskiest first
-    assert "days" in printed  # a reason names a feature (recency or purchase ages)
+    # A reason names a feature: the trees' (recency or purchase ages), or the one feature
+    # of the baseline served in their place.
+    served = run["metrics"]["served"]
+    assert ("days" if served == "model" else BASELINE_FEATURES[served]) in printed

@@ -15,10 +15,14 @@ from sqlalchemy import Engine, text
 
 from services.segment.predictions.data import (
     BGNBD_FEATURES,
+    MAX_CUT_OFFS,
     CutOff,
     Model,
+    Training,
     load_cut_off,
     load_outcome,
+    load_training,
+    training_cut_offs,
 )
 from shared.db import session_scope
 from tests.segment.prediction_shop import build_history_shop
@@ -144,3 +148,62 @@ def test_labels_count_only_the_horizon_after_the_cut_off(engine: Engine) -> None
     assert churned[1] == 1
     assert outcome.label("purchase_propensity")[0] == 1
     assert outcome.spend[0] == 999
+
+
+def training(engine: Engine, tenant_id: int, as_of: datetime) -> Training:
+    with session_scope(engine) as session:
+        return load_training(
+            session,
+            tenant_id=tenant_id,
+            as_of=as_of,
+            feature_set="v1",
+            model="churn",
+            horizon_days=HORIZON,
+            seed=7,
+        )
+
+
+def test_stacked_cut_offs_step_back_while_there_is_history() -> None:
+    first = CUT - timedelta(days=365)
+    found = training_cut_offs(CUT, HORIZON, first)
+    step = timedelta(days=20)  # a third of the horizon
+    assert found == [CUT - timedelta(days=HORIZON) - k * step for k in range(MAX_CUT_OFFS)]
+    # Barely a step of history before the latest cut-off: one more, then no more.
+    short = training_cut_offs(CUT, HORIZON, CUT - timedelta(days=HORIZON + 45))
+    assert short == found[:2]
+    assert training_cut_offs(CUT, HORIZON, None) == found[:1]
+    assert training_cut_offs(CUT, 14, first)[1] == CUT - timedelta(days=28)  # 14-day floor
+
+
+def test_stacked_training_reads_each_cut_off_as_of_itself_and_nothing_after_as_of(
+    engine: Engine,
+) -> None:
+    shop = build_history_shop(engine, customers=300, now=CUT + timedelta(days=HORIZON))
+    before = training(engine, shop.tenant_id, CUT)
+    assert len(before.cut_offs) == MAX_CUT_OFFS
+    assert [cut.as_of for cut in before.cut_offs] == training_cut_offs(
+        CUT, HORIZON, CUT - timedelta(days=365)
+    )
+    # Each block is exactly what the cut-off alone reads: features relative to it.
+    for k, cut in enumerate(before.cut_offs):
+        alone = cut_off(engine, shop.tenant_id, cut.as_of)
+        np.testing.assert_allclose(before.values[before.groups == k], alone.values)
+    assert len(set(before.base_rates)) > 1  # several windows, several churn rates
+    # Rows after the run's as_of change neither the features nor the labels.
+    pk = int(before.latest.customer_pks[0])
+    add_after(engine, shop.tenant_id, pk, CUT + timedelta(seconds=1))
+    after = training(engine, shop.tenant_id, CUT)
+    np.testing.assert_allclose(after.values, before.values)
+    np.testing.assert_array_equal(after.labels, before.labels)
+    np.testing.assert_array_equal(after.groups, before.groups)
+    # The control: an order just before as_of is inside the latest cut-off's horizon, so
+    # it flips that churned customer's label, and still not their features.
+    latest = before.labels[before.groups == 0]
+    churned = int(before.latest.customer_pks[int(np.argmax(latest == 1))])
+    add_after(engine, shop.tenant_id, churned, CUT - timedelta(days=1))
+    control = training(engine, shop.tenant_id, CUT)
+    row = list(control.latest.customer_pks).index(churned)
+    assert control.labels[control.groups == 0][row] == 0
+    np.testing.assert_allclose(
+        control.values[control.groups == 0], before.values[before.groups == 0]
+    )

@@ -95,3 +95,72 @@ def test_one_outcome_only_is_refused() -> None:
     x, _ = synthetic(500, seed=5)
     with pytest.raises(NotEnoughLabels, match="at least 10 of each outcome"):
         PropensityModel().fit(x, np.zeros(500, dtype=np.int64))
+
+
+def test_a_model_that_ranks_worse_than_a_baseline_serves_the_baseline_calibrated() -> None:
+    # The features are noise; the signal is only in the baseline score.
+    rng = np.random.default_rng(6)
+    n = 4_000
+    x = rng.normal(size=(n, 4))
+    signal = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * signal))).astype(np.int64)
+    model = PropensityModel(seed=3).fit(x, y, baselines={"signal": signal})
+    found = model.validation_.metrics
+    assert found["served"] == "signal"
+    assert found["boosted_auc"] < model.validation_.baselines["signal"]["auc"]
+    assert "signal" in found["served_because"]
+    assert str(found["boosted_auc"]) in found["served_because"]
+    assert found["auc"] > 0.75  # the figures are the served score's
+    assert found["calibration"] in {"isotonic", "sigmoid"}
+    # Served on fresh customers: ranked by the baseline, calibrated, and it needs its scores.
+    fresh = rng.normal(size=2_000)
+    fresh_y = (rng.random(2_000) < 1 / (1 + np.exp(-2 * fresh))).astype(np.int64)
+    p = model.predict_proba(rng.normal(size=(2_000, 4)), {"signal": fresh})
+    assert metrics.ranking(fresh_y, p)["auc"] > 0.75
+    assert metrics.expected_calibration_error(fresh_y, p) < 0.05
+    with pytest.raises(ValueError, match="serves the baseline signal"):
+        model.predict_proba(x)
+
+
+def test_a_model_that_ranks_better_keeps_serving_itself() -> None:
+    x, y = synthetic(4_000, seed=1)
+    model = PropensityModel(seed=3).fit(x, y, baselines={"x1": -x[:, 1]})
+    found = model.validation_.metrics
+    assert found["served"] == "model"
+    assert found["boosted_auc"] >= model.validation_.baselines["x1"]["auc"]
+    assert "not below" in found["served_because"]
+
+
+def test_stacked_cut_offs_validate_and_calibrate_on_the_latest() -> None:
+    # Three older windows with an event rate far above the latest window's (same signal).
+    rng = np.random.default_rng(8)
+    blocks, labels, groups = [], [], []
+    for k, shift in enumerate([-1.5, 1.5, 1.5, 1.5]):
+        x = rng.normal(size=(2_000, 3))
+        p = 1 / (1 + np.exp(-(2 * x[:, 0] + shift)))
+        blocks.append(x)
+        labels.append((rng.random(2_000) < p).astype(np.int64))
+        groups.append(np.full(2_000, k))
+    # The same 2,000 customers at every cut-off: the 800 held out of the latest one for
+    # calibration and validation are not learnt from at any cut-off.
+    customers = np.tile(np.arange(2_000), 4)
+    model = PropensityModel(seed=3).fit(
+        np.vstack(blocks),
+        np.concatenate(labels),
+        groups=np.concatenate(groups),
+        customers=customers,
+    )
+    assert model.validation_.metrics["split"] == "time"
+    sizes = model.validation_.sizes
+    assert sizes == {"train": 4 * 1_200, "calibration": 400, "validation": 400}
+    assert model.validation_.metrics["base_rate"] == pytest.approx(labels[0].mean(), abs=0.03)
+    # Scored customers like the latest window's get its rate, not the older windows'.
+    fresh = rng.normal(size=(3_000, 3))
+    fresh_y = rng.random(3_000) < 1 / (1 + np.exp(-(2 * fresh[:, 0] - 1.5)))
+    p = model.predict_proba(fresh)
+    assert p.mean() == pytest.approx(fresh_y.mean(), abs=0.03)
+    assert labels[1].mean() - fresh_y.mean() > 0.3
+    # Without groups the same rows are cut at random, the older rates mixed in.
+    mixed = PropensityModel(seed=3).fit(np.vstack(blocks), np.concatenate(labels))
+    assert mixed.validation_.metrics["split"] == "random"
+    assert mixed.predict_proba(fresh).mean() - fresh_y.mean() > 0.15

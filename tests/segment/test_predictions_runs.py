@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from services.segment.predictions import runs
+from services.segment.predictions import pipeline, runs
 from services.segment.predictions.data import Model
-from services.segment.predictions.model import Reasons
+from services.segment.predictions.model import PropensityModel, Reasons
 from services.segment.predictions.pipeline import train_prediction
 from services.segment.predictions.runs import PredictionParams
 from services.segment.predictions.schedule import schedule_predictions
@@ -77,6 +77,11 @@ def test_a_run_succeeds_with_its_figures_and_scores(engine: Engine, shop_tenant:
     assert set(metrics["baselines"]) == {"recency_only", "bgnbd_expected_purchases"}
     assert 0 <= metrics["ece"] <= 1
     assert metrics["calibration"] in {"none", "isotonic", "sigmoid"}
+    # Trained on four stacked cut-offs, validated and calibrated on the latest.
+    assert len(metrics["training_cut_offs"]) == 4
+    assert len(metrics["training_base_rates"]) == 4
+    assert metrics["split"] == "time"
+    assert metrics["served"] in {"model", "recency_only", "bgnbd_expected_purchases"}
     assert metrics["backtest"] is None  # the horizon after now is still to come
     assert run.artifact["reliability"]["calibrated"]
     assert len(run.artifact["lift"]) == 10
@@ -230,3 +235,48 @@ def test_a_customer_erased_while_the_run_trained_is_not_stored(engine: Engine) -
     assert stored.pks == [kept]
     assert '"feature": "recency_days"' in stored.reasons
     assert run_row(engine, run_id).status == "succeeded"
+
+
+class _Stump(PropensityModel):
+    """One split of one tree: it cannot rank as well as recency."""
+
+    def __init__(self, *, seed: int = 7) -> None:
+        super().__init__(seed=seed, max_iter=1, max_leaf_nodes=2)
+
+
+def test_a_model_worse_than_a_baseline_serves_the_baseline(
+    engine: Engine, shop_tenant: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "PropensityModel", _Stump)
+    run_id = ask(engine, shop_tenant)
+    deliver(engine, run_id)
+    run = run_row(engine, run_id)
+    assert run.status == "succeeded", run.error
+    metrics = run.metrics
+    served = metrics["served"]
+    assert served in {"recency_only", "bgnbd_expected_purchases"}
+    assert metrics["boosted_auc"] < metrics["baselines"][served]["auc"]
+    assert f"below {served}'s" in metrics["served_because"]
+    assert metrics["auc"] > metrics["boosted_auc"]  # the figures are the served score's
+    assert run.active
+    # The stored scores are the baseline's, calibrated: the more days since the last
+    # order (recency) or the fewer purchases expected, the likelier the churn.
+    feature = pipeline.BASELINE_FEATURES[served]
+    stored = one(
+        engine,
+        "SELECT array_agg(probability ORDER BY customer_pk) AS p,"
+        " array_agg((reasons->0->>'value')::float8 ORDER BY customer_pk) AS v,"
+        " bool_and(reasons->0->>'feature' = :f OR jsonb_array_length(reasons) = 0) AS named,"
+        " count(*) FILTER (WHERE jsonb_array_length(reasons) > 0) AS explained, count(*) AS n"
+        " FROM prediction_score WHERE run_id = :r",
+        r=run_id,
+        f=feature,
+    )
+    assert stored.named
+    assert stored.explained == stored.n
+    ordered = [p for _, p in sorted(zip(stored.v, stored.p, strict=True))]
+    if served == "recency_only":
+        assert ordered == sorted(ordered)
+    else:
+        assert ordered == sorted(ordered, reverse=True)
+    assert "baseline" in metrics["reasons_method"]

@@ -145,3 +145,95 @@ def _bgnbd_features(
     extra[at, 1] = np.nan_to_num(fitted.probability_alive(*history), nan=0.0)
     p = fitted.params_
     return extra, {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b}
+
+
+MAX_CUT_OFFS = 4  # stacked training cut-offs at most (the latest one included)
+MIN_STEP_DAYS = 14
+
+_FIRST_ORDER = text("SELECT min(placed_at) FROM orders WHERE tenant_id = :tenant")
+
+
+@dataclass(frozen=True)
+class Training:
+    """Stacked training rows: one block per cut-off, each with features as of its cut-off
+    and labels observed in the horizon after it (never past the run's ``as_of``).
+    ``groups`` numbers the block of each row, 0 for the latest cut-off."""
+
+    cut_offs: list[CutOff]
+    values: NDArray[np.float64]
+    labels: NDArray[np.int64]
+    groups: NDArray[np.int64]
+
+    @property
+    def customer_pks(self) -> NDArray[np.int64]:
+        """Whose each row is (a customer has a row at every cut-off they are in)."""
+        return np.concatenate([cut.customer_pks for cut in self.cut_offs])
+
+    @property
+    def latest(self) -> CutOff:
+        return self.cut_offs[0]
+
+    @property
+    def base_rates(self) -> list[float]:
+        return [round(float(self.labels[self.groups == k].mean()), 4) for k in self.groups_seen]
+
+    @property
+    def groups_seen(self) -> list[int]:
+        return sorted({int(k) for k in self.groups})
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def training_cut_offs(
+    as_of: datetime, horizon_days: int, first_order: datetime | None
+) -> list[datetime]:
+    """``as_of - horizon - k * step`` for k = 0.. while the cut-off has at least one step of
+    history before it (``MAX_CUT_OFFS`` at most, the latest first), where the step is a
+    third of the horizon and at least ``MIN_STEP_DAYS``. The latest is always there."""
+    step = timedelta(days=max(horizon_days / 3, MIN_STEP_DAYS))
+    latest = as_of - timedelta(days=horizon_days)
+    found = [latest]
+    while len(found) < MAX_CUT_OFFS and first_order is not None:
+        at = latest - len(found) * step
+        if at - step < first_order:
+            break
+        found.append(at)
+    return found
+
+
+def load_training(
+    session: Session,
+    *,
+    tenant_id: int,
+    as_of: datetime,
+    feature_set: str,
+    model: Model,
+    horizon_days: int,
+    seed: int,
+) -> Training:
+    """The stacked training rows of a run scoring at ``as_of`` (see `training_cut_offs`)."""
+    first = session.execute(_FIRST_ORDER, {"tenant": tenant_id}).scalar_one_or_none()
+    blocks: list[tuple[CutOff, NDArray[np.int64]]] = []
+    for at in training_cut_offs(as_of, horizon_days, first):
+        cut = load_cut_off(
+            session,
+            tenant_id=tenant_id,
+            as_of=at,
+            feature_set=feature_set,
+            model=model,
+            horizon_days=horizon_days,
+            seed=seed,
+        )
+        if blocks and not len(cut):
+            break
+        outcome = load_outcome(session, tenant_id=tenant_id, cut_off=cut, horizon_days=horizon_days)
+        blocks.append((cut, outcome.label(model)))
+    return Training(
+        cut_offs=[cut for cut, _ in blocks],
+        values=np.vstack([cut.values for cut, _ in blocks]),
+        labels=np.concatenate([y for _, y in blocks]).astype(np.int64),
+        groups=np.concatenate(
+            [np.full(len(y), k, dtype=np.int64) for k, (_, y) in enumerate(blocks)]
+        ),
+    )

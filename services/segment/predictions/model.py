@@ -1,10 +1,18 @@
 """The propensity model: gradient-boosted trees, calibrated only when that helps.
 
 `PropensityModel` follows scikit-learn's contract (numpy in, no database). ``fit`` cuts
-the labelled customers into three stratified parts: the trees learn on the first (60 %),
-isotonic and sigmoid (Platt) calibrators on the second (20 %), and the third (20 %)
-decides: the calibration with the lowest Brier score there is kept, "none" included, and
-every figure the run records (the model's and the baselines') is measured on that part.
+the labelled customers into three parts: with stacked cut-offs (``groups``) a share of
+the latest cut-off's customers, closest in time to the scored window, is held out and
+halved into a calibration and a validation part, and the trees learn on the other
+customers at every cut-off; otherwise three stratified parts of 60 / 20 / 20 %.
+Isotonic and sigmoid (Platt) calibrators learn on the calibration part and the
+validation part decides: the calibration with the lowest Brier score there is kept,
+"none" included, and every figure the run records (the model's and the baselines') is
+measured on that part.
+
+The guard: when the trees rank the validation part worse (AUC) than the best baseline
+score passed to ``fit``, the model serves that baseline instead, calibrated the same way
+on the same parts, and records which it serves and why (``served``, ``served_because``).
 
 Why scikit-learn's HistGradientBoostingClassifier and not LightGBM: the same histogram
 algorithm, no new dependency, and on tens of features and up to a few million rows it
@@ -63,6 +71,60 @@ class _Sigmoid:
         return np.asarray(self.model.predict_proba(_logit(p)[:, None])[:, 1], dtype=np.float64)
 
 
+class _ScoreSigmoid:
+    """Platt scaling of any score (a baseline's), standardised first."""
+
+    def __init__(self) -> None:
+        self.model = LogisticRegression(C=1e6)
+        self.centre, self.scale = 0.0, 1.0
+
+    def fit(self, score: FloatArray, y: NDArray[np.int64]) -> _ScoreSigmoid:
+        self.centre = float(np.mean(score))
+        self.scale = float(np.std(score)) or 1.0
+        self.model.fit(((score - self.centre) / self.scale)[:, None], y)
+        return self
+
+    def predict(self, score: FloatArray) -> FloatArray:
+        z = (np.asarray(score, dtype=np.float64) - self.centre) / self.scale
+        return np.asarray(self.model.predict_proba(z[:, None])[:, 1], dtype=np.float64)
+
+
+def _split(
+    y: NDArray[np.int64],
+    groups: NDArray[np.int64] | None,
+    customers: NDArray[np.int64] | None,
+    seed: int,
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], str]:
+    """Rows for the trees, the calibrators and validation, and how they were cut.
+
+    "time": with stacked cut-offs (``groups``, 0 the latest), 40 % of the latest cut-off's
+    customers (stratified) are held out and their rows there, closest in time to the
+    scored window, halved into calibration and validation; the trees learn on every row,
+    at every cut-off, of the other customers (``customers``: whose row it is; without it
+    every row is its own). "random": otherwise (one cut-off, or too few of an outcome in
+    a part), stratified 60 / 20 / 20 over every row."""
+    rows = np.arange(len(y))
+    if groups is not None:
+        latest = rows[np.asarray(groups) == 0]
+        owner = rows if customers is None else np.asarray(customers)
+        if _enough(y[latest], 2) and len(latest) < len(rows):
+            _, held = train_test_split(latest, test_size=0.4, stratify=y[latest], random_state=seed)
+            train = rows[~np.isin(owner, owner[held])]
+            if _enough(y[train], 1):
+                calib, valid = train_test_split(
+                    held, test_size=0.5, stratify=y[held], random_state=seed
+                )
+                return train, calib, valid, "time"
+    train, rest = train_test_split(rows, test_size=0.4, stratify=y, random_state=seed)
+    calib, valid = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
+    return train, calib, valid, "random"
+
+
+def _enough(y: NDArray[np.int64], parts: int) -> bool:
+    positives = int(y.sum())
+    return min(positives, len(y) - positives) >= parts * MIN_CLASS
+
+
 def _logit(p: FloatArray) -> FloatArray:
     clipped = np.clip(p, 1e-6, 1 - 1e-6)
     return np.asarray(np.log(clipped / (1 - clipped)), dtype=np.float64)
@@ -95,6 +157,8 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         y: NDArray[np.int64],
         *,
         baselines: dict[str, FloatArray] | None = None,
+        groups: NDArray[np.int64] | None = None,
+        customers: NDArray[np.int64] | None = None,
     ) -> Self:
         y = np.asarray(y, dtype=np.int64)
         positives = int(y.sum())
@@ -103,11 +167,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
                 f"{positives} of {len(y)} labelled customers had the event: at least "
                 f"{MIN_CLASS} of each outcome are needed"
             )
-        rows = np.arange(len(y))
-        train, rest = train_test_split(rows, test_size=0.4, stratify=y, random_state=self.seed)
-        calib, valid = train_test_split(
-            rest, test_size=0.5, stratify=y[rest], random_state=self.seed
-        )
+        train, calib, valid, self.split_ = _split(y, groups, customers, self.seed)
         started = time.perf_counter()
         self.trees_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
@@ -127,6 +187,40 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         candidates = {name: self._calibrated(name, raw_valid) for name in CALIBRATIONS}
         scored = {name: metrics.calibration(y[valid], p) for name, p in candidates.items()}
         self.calibration_ = min(CALIBRATIONS, key=lambda name: scored[name]["brier"])
+        boosted_auc = metrics.ranking(y[valid], raw_valid)["auc"]
+        measured = {
+            name: metrics.ranking(y[valid], np.asarray(score)[valid])
+            for name, score in (baselines or {}).items()
+        }
+        self.served_, because = "model", "no baseline to compare with"
+        self.baseline_calibrators_: dict[str, Any] = {}
+        if measured:
+            best = max(measured, key=lambda name: measured[name]["auc"])
+            best_auc = measured[best]["auc"]
+            if boosted_auc < best_auc:
+                self.served_ = best
+                because = (
+                    f"the boosted model's validation AUC {boosted_auc} is below {best}'s "
+                    f"{best_auc}: the calibrated baseline is served"
+                )
+            else:
+                because = (
+                    f"the boosted model's validation AUC {boosted_auc} is not below the best "
+                    f"baseline's ({best}, {best_auc})"
+                )
+        if self.served_ != "model":
+            score = np.asarray((baselines or {})[self.served_], dtype=np.float64)
+            self.baseline_calibrators_ = {
+                "isotonic": IsotonicRegression(out_of_bounds="clip").fit(score[calib], y[calib]),
+                "sigmoid": _ScoreSigmoid().fit(score[calib], y[calib]),
+            }
+            raw_valid = score[valid]
+            candidates = {
+                name: self._baseline_calibrated(name, raw_valid)
+                for name in self.baseline_calibrators_
+            }
+            scored = {name: metrics.calibration(y[valid], p) for name, p in candidates.items()}
+            self.calibration_ = min(candidates, key=lambda name: scored[name]["brier"])
         chosen = candidates[self.calibration_]
         self.validation_ = Validation(
             metrics={
@@ -136,13 +230,14 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
                 "calibration_candidates": scored,
                 "base_rate": round(float(y[valid].mean()), 4),
                 "iterations": int(self.trees_.n_iter_),
+                "served": self.served_,
+                "served_because": because,
+                "boosted_auc": boosted_auc,
+                "split": self.split_,
             },
-            baselines={
-                name: metrics.ranking(y[valid], np.asarray(score)[valid])
-                for name, score in (baselines or {}).items()
-            },
+            baselines=measured,
             reliability={
-                "uncalibrated": metrics.reliability_curve(y[valid], raw_valid),
+                "uncalibrated": metrics.reliability_curve(y[valid], self._raw(X[valid])),
                 "calibrated": metrics.reliability_curve(y[valid], chosen),
             },
             lift=metrics.lift(y[valid], chosen),
@@ -150,10 +245,28 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         )
         return self
 
-    def predict_proba(self, X: FloatArray) -> FloatArray:  # noqa: N803
-        """P(event) per row, after the chosen calibration."""
+    def predict_proba(
+        self,
+        X: FloatArray,  # noqa: N803
+        baselines: dict[str, FloatArray] | None = None,
+    ) -> FloatArray:
+        """P(event) per row, after the chosen calibration: of the trees, or of the served
+        baseline's score (then ``baselines`` must hold it, for the same rows)."""
         check_is_fitted(self, "calibration_")
-        return self._calibrated(self.calibration_, self._raw(X))
+        if self.served_ == "model":
+            return self._calibrated(self.calibration_, self._raw(X))
+        if baselines is None or self.served_ not in baselines:
+            raise ValueError(f"the run serves the baseline {self.served_}: pass its scores")
+        return self.predict_baseline(np.asarray(baselines[self.served_], dtype=np.float64))
+
+    def predict_baseline(self, score: FloatArray) -> FloatArray:
+        """The served baseline's score as a calibrated probability."""
+        check_is_fitted(self, "baseline_calibrators_")
+        return self._baseline_calibrated(self.calibration_, score)
+
+    def _baseline_calibrated(self, name: str, score: FloatArray) -> FloatArray:
+        p = np.asarray(self.baseline_calibrators_[name].predict(score), dtype=np.float64)
+        return np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
     def predict_raw(self, X: FloatArray) -> FloatArray:  # noqa: N803
         """The trees' own probability, before calibration (smooth in every feature,
