@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from redis import Redis
 from sqlmodel import Session
 
+from services.personalize import cache_guard, tasks
 from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
-from services.personalize import tasks
 from services.personalize.attribution import attribute_orders
 from services.personalize.settings import get_personalize_settings
 from shared.celery_app import create_celery_app
@@ -65,6 +65,8 @@ def _feedback(session: Session, subjects: Sequence[Subject]) -> None:
 @app.task(name=PERSONALIZE_DRAIN_DECISIONS, acks_late=True)
 def _drain() -> int:
     """A timer, not outbox work: the stream itself holds what is left to drain."""
+    with session_scope(engine.get()) as session:
+        cache_guard.rebuild_if_lost(session, redis.get(), secret)  # Redis lost its data
     drained = 0
     while True:
         with session_scope(engine.get()) as session:

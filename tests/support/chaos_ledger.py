@@ -239,7 +239,11 @@ def _probe(engine: Engine, load: Load, started: float) -> float:
         results.append(time.time() - started)
 
     def offer() -> None:
-        decision_id = load.offer(customer)
+        decision_id = None
+        while decision_id is None and time.time() - started < 300:
+            decision_id = load.offer(customer)  # refused (a 404 with no placement): again
+            if decision_id is None:
+                time.sleep(1)
         sql = "SELECT count(*) FROM decision WHERE decision_id = :i"
         wait_for(lambda: _rows(engine, sql, i=decision_id)[0][0] > 0, 300, "the probe decision")
         results.append(time.time() - started)

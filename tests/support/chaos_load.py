@@ -297,7 +297,8 @@ def drained(engine: Engine, redis_url: str) -> bool:
         owed = conn.execute(
             text(
                 "SELECT (SELECT count(*) FROM outbox)"
-                " + (SELECT count(*) FROM feedback WHERE applied_at IS NULL)"
+                " + (SELECT count(*) FROM feedback f JOIN decision d USING (decision_id)"
+                "    WHERE f.applied_at IS NULL)"
             )
         ).scalar_one()
     with Redis.from_url(redis_url, socket_timeout=2) as redis:
