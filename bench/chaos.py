@@ -59,8 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gap", type=float, default=10, help="seconds between faults")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--keep", type=Path, help="keep the servers' data and logs here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="segmenta-chaos-") as data:
+    with tempfile.TemporaryDirectory(prefix="segmenta-chaos-") as temporary:
+        data = args.keep or temporary
         report = run_chaos(
             Path(data),
             [BASELINE, *every_fault()],

@@ -18,7 +18,7 @@ from segmenta.cli import app
 from shared.db import session_scope
 from shared.outbox import enqueue
 from tests.support.probe import PROBE_TASK
-from tests.support.servers import Process, start_worker
+from tests.support.servers import Process, free_port, start_worker
 from tests.support.stack import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -109,3 +109,19 @@ def test_unknown_dead_letter_is_named_and_replay_needs_a_target(
     bare = CliRunner().invoke(app, ["dead-letters", "replay"], env=env)
     assert bare.exit_code == 2
     assert "--task" in bare.output
+
+
+def test_status_says_which_backing_service_does_not_answer(probe_env: dict[str, str]) -> None:
+    down = {**probe_env, "SEGMENTA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    status = cli(down, "status", "--json")
+    assert status["queues"] is None
+    assert status["deliveries_unacked"] is None
+    assert status["backlog"] is not None  # Postgres still answers
+    env = {
+        "SEGMENTA_DATABASE_URL": down["SEGMENTA_DATABASE_URL"],
+        "SEGMENTA_REDIS_URL": down["SEGMENTA_REDIS_URL"],
+    }
+    table = CliRunner().invoke(app, ["status"], env=env)
+    assert table.exit_code == 0, table.output
+    assert "Redis does not answer" in table.output
+    assert "outbox:" in table.output
