@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,10 @@ pytestmark = pytest.mark.integration
 SLEEPER = (sys.executable, "-c", "import time; time.sleep(60)")
 
 
-def wait_for(condition: object, timeout: float = 10) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return
         time.sleep(0.05)
     raise AssertionError("timed out")
@@ -44,7 +45,12 @@ def test_status_follows_the_supervisor_through_a_pause_a_kill_and_a_restart(
         wait_for(lambda: process_states(settings)["worker"] == "stopped")
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: process_states(settings)["worker"] == "gone")
-        wait_for(lambda: (supervisor.check(), supervisor.pids()["worker"] != worker)[1])
+
+        def restarted() -> bool:
+            supervisor.check()
+            return supervisor.pids()["worker"] != worker
+
+        wait_for(restarted)
         assert json.loads(pid_file.read_text())["worker"] == supervisor.pids()["worker"]
         assert process_states(settings)["worker"] in {"running", "sleeping"}
     finally:
