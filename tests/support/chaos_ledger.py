@@ -178,6 +178,8 @@ def _decisions(engine: Engine, shop: Shop, ids: list[str]) -> Stage:
     extra = int(counted - shows)
     stage.duplicated = [f"{extra} shows counted twice"] if extra > 0 else []
     stage.note = f"policy: {counted:.0f} shows, {shows} logged"
+    if stage.lost:
+        stage.note += f"; lost: {', '.join(stage.lost[:3])}"
     return stage
 
 

@@ -32,6 +32,12 @@ class ChaosReport:
     drain_s: float | None
     gave_up: list[str]
     machine: dict[str, str]
+    decisions_at_risk: int = 0
+
+    @property
+    def lost_beyond_design(self) -> int:
+        """Lost records, less the decisions Redis held alone when it lost its data."""
+        return max(0, self.lost - self.decisions_at_risk)
 
     @property
     def lost(self) -> int:
