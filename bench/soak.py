@@ -162,8 +162,8 @@ def section(
     for s in sampler.series.values():
         finite = [v for v in s.values if v == v] or [0.0]
         rows.append(
-            f"| {s.name} | {s.unit} | {finite[0]:.0f} | {finite[-1]:.0f} | {min(finite):.0f} "
-            f"| {max(finite):.0f} | {drift(s.values)} | `{sparkline(s.values)}` |"
+            f"| {s.name} | {s.unit} | {finite[0]:.1f} | {finite[-1]:.1f} | {min(finite):.1f} "
+            f"| {max(finite):.1f} | {drift(s.values)} | `{sparkline(s.values)}` |"
         )
     offered = ", ".join(f"{k} {v / 2:.1f}/s" for k, v in capacity.items())
     ledger_rows = "\n".join(
@@ -179,7 +179,8 @@ measured first ({args.threads} unthrottled senders per kind, {args.capacity_s:.0
 {measured}. Then {soak_s / 60:.1f} minutes{note} at half of it ({offered}), sampled every
 {args.every:.0f} s. Drift: the median of the last fifth of the samples against the first
 fifth's (memory that grows without bound, or a backlog that builds, shows as a large
-positive drift). No plotting library is installed, so the curves are text sparklines.
+positive drift). No plotting library is installed, so the curves are text sparklines, each
+scaled to its own min-max (a flat series shows its noise at full height).
 
 {chr(10).join(rows)}
 
@@ -216,6 +217,7 @@ def main() -> None:
             load.start(threads_per_kind=args.threads)
             time.sleep(args.minutes * 60)
             load.stop()
+        client.close()
         soak_s = time.monotonic() - started
         wait_for(lambda: drained(engine, platform.redis.url), 300, "the drain")
         stages = [

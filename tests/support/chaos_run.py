@@ -109,6 +109,7 @@ def run_chaos(
                 results = run_faults(platform, engine, load, faults, gap_s)
             finally:
                 load.stop()
+                client.close()
             load_s = time.monotonic() - started
             try:
                 drain_s: float | None = wait_for(
