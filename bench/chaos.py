@@ -46,10 +46,13 @@ a failed request with the same ids; "non-2xx answers" counts every refused attem
 pipeline drained {f"in {report.drain_s:.1f} s" if report.drain_s is not None else "NOT"}
 after the load stopped.
 
-**Ledger: {report.lost} lost, {report.duplicated} duplicated: {verdict}** (target: 0 and 0,
-apart from decisions that only Redis held when it lost its data: {report.decisions_at_risk}
-were in the decision stream at that moment, lost by design since personalize's log is Redis
-with AOF until drained)
+**Ledger: {report.lost} lost, {report.duplicated} duplicated; {report.lost_beyond_design}
+lost beyond the design: {verdict}** (target: 0 and 0). Offer decisions live only in Redis
+(AOF `everysec`) until the worker drains them, about a second: a Redis that loses its data
+loses those still in its stream ({report.decisions_at_risk} at this run's wipe), and a
+SIGKILLed Redis may lose what it acknowledged in its last 1-3 s when an fsync lags
+(Redis's documented `everysec` trade-off); {report.decisions_lost_by_design} lost decisions
+fall in those windows.
 
 {report.markdown()}
 

@@ -84,6 +84,9 @@ class Platform:
     # Decisions only Redis held (logged, not yet drained) when it lost its data: lost by
     # design (personalize's log is Redis with AOF); the ledger counts them apart.
     decisions_at_risk: int = 0
+    # When Redis was SIGKILLed: with AOF `everysec` it may have answered writes of the last
+    # second or two that it had not yet written to its file (when an fsync lags).
+    redis_killed_at: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pid(self, name: str) -> int:
@@ -198,6 +201,7 @@ def _redis(keep_data: bool) -> Fault:
         if not keep_data:
             with Redis.from_url(platform.redis.url) as redis:
                 platform.decisions_at_risk += int(redis.xlen(DECISION_STREAM))
+        platform.redis_killed_at.append(time.time())
         platform.redis.restart(keep_data=keep_data)
 
     name = "Redis restart with AOF" if keep_data else "Redis restart without AOF (data lost)"
