@@ -163,8 +163,26 @@ class EmbeddedStack:
         restarted = self._pg(
             "pg_ctl", "-o", self._pg_options, "-l", str(self.pg_log), "restart", "-m", "fast"
         )
-        if restarted.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not restart:\n{_tail(self.pg_log)}")
+        if restarted.returncode == 0:
+            return
+        # pg_ctl gave up waiting (a slow shutdown on a busy host): wait for the server to
+        # answer, or to be gone, then start it.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self._accepts_connections():
+                return
+            if self._pg("pg_ctl", "status").returncode != 0:
+                self._pg("pg_ctl", "-o", self._pg_options, "-l", str(self.pg_log), "start")
+            time.sleep(0.5)
+        raise RuntimeError(f"PostgreSQL did not restart: {restarted.stderr.strip()}")
+
+    def _accepts_connections(self) -> bool:
+        port = self._pg_options.split()[1]
+        try:
+            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres", connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def _lock(self) -> None:
         # One stack per folder. The kernel drops the lock when its process dies, so servers found
