@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV_BOOTSTRAP ?= .uv-bootstrap
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
 
-.PHONY: help install uv demo up test test-fast lint format bench migrate clean llm-env nlp-train
+.PHONY: help install uv demo up test test-fast lint format bench migrate clean llm-env nlp-train chaos soak
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,12 @@ bench: install ## Run every benchmark; each rewrites its section of bench/RESULT
 	$(UV) run python -m bench.personalize
 	$(UV) run python -m bench.recommend
 	$(UV) run python -m bench.attribution
+
+chaos: install ## Every process killed, paused, Redis and PostgreSQL restarted under load; the ledger
+	SEGMENTA_CHAOS=full $(UV) run pytest -m chaos -s tests/chaos
+
+soak: install ## 30 minutes at half capacity (bench/RESULTS.md's soak section; MINUTES=5 for less)
+	$(UV) run python -m bench.soak --minutes $(or $(MINUTES),30)
 
 nlp-train: ## Retrain the shipped sentiment model (its own torch environment, ~25 min on 2 cores)
 	bash services/nlp/training/setup_env.sh

@@ -18,6 +18,8 @@ from segmenta.demo.generate import generate as generate_shop
 from segmenta.demo_recommend import a_buyer, recommendations_table
 from segmenta.extras import import_for
 from segmenta.ope_cli import app as personalize_app
+from segmenta.ops_cli import dead_letters_app
+from segmenta.ops_cli import status as status_command
 from segmenta.reports import (
     segments_table,
     sentiment_summary,
@@ -37,6 +39,8 @@ app.add_typer(keys_app, name="keys")
 clv_app = typer.Typer(help="Customer lifetime value models.", no_args_is_help=True)
 app.add_typer(clv_app, name="clv")
 app.add_typer(personalize_app, name="personalize")
+app.add_typer(dead_letters_app, name="dead-letters")
+app.command("status")(status_command)
 out = make_console()
 IMPORT_ORDER = ("customers", "products", "orders", "events", "reviews", "transcripts")
 

@@ -115,6 +115,7 @@ class EmbeddedStack:
         self._pg_running = False
         self._redis: subprocess.Popen[bytes] | None = None
         self._as_user: dict[str, Any] = {}
+        self._pg_options = ""
 
     def start(self) -> EmbeddedServices:
         if self._services is not None:
@@ -156,6 +157,32 @@ class EmbeddedStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def restart_postgres(self) -> None:
+        """Restart PostgreSQL on its port (a fast shutdown: clients are disconnected)."""
+        restarted = self._pg(
+            "pg_ctl", "-o", self._pg_options, "-l", str(self.pg_log), "restart", "-m", "fast"
+        )
+        if restarted.returncode == 0:
+            return
+        # pg_ctl gave up waiting (a slow shutdown on a busy host): wait for the server to
+        # answer, or to be gone, then start it.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self._accepts_connections():
+                return
+            if self._pg("pg_ctl", "status").returncode != 0:
+                self._pg("pg_ctl", "-o", self._pg_options, "-l", str(self.pg_log), "start")
+            time.sleep(0.5)
+        raise RuntimeError(f"PostgreSQL did not restart: {restarted.stderr.strip()}")
+
+    def _accepts_connections(self) -> bool:
+        port = self._pg_options.split()[1]
+        try:
+            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres", connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def _lock(self) -> None:
         # One stack per folder. The kernel drops the lock when its process dies, so servers found
@@ -207,6 +234,7 @@ class EmbeddedStack:
         port = free_port(self._pg_port)
         # TCP only: unix sockets are off, their path length limit would bite under deep folders.
         options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+        self._pg_options = options
         started = self._pg("pg_ctl", "-o", options, "-l", str(self.pg_log), "start")
         self._pg_running = True  # stop() cleans up even after a failed or timed-out start
         if started.returncode != 0:

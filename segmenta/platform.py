@@ -20,6 +20,7 @@ from shared.topology import processes
 
 console = make_console(stderr=True)
 STATE_FILE = "urls.json"
+PROCESSES_FILE = "processes.json"  # {name: pid}, kept by the supervisor
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,11 @@ def running_platform(settings: CliSettings) -> Iterator[Platform]:
         )
         endpoints = Endpoints(db_url, redis_url, api_url, nlp_url, segment_url, personalize_url)
         env = child_env(SEGMENTA_DATABASE_URL=db_url, SEGMENTA_REDIS_URL=redis_url)
-        supervisor = Supervisor(env, settings.data_dir.resolve() / "logs")
+        supervisor = Supervisor(
+            env,
+            settings.data_dir.resolve() / "logs",
+            pid_file=settings.data_dir.resolve() / PROCESSES_FILE,
+        )
         stack.callback(supervisor.stop)
         console.print(f"[bold]Starting processes[/] (their logs: {supervisor.log_dir}/)")
         specs = local_processes(settings)

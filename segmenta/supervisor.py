@@ -8,6 +8,7 @@ fix: then the supervisor gives up and the platform stops with a message naming i
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -57,8 +58,12 @@ class Supervisor:
         max_quick_failures: int = 5,
         quick_s: float = 30,
         max_backoff_s: float = 30,
+        pid_file: Path | None = None,
     ) -> None:
         self.env = env
+        # {name: pid} of the processes now running, rewritten at each (re)start, for
+        # ``segmenta status``.
+        self.pid_file = pid_file
         self.log_dir = log_dir
         self.max_quick_failures = max_quick_failures
         self.quick_s = quick_s
@@ -84,6 +89,7 @@ class Supervisor:
     def start(self, spec: LocalProcess) -> None:
         proc = self._spawn(spec)
         self.children.append(_Child(spec, proc, time.monotonic()))
+        self._write_pids()
         console.print(f"  started [cyan]{spec.name}[/] (pid {proc.pid})")
 
     def dead(self) -> list[str]:
@@ -91,6 +97,11 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {c.spec.name: c.proc.pid for c in self.children}
+
+    def _write_pids(self) -> None:
+        if self.pid_file is not None:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_file.write_text(json.dumps(self.pids()))
 
     def check(self) -> None:
         """Schedule restarts for processes that died and start those that are due.
@@ -102,6 +113,7 @@ class Supervisor:
                 if now >= child.restart_at:
                     child.proc = self._spawn(child.spec)
                     child.started_at, child.restart_at = now, None
+                    self._write_pids()
                     console.print(f"  restarted [cyan]{child.spec.name}[/] (pid {child.proc.pid})")
                 continue
             returncode = child.proc.poll()
@@ -138,3 +150,5 @@ class Supervisor:
                 child.proc.kill()
                 child.proc.wait()
         self.children.clear()
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)

@@ -11,8 +11,8 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.personalize import cache_guard, tasks
 from services.personalize import erasure as _erasure  # noqa: F401 (registers personalize.erase_customer)
-from services.personalize import tasks
 from services.personalize.attribution import attribute_orders
 from services.personalize.recommend import runs as recommender_runs
 from services.personalize.recommend import tasks as recommend_tasks
@@ -75,6 +75,8 @@ def _feedback(session: Session, subjects: Sequence[Subject]) -> None:
 @app.task(name=PERSONALIZE_DRAIN_DECISIONS, acks_late=True)
 def _drain() -> int:
     """A timer, not outbox work: the stream itself holds what is left to drain."""
+    with session_scope(engine.get()) as session:
+        cache_guard.rebuild_if_lost(session, redis.get(), secret)  # Redis lost its data
     drained = 0
     while True:
         with session_scope(engine.get()) as session:

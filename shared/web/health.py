@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from shared.web.backlog import read_backlog
 from shared.web.deps import EngineDep, RedisDep
+from shared.web.operations_metrics import refresh_operations_gauges
 
 router = APIRouter(tags=["operations"])
 
@@ -48,6 +49,6 @@ async def readyz(engine: EngineDep, redis: RedisDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(engine: EngineDep) -> Response:
-    await run_in_threadpool(read_backlog, engine)  # the backlog gauges, as of this scrape
+async def metrics(engine: EngineDep, redis: RedisDep) -> Response:
+    await refresh_operations_gauges(engine, redis)  # backlog, queues, runs, as of this scrape
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -181,3 +181,17 @@ def test_servers_left_by_a_killed_run_are_replaced(make_stack: MakeStack, tmp_pa
         assert conn.execute("SELECT name FROM survivors").fetchall() == [("before the crash",)]
     with redis.Redis.from_url(services.redis_url) as client:
         assert client.get("crash") == b"survived"
+
+
+def test_postgres_restarts_on_its_port_with_its_data(make_stack: MakeStack, tmp_path: Path) -> None:
+    stack = make_stack(tmp_path / "data")
+    url = libpq_url(stack.start())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (n int)")
+        conn.execute("INSERT INTO kept VALUES (7)")
+    held = psycopg.connect(url)
+    stack.restart_postgres()
+    with pytest.raises(psycopg.OperationalError):
+        held.execute("SELECT 1")  # a fast shutdown ends every session
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT n FROM kept").fetchall() == [(7,)]
