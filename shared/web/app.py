@@ -18,6 +18,7 @@ from shared.web.body import BodyLimit, LingeringClose
 from shared.web.deps import CachedAuthenticator, Database, RateLimiter
 from shared.web.docs import install_docs
 from shared.web.errors import install_error_handlers
+from shared.web.keygate import KeyGate
 from shared.web.metrics import MetricsMiddleware
 
 
@@ -31,7 +32,10 @@ async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[
     app.state.redis = Redis.from_url(
         settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
     )
-    app.state.authenticator = CachedAuthenticator(app.state.database, PrincipalCache())
+    app.state.key_gate = KeyGate()
+    app.state.authenticator = CachedAuthenticator(
+        app.state.database, PrincipalCache(), app.state.key_gate
+    )
     app.state.rate_limiter = RateLimiter(app.state.redis, settings.rate_limit_per_minute)
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection need not walk it (~100 ms pauses of every request under load otherwise).
