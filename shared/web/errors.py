@@ -60,7 +60,7 @@ def _api_error_response(exc: ApiError) -> JSONResponse:
     )
 
 
-def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {
@@ -105,7 +105,19 @@ def _handle(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _internal_error(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers with this, then re-raises for the server to log. The server closes
+    # the connection after an error; saying so lets a keep-alive client know it must not
+    # reuse it (it would otherwise find it closed under its next request).
+    return JSONResponse(
+        {"detail": "internal error", "errors": []},
+        status_code=500,
+        headers={"Connection": "close"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     for error in (ApiError, BodyTooLarge, DBAPIError, *_UNAVAILABLE):
         app.add_exception_handler(error, _handle)
