@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -21,7 +24,8 @@ from services.segment.segments.schemas import (
     segment_public,
 )
 from shared.auth import Principal, Scope
-from shared.web.deps import DatabaseDep, require
+from shared.web.csv_export import csv_bytes
+from shared.web.deps import Database, DatabaseDep, require
 from shared.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
@@ -108,6 +112,63 @@ async def read_segment_customers(
 ) -> MembersPage:
     return await database.run(
         _read_members, database.engine, principal.tenant_id, key, after, limit
+    )
+
+
+EXPORT_PAGE = 5_000
+EXPORT_COLUMNS = ("customer_id", "since", "clv", "p_alive")
+
+
+def _check_segment(engine: Engine, tenant_id: int, key: str) -> None:
+    with Session(engine) as session:
+        run = active_run(session, tenant_id=tenant_id)
+        if run is None:
+            raise ApiError(404, NO_ACTIVE_RUN)
+        if not repo.segment_in_run(session, tenant_id=tenant_id, run_id=run["id"], key=key):
+            raise _unknown_segment(key)
+
+
+def _member_page(engine: Engine, tenant_id: int, key: str, after: int) -> list[dict[str, Any]]:
+    with Session(engine) as session:
+        return repo.members(session, tenant_id=tenant_id, key=key, after=after, limit=EXPORT_PAGE)
+
+
+async def _csv_lines(database: Database, tenant_id: int, key: str) -> AsyncIterator[bytes]:
+    yield csv_bytes([EXPORT_COLUMNS])
+    after = 0
+    while True:
+        rows = await database.run(_member_page, database.engine, tenant_id, key, after)
+        yield csv_bytes([[row[column] for column in EXPORT_COLUMNS] for row in rows])
+        if len(rows) < EXPORT_PAGE:
+            return
+        after = rows[-1]["customer_pk"]
+
+
+@router.get(
+    "/{key}/customers.csv",
+    summary="A segment's members as CSV",
+    description="Every current member of the segment (`customer_id`, `since`, `clv`, "
+    "`p_alive`), for a spreadsheet or a campaign tool. Text that a spreadsheet would read "
+    "as a formula (starting with `=`, `+`, `-`, `@`, a tab or a line break) is written "
+    "behind a `'`, so it opens as plain text. Needs `segments:read`.",
+    response_class=StreamingResponse,
+    responses={
+        **error_responses(404),
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    },
+)
+async def read_segment_customers_csv(
+    key: SegmentKey, principal: ReaderDep, database: DatabaseDep
+) -> StreamingResponse:
+    await database.run(_check_segment, database.engine, principal.tenant_id, key)
+    filename = re.sub(r"[^A-Za-z0-9_-]", "_", key)
+    return StreamingResponse(
+        _csv_lines(database, principal.tenant_id, key),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="segment-{filename}.csv"',
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
