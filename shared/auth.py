@@ -213,7 +213,7 @@ class FailureThrottle:
     of made-up keys costs the database next to nothing."""
 
     def __init__(
-        self, burst: float = 30, per_second: float = 1.0, max_sources: int = 10_000
+        self, burst: float = 60, per_second: float = 2.0, max_sources: int = 10_000
     ) -> None:
         self.burst = burst
         self.per_second = per_second

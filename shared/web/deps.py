@@ -316,4 +316,7 @@ def require(*scopes: Scope, cached: bool = False) -> Callable[..., Awaitable[Pri
         authorization = request.headers.get("authorization", "")
         return await cached_principal(request.app.state, authorization, check, source_of(request))
 
-    return cached_dependency if cached else dependency
+    chosen: Callable[..., Awaitable[Principal]] = cached_dependency if cached else dependency
+    # Read by shared.web.openapi, which writes them into the OpenAPI document.
+    chosen.required_scopes = tuple(s.value for s in scopes)  # type: ignore[attr-defined]
+    return chosen

@@ -127,8 +127,9 @@ def test_an_invalid_key_flood_is_answered_without_a_lookup_per_request(
         elapsed = time.monotonic() - started
         looked_up = _lookups(client) - before
 
-        # A burst of 30 lookups, then one a second: nowhere near one per request.
-        assert looked_up <= 30 + elapsed + 5, (looked_up, elapsed)
+        # A burst of 60 lookups, then two a second: nowhere near one per request.
+        assert looked_up <= 60 + 2 * elapsed + 5, (looked_up, elapsed)
+        assert looked_up < len(answers) / 4
         by_status: dict[int, int] = {}
         for answer in answers:
             by_status[answer.status_code] = by_status.get(answer.status_code, 0) + 1
