@@ -64,7 +64,10 @@ def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {
-            "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+            # A body that is not JSON at all is at fault as a whole (its loc is a position).
+            "field": "body"
+            if err["type"] == "json_invalid"
+            else ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
             "message": err["msg"],
         }
         for err in exc.errors()

@@ -8,9 +8,10 @@ more than the APIs take (any string where NUL is refused, any date-time where on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import GetJsonSchemaHandler
+from pydantic import AwareDatetime, BeforeValidator, GetJsonSchemaHandler, Strict
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -37,3 +38,17 @@ class Documented:
 
 
 NO_NUL = Documented.of(pattern=NO_NUL_PATTERN)
+
+
+def _iso_text(value: Any) -> Any:
+    # JSON has no date-time: text only, not a number read as epoch seconds.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO-8601 date-time string")
+    return value
+
+
+# A date-time in a request body: ISO-8601 text only (pydantic's lax mode also takes numbers).
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+IsoAwareDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+# A number in a request body: not text, nor true/false.
+StrictNumber = Annotated[float, Strict()]

@@ -46,10 +46,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
+        was_in_head = self._in_head
         super().data_received(data)
-        if not self._in_head or self.transport.is_closing():
+        # Only a chunk that began and ended inside a head counts: one that completes a
+        # head (or a body, and starts the next head) holds at most one read of it.
+        if not (was_in_head and self._in_head) or self.transport.is_closing():
             return
-        # Counted after parsing: a chunk that completes a head and carries a body counts none.
         self._head_bytes += len(data)
         if self._head_bytes > MAX_HEAD_BYTES:
             self._refuse_head()

@@ -123,3 +123,43 @@ def test_a_500_says_that_the_connection_closes(failing_server: str) -> None:
         assert answer.json() == {"detail": "internal error", "errors": []}
         # The client knew not to reuse the connection: the next request simply works.
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("name", APIS)
+def test_a_body_that_is_not_utf8_is_refused_for_the_key_then_named(
+    platform_apis: dict[str, PlatformApi], make_key: MakeKey, name: str
+) -> None:
+    api = platform_apis[name]
+    url = f"{api.base}{api.post_path}"
+    headers = {"Content-Type": "application/json"}
+    body = b"\xff\xfe\xfa{"
+    assert httpx.post(url, content=body, headers=headers, timeout=30).status_code == 401
+    key = make_key(api.scope, rate_limit_per_minute=1_000_000)
+    answer = httpx.post(url, content=body, headers={**headers, **auth(key)}, timeout=30)
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["body"]
+
+
+def test_a_405_lists_every_documented_method_of_the_path(
+    platform_apis: dict[str, PlatformApi],
+) -> None:
+    answer = httpx.request("OPTIONS", f"{platform_apis['segment'].base}/v1/segmentations")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    assert answer.json()["errors"] == []
+    offers = httpx.request("PATCH", f"{platform_apis['personalize'].base}/v1/offers/x")
+    # GET /v1/offers/{customer_id} and PUT/DELETE /v1/offers/{offer_id} share this URL.
+    assert offers.headers["allow"] == "DELETE, GET, PUT"
+
+
+def test_feedback_with_no_well_formed_event_is_a_422_naming_the_fields(
+    platform_apis: dict[str, PlatformApi], make_key: MakeKey
+) -> None:
+    key = make_key("feedback:write", rate_limit_per_minute=1_000_000)
+    url = f"{platform_apis['personalize'].base}/v1/feedback"
+    one = httpx.post(url, json={}, headers=auth(key), timeout=30)
+    assert one.status_code == 422, one.text
+    assert {e["field"] for e in one.json()["errors"]} == {"decision_id", "offer_id", "kind"}
+    batch = httpx.post(url, json=[{}, {"kind": "click"}], headers=auth(key), timeout=30)
+    assert batch.status_code == 422, batch.text
+    assert "1.decision_id" in {e["field"] for e in batch.json()["errors"]}

@@ -18,6 +18,7 @@ import pytest
 from services.ingest.records.schemas import RECORD_MODELS, RecordKind, example_of
 from shared.web.server import MAX_HEAD_BYTES
 from tests.conftest import MakeKey
+from tests.support.http import auth
 from tests.support.servers import Process, start_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -80,6 +81,19 @@ def test_a_head_within_the_bound_is_served(own_api: tuple[Process, str]) -> None
     filler = "a" * (MAX_HEAD_BYTES // 2)
     answer = httpx.get(f"{base}/healthz", headers={"X-Filler": filler}, timeout=10)
     assert answer.status_code == 200
+
+
+def test_large_bodies_after_small_heads_are_not_taken_for_heads(
+    own_api: tuple[Process, str], make_key: MakeKey
+) -> None:
+    _, base = own_api
+    key = make_key("ingest:write", rate_limit_per_minute=1_000_000)
+    body = b"[" + b'"' + b"x" * (4 * MAX_HEAD_BYTES) + b'"]'
+    headers = {**auth(key), "Content-Type": "application/json"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for _ in range(3):  # on one kept-alive connection
+            answer = client.post("/v1/events", content=body, headers=headers)
+            assert answer.status_code in (413, 422), answer.text[:300]
 
 
 def _lookups(client: httpx.Client) -> float:

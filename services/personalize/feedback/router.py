@@ -55,6 +55,16 @@ def _validate(items: list[Any]) -> tuple[list[tuple[int, FeedbackIn]], list[Reje
     return valid, rejected
 
 
+def _none_valid(rejected: list[RejectedFeedback], *, single: bool) -> ApiError:
+    """Nothing to store: a 422 naming the fields, as ingest answers (a batch's by index)."""
+    errors = [
+        {"field": e.field if single else f"{r.index}.{e.field}", "message": e.message}
+        for r in rejected[:50]
+        for e in r.errors
+    ]
+    return ApiError(422, "no feedback event is valid", errors=errors)
+
+
 def _store(
     engine: Engine, redis: Redis, tenant_id: int, events: list[tuple[int, FeedbackIn]]
 ) -> FeedbackResult:
@@ -67,8 +77,9 @@ def _store(
     summary="Report impressions, clicks, conversions and dismissals",
     description="One event or an array of up to 2,500, each naming the decision and the "
     "offer it is about. Stored once per `event_id` (a replay counts as a duplicate); an "
-    "event naming an unknown decision, or an offer the decision did not show, is listed in "
-    "`rejected` with the field; the policy learns from what was stored within seconds. "
+    "event that is malformed, names an unknown decision, or an offer the decision did not "
+    "show, is listed in `rejected` with the field (422 when no event of the request is "
+    "well-formed); the policy learns from what was stored within seconds. "
     "Needs `feedback:write`.",
     response_model=FeedbackResult,
     responses=error_responses(413),
@@ -94,7 +105,10 @@ async def create_feedback(
     body = await read_capped(
         request.stream(), request.headers.get("content-length"), MAX_BODY_BYTES
     )
-    valid, rejected = _validate(_items(body))
+    items = _items(body)
+    valid, rejected = _validate(items)
+    if rejected and not valid:
+        raise _none_valid(rejected, single=len(items) == 1)
     result = FeedbackResult()
     if valid:
         redis: Redis = request.app.state.sync_redis

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.web.responses import FieldError
+from shared.web.schema import IsoAwareDateTime
 
 FeedbackKind = Literal["impression", "click", "conversion", "dismiss"]
 
@@ -38,8 +39,9 @@ class FeedbackIn(BaseModel):
     decision_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     offer_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     kind: FeedbackKind
-    value: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
-    occurred_at: AwareDatetime | None = None
+    # Strict: a number, not text or true/false.
+    value: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False, strict=True)
+    occurred_at: IsoAwareDateTime | None = None
 
     def key(self) -> str:
         return self.event_id or f"{self.decision_id}:{self.offer_id}:{self.kind}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from services.personalize.cache import Algorithm, Strategy
+from shared.web.schema import IsoDateTime, StrictNumber
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["home"])]
 SegmentKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[^\x00]+$")]
@@ -27,14 +28,14 @@ class OfferUpdate(_Input):
     discount_code: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$"
     )
-    value: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    value: StrictNumber | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
     placements: list[Name] = Field(min_length=1, max_length=20)
     segments: list[SegmentKey] | None = Field(
         default=None, min_length=1, max_length=100, description="Absent: everyone"
     )
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    max_impressions_per_customer_per_day: int | None = Field(default=None, ge=1, le=1000)
+    starts_at: IsoDateTime | None = None
+    ends_at: IsoDateTime | None = None
+    max_impressions_per_customer_per_day: StrictInt | None = Field(default=None, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -90,7 +91,7 @@ class OfferPage(BaseModel):
 class PlacementUpdate(_Input):
     strategy: Strategy = "bandit"
     algorithm: Algorithm = "thompson"
-    holdout_share: float = Field(default=0.05, ge=0, le=0.5)
+    holdout_share: StrictNumber = Field(default=0.05, ge=0, le=0.5)
     default_offer_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
