@@ -33,16 +33,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self._in_head = False  # between a request's first byte and the end of its headers
+        self._head_bytes = 0
+
+    def on_message_begin(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head_bytes = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_head = True  # what comes next on the connection is the next request's head
+        self._in_head = False
         super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
