@@ -17,6 +17,7 @@ import httpx
 import psutil
 import psycopg
 
+from shared.topology import API_SERVER_OPTIONS
 from tests.support.servers import Process, free_port
 
 
@@ -24,7 +25,7 @@ def start_uvicorn(app: str, env: Mapping[str, str], log: Path) -> tuple[Process,
     """``uvicorn <app>`` as production starts it (one process, no access log)."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    args.append("--no-access-log")
+    args += ["--no-access-log", *API_SERVER_OPTIONS]
     process = Process(args, env, log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -62,6 +62,11 @@ def _split(raw_key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def well_formed(raw_key: str) -> bool:
+    """Whether ``raw_key`` has a key's shape (one that ``authenticate`` would look up)."""
+    return _split(raw_key) is not None
+
+
 def get_or_create_tenant(session: Session, *, name: str) -> Tenant:
     session.execute(
         text("INSERT INTO tenant (name) VALUES (:name) ON CONFLICT (name) DO NOTHING"),
@@ -174,6 +179,62 @@ class PrincipalCache:
         for digest, (_, principal) in list(self._entries.items()):
             if principal.key_id == key_id:
                 del self._entries[digest]
+
+
+class RecentKeys:
+    """Digests of presented keys, each remembered for ``ttl`` seconds (at most
+    ``max_entries``; the oldest go first). Only digests: no key is held in clear."""
+
+    def __init__(self, ttl: float, max_entries: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._until: dict[bytes, float] = {}
+
+    def __contains__(self, raw_key: object) -> bool:
+        if not isinstance(raw_key, str):
+            return False
+        until = self._until.get(PrincipalCache._key(raw_key))
+        return until is not None and until >= time.monotonic()
+
+    def add(self, raw_key: str) -> None:
+        digest = PrincipalCache._key(raw_key)
+        self._until.pop(digest, None)
+        if len(self._until) >= self.max_entries:
+            del self._until[next(iter(self._until))]
+        self._until[digest] = time.monotonic() + self.ttl
+
+    def discard(self, raw_key: str) -> None:
+        self._until.pop(PrincipalCache._key(raw_key), None)
+
+
+class FailureThrottle:
+    """Failed key lookups per source address, as a token bucket: ``burst`` failures at
+    once, then ``per_second``. A source past it is refused before any lookup, so a flood
+    of made-up keys costs the database next to nothing."""
+
+    def __init__(
+        self, burst: float = 60, per_second: float = 2.0, max_sources: int = 10_000
+    ) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self.max_sources = max_sources
+        self._buckets: dict[str, tuple[float, float]] = {}  # source: (tokens, at)
+
+    def _tokens(self, source: str, now: float) -> float:
+        tokens, at = self._buckets.get(source, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.per_second)
+
+    def wait_s(self, source: str) -> float:
+        """0 if ``source`` may have a key looked up now, else the seconds until it may."""
+        tokens = self._tokens(source, time.monotonic())
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
+
+    def fail(self, source: str) -> None:
+        now = time.monotonic()
+        tokens = self._tokens(source, now) - 1
+        if source not in self._buckets and len(self._buckets) >= self.max_sources:
+            del self._buckets[next(iter(self._buckets))]
+        self._buckets[source] = (tokens, now)
 
 
 def revoke_api_key(session: Session, *, prefix: str) -> bool:

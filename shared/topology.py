@@ -27,6 +27,8 @@ Role = Literal["api", "worker", "beat", "relay"]
 BEAT_SCHEDULE_DIR = "/tmp"  # noqa: S108
 # A container's port is reached through its own network namespace: listen on all of it.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
+# Every API is served with a bound on request heads (see shared/web/server.py).
+API_SERVER_OPTIONS = ["--http", "shared.web.server:BoundedHttpToolsProtocol"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Process:
         """The command as a container or Procfile runs it (console scripts on PATH)."""
         if self.role == "api":
             args = ["uvicorn", self.module, "--host", host, "--port", str(port or self.port)]
+            args += API_SERVER_OPTIONS
             return args if self.access_log else [*args, "--no-access-log"]
         if self.role == "worker":
             # One task at a time per process: scale by adding processes (RELIABILITY.md).

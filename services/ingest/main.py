@@ -23,6 +23,7 @@ from shared.settings import Settings, get_settings
 from shared.web.app import platform_app, platform_resources
 from shared.web.body import LingeringClose
 from shared.web.deps import Database
+from shared.web.openapi import finish_document
 
 DESCRIPTION = """
 Takes in customers, products, orders, events, reviews and support transcripts; validates,
@@ -56,7 +57,7 @@ def _install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in _record_schemas().items():
                 components.setdefault(name, definition)
-            app.openapi_schema = schema
+            app.openapi_schema = finish_document(app, schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

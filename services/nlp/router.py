@@ -14,6 +14,7 @@ from services.nlp.schemas import AnalysesResponse, AnalyzeRequest, AnalyzeRespon
 from shared.auth import Principal, Scope
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
+from shared.web.responses import error_responses
 
 router = APIRouter(prefix="/v1", tags=["sentiment"])
 KINDS = {"reviews": "review", "transcripts": "transcript"}
@@ -30,6 +31,7 @@ def get_analyzer(request: Request) -> Analyzer:
     description="Synchronous sentiment of up to 32 texts (a support desk's live mood "
     "reading). Nothing is stored. Needs `transcripts:write` or `admin`.",
     response_model=AnalyzeResponse,
+    responses=error_responses(413),
 )
 async def create_analysis(
     body: AnalyzeRequest,
@@ -68,7 +70,9 @@ def _read(engine: Engine, tenant_id: int, kind: str, source_id: str) -> Analyses
     description="Every analysis of the caller's review or transcript (by the id it was "
     "sent with), one per model version, newest first. Needs `segments:read` or `admin`.",
     response_model=AnalysesResponse,
-    responses={404: {"description": "No such review/transcript, or not analysed yet"}},
+    responses=error_responses(
+        404, descriptions={404: "No such review/transcript, or not analysed yet"}
+    ),
 )
 async def read_analyses(
     kind: Literal["reviews", "transcripts"],

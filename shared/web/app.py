@@ -18,7 +18,10 @@ from shared.web.body import BodyLimit, LingeringClose
 from shared.web.deps import CachedAuthenticator, Database, RateLimiter
 from shared.web.docs import install_docs
 from shared.web.errors import install_error_handlers
+from shared.web.keyfirst import install_key_first
+from shared.web.keygate import KeyGate
 from shared.web.metrics import MetricsMiddleware
+from shared.web.openapi import install_project_error_bodies
 
 
 @asynccontextmanager
@@ -31,7 +34,10 @@ async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[
     app.state.redis = Redis.from_url(
         settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
     )
-    app.state.authenticator = CachedAuthenticator(app.state.database, PrincipalCache())
+    app.state.key_gate = KeyGate()
+    app.state.authenticator = CachedAuthenticator(
+        app.state.database, PrincipalCache(), app.state.key_gate
+    )
     app.state.rate_limiter = RateLimiter(app.state.redis, settings.rate_limit_per_minute)
     # What start-up made lives as long as the process: out of the collector's sight, a full
     # collection need not walk it (~100 ms pauses of every request under load otherwise).
@@ -65,6 +71,7 @@ def platform_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_key_first(app)
     # add_middleware wraps what is there: the last one added sees the request first.
     if max_body_bytes is not None:
         app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
@@ -72,4 +79,5 @@ def platform_app(
     app.add_middleware(LingeringClose)
     app.include_router(health.router)
     install_docs(app)
+    install_project_error_bodies(app)
     return app

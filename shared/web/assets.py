@@ -17,7 +17,17 @@ PAGE_HEADERS: Final = {
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    # For browsers older than CSP's frame-ancestors.
+    "X-Frame-Options": "DENY",
     "Cache-Control": "no-cache",
+}
+# The API docs pages (Swagger UI, ReDoc) start themselves with an inline script, so their
+# scripts are not restricted; they may not be framed, nor send a referrer, all the same.
+DOCS_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
 }
 
 

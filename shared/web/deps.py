@@ -19,10 +19,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.datastructures import State
 
-from shared.auth import Principal, PrincipalCache, Scope, authenticate
+from shared.auth import Principal, PrincipalCache, Scope, authenticate, well_formed
 from shared.db import is_connectivity_error
 from shared.settings import Settings
 from shared.web.errors import ApiError
+from shared.web.keygate import KeyGate, unauthorized
 
 T = TypeVar("T")
 
@@ -94,13 +95,21 @@ def _authenticate(engine: Engine, raw_key: str) -> Principal | None:
         return authenticate(session, raw_key)
 
 
-def unauthorized() -> ApiError:
-    return ApiError(
-        401,
-        "a valid API key is required",
-        errors=[{"field": "Authorization", "message": "missing, unknown or revoked key"}],
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+async def gated_lookup(
+    database: Database, gate: KeyGate, raw_key: str, source: str | None
+) -> Principal | None:
+    """``raw_key``'s principal, looked up only if ``gate`` lets it through (else its 401 or
+    429 is raised); a key of the wrong shape is unknown without a lookup."""
+    if not well_formed(raw_key):
+        return None
+    gate.screen(raw_key, source)
+    principal = await database.run(_authenticate, database.engine, raw_key)
+    gate.note(raw_key, source, principal)
+    return principal
+
+
+def source_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 class CachedAuthenticator:
@@ -111,25 +120,26 @@ class CachedAuthenticator:
     effective at once.
     """
 
-    def __init__(self, database: Database, cache: PrincipalCache) -> None:
+    def __init__(self, database: Database, cache: PrincipalCache, gate: KeyGate) -> None:
         self.database = database
         self.cache = cache
+        self.gate = gate
         self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
 
-    async def authenticate(self, raw_key: str) -> Principal | None:
+    async def authenticate(self, raw_key: str, source: str | None = None) -> Principal | None:
         principal = self.cache.get(raw_key)
         if principal is not None:
             return principal
         lookup = self._lookups.get(raw_key)
         if lookup is None:
-            lookup = asyncio.ensure_future(self._lookup(raw_key))
+            lookup = asyncio.ensure_future(self._lookup(raw_key, source))
             self._lookups[raw_key] = lookup
             lookup.add_done_callback(lambda _: self._lookups.pop(raw_key, None))
         return await asyncio.shield(lookup)
 
-    async def _lookup(self, raw_key: str) -> Principal | None:
+    async def _lookup(self, raw_key: str, source: str | None) -> Principal | None:
         try:
-            principal = await self.database.run(_authenticate, self.database.engine, raw_key)
+            principal = await gated_lookup(self.database, self.gate, raw_key, source)
         except Exception as exc:
             known = self.cache.get_during_outage(raw_key) if is_connectivity_error(exc) else None
             if known is None:
@@ -154,9 +164,12 @@ def bearer_credentials(authorization: str) -> str | None:
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def get_principal(database: DatabaseDep, credentials: Credentials) -> Principal:
+async def get_principal(
+    request: Request, database: DatabaseDep, credentials: Credentials
+) -> Principal:
+    gate: KeyGate = request.app.state.key_gate
     principal = (
-        await database.run(_authenticate, database.engine, credentials.credentials)
+        await gated_lookup(database, gate, credentials.credentials, source_of(request))
         if credentials
         else None
     )
@@ -259,12 +272,14 @@ def scope_check(*scopes: Scope) -> ScopeCheck:
     return check
 
 
-async def cached_principal(state: State, authorization: str, check: ScopeCheck) -> Principal:
-    """The caller of ``Authorization: <authorization>`` through the app's
-    ``CachedAuthenticator``, checked by ``check`` and within its rate limit."""
+async def cached_principal(
+    state: State, authorization: str, check: ScopeCheck, source: str | None = None
+) -> Principal:
+    """The caller of ``Authorization: <authorization>`` (from address ``source``) through
+    the app's ``CachedAuthenticator``, checked by ``check`` and within its rate limit."""
     authenticator: CachedAuthenticator = state.authenticator
     token = bearer_credentials(authorization)
-    principal = await authenticator.authenticate(token) if token else None
+    principal = await authenticator.authenticate(token, source) if token else None
     if principal is None:
         raise unauthorized()
     try:
@@ -273,7 +288,7 @@ async def cached_principal(state: State, authorization: str, check: ScopeCheck) 
         # A cached key may have been revoked since, and a revoked key is unknown (401), not
         # short of a scope: refusals are rare enough to ask the database again.
         authenticator.cache.forget(principal.key_id)
-        principal = await authenticator.authenticate(token) if token else None
+        principal = await authenticator.authenticate(token, source) if token else None
         if principal is None:
             raise unauthorized() from None
         check(principal)
@@ -299,6 +314,9 @@ def require(*scopes: Scope, cached: bool = False) -> Callable[..., Awaitable[Pri
     # (Routes using it declare ``BEARER_SECURITY`` in their OpenAPI instead of ``_bearer``.)
     async def cached_dependency(request: Request) -> Principal:
         authorization = request.headers.get("authorization", "")
-        return await cached_principal(request.app.state, authorization, check)
+        return await cached_principal(request.app.state, authorization, check, source_of(request))
 
-    return cached_dependency if cached else dependency
+    chosen: Callable[..., Awaitable[Principal]] = cached_dependency if cached else dependency
+    # Read by shared.web.openapi, which writes them into the OpenAPI document.
+    chosen.required_scopes = tuple(s.value for s in scopes)  # type: ignore[attr-defined]
+    return chosen

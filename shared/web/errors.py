@@ -6,9 +6,8 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -62,7 +61,7 @@ def _api_error_response(exc: ApiError) -> JSONResponse:
     )
 
 
-def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"field": _field(err), "message": err["msg"]} for err in exc.errors()]
     return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
@@ -110,21 +109,19 @@ def _handle(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-# FastAPI's answer to a body it cannot even decode (bytes that are not UTF-8, nesting past
-# the recursion limit): a 400 naming nothing. It is bad input like any other: 422 ``body``.
-_UNPARSEABLE = "There was an error parsing the body"
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 400 and exc.detail == _UNPARSEABLE:
-        errors = [{"field": "body", "message": "not valid JSON in UTF-8"}]
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
-    return await http_exception_handler(request, exc)
+def _internal_error(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers with this, then re-raises for the server to log. The server closes
+    # the connection after an error; saying so lets a keep-alive client know it must not
+    # reuse it (it would otherwise find it closed under its next request).
+    return JSONResponse(
+        {"detail": "internal error", "errors": []},
+        status_code=500,
+        headers={"Connection": "close"},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     for error in (ApiError, BodyTooLarge, DBAPIError, *_UNAVAILABLE):
         app.add_exception_handler(error, _handle)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from services.ingest.records.schemas import RECORD_MODELS, RecordKind
 from shared.settings import LimitSettings
+from shared.web.schema import NO_NUL_PATTERN
 
 _LIMITS: Final = {name: info.default for name, info in LimitSettings.model_fields.items()}
 JSON_TYPE: Final = "application/json"
@@ -319,7 +320,11 @@ def padded(kind: str, size: int) -> dict[str, Any]:
     """A record whose compact JSON is exactly ``size`` bytes, grown in a free-text spot."""
     record = example(kind)
     free = [(*f.path, "notes") for f in fields(kind) if f.prop.get("additionalProperties") is True]
-    texts = [f for f in fields(kind) if f.shape == "string" and "pattern" not in f.prop]
+    texts = [
+        f
+        for f in fields(kind)
+        if f.shape == "string" and f.prop.get("pattern", NO_NUL_PATTERN) == NO_NUL_PATTERN
+    ]
     path = free[0] if free else max(texts, key=lambda f: int(f.prop.get("maxLength", 0))).path
     base = len(dumps(_with(record, path, "")))
     return dict(_with(record, path, "x" * (size - base)))

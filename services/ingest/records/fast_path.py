@@ -56,7 +56,9 @@ class RecordFastPath:
         headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))
         try:
             authorization = headers.get(b"authorization", b"").decode("latin-1")
-            principal = await cached_principal(state, authorization, check)
+            client = scope.get("client")
+            source = client[0] if client else None
+            principal = await cached_principal(state, authorization, check, source)
             response = await create_records(
                 state,
                 principal,

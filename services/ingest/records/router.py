@@ -29,8 +29,9 @@ from services.ingest.transactions import run_in_transaction
 from shared.auth import Principal, Scope, active_key_ids
 from shared.settings import Settings
 from shared.web.body import read_capped
-from shared.web.deps import BEARER_SECURITY, Database, require, unauthorized
+from shared.web.deps import BEARER_SECURITY, Database, require
 from shared.web.errors import ApiError
+from shared.web.keygate import unauthorized
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

@@ -23,6 +23,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.web.schema import NO_NUL, Documented
+
 _EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]{2,}")
 _PHONE = re.compile(r"\+?[0-9 ().-]{5,32}")
 MAX_AMOUNT = 1e11  # stored as numeric(14, 2)
@@ -96,13 +98,26 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
-Text = Annotated[str, Strict(), AfterValidator(_no_nul)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(_utc),
+    Documented.of(
+        formatMinimum=f"{EARLIEST_YEAR}-01-01T00:00:00Z",
+        formatMaximum=f"{LATEST_YEAR}-12-31T23:59:59Z",
+        description=f"ISO-8601 date-time with a time zone, years {EARLIEST_YEAR} to {LATEST_YEAR}",
+    ),
+]
+Text = Annotated[str, Strict(), AfterValidator(_no_nul), NO_NUL]
 Id = Annotated[
-    str, Strict(), StringConstraints(min_length=1, max_length=128), AfterValidator(_no_nul)
+    str,
+    Strict(),
+    StringConstraints(min_length=1, max_length=128),
+    AfterValidator(_no_nul),
+    NO_NUL,
 ]
 Short = Annotated[
-    str, Strict(), StringConstraints(min_length=1, max_length=32), AfterValidator(_no_nul)
+    str, Strict(), StringConstraints(min_length=1, max_length=32), AfterValidator(_no_nul), NO_NUL
 ]
 Amount = Annotated[float, Strict(), Field(ge=0, lt=MAX_AMOUNT, allow_inf_nan=False)]
 FreeObject = Annotated[dict[str, Any], AfterValidator(_no_nul_deep)]
@@ -116,9 +131,21 @@ class Record(BaseModel):
 class CustomerIn(Record):
     customer_id: Id
     email: (
-        Annotated[str, Strict(), StringConstraints(max_length=320), AfterValidator(_email)] | None
+        Annotated[
+            str,
+            Strict(),
+            StringConstraints(max_length=320),
+            AfterValidator(_email),
+            Documented.of(pattern=f"^{_EMAIL.pattern}$"),
+        ]
+        | None
     ) = None
-    phone: Annotated[str, Strict(), AfterValidator(_phone)] | None = None
+    phone: (
+        Annotated[
+            str, Strict(), AfterValidator(_phone), Documented.of(pattern=f"^{_PHONE.pattern}$")
+        ]
+        | None
+    ) = None
     signup_at: Timestamp | None = None
     attributes: FreeObject | None = None
     consent: (

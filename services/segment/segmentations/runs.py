@@ -249,7 +249,9 @@ def save_result(session: Session, run: SegmentationRequest, result: Segmentation
     succeeded = _BOOK.succeed(
         session,
         run.id,
-        progress=0.9,
+        # Training is over: 1.0 from the moment it reads succeeded (activating it, when
+        # promoted, is its own step, shown by ``active`` and the stage in ``metrics``).
+        progress=1.0,
         metrics=_json(meta.metrics),
         artifact=_json(result.artifact),
         data_window=meta.data_window.model_dump(mode="json", exclude_none=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from services.segment.segmentations.runs import Promote
 from services.segment.settings import Algorithm
@@ -54,8 +54,9 @@ class SegmentationCreate(BaseModel):
         pattern=r"^[a-z0-9_]+$",
         description="A released feature-set version, e.g. v1",
     )
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Random seed")
-    sample_size: int | None = Field(
+    # Strict: JSON's true/false are not the numbers 1 and 0.
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**32 - 1, description="Random seed")
+    sample_size: StrictInt | None = Field(
         default=None,
         ge=100,
         le=1_000_000,

@@ -6,8 +6,8 @@ own, so a slow reader holds no connection between pages); a customer appears onc
 one who joins or leaves during the export may or may not be in it. No contact details
 are exported: the customer's id is the key a CRM matches on.
 
-CSV cells are neutralised against formula injection: a text cell starting with ``=``,
-``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (numbers are written
+CSV cells are neutralised against formula injection (``shared.web.csv_export``): a text
+cell that a spreadsheet would read as a formula gets a leading ``'`` (numbers are written
 by us and never start with anything but a digit or a minus sign of a number).
 """
 
@@ -32,6 +32,7 @@ from services.segment.segmentations.schemas import error_responses
 from services.segment.segments import repository as repo
 from services.segment.segments.router import NO_ACTIVE_RUN, SegmentKey, _unknown_segment
 from shared.auth import Principal, Scope
+from shared.web.csv_export import safe_cell
 from shared.web.deps import Database, DatabaseDep, require
 from shared.web.errors import ApiError
 
@@ -39,7 +40,6 @@ router = APIRouter(prefix="/v1/segments", tags=["segments"])
 ReaderDep = Annotated[Principal, Depends(require(Scope.SEGMENTS_READ))]
 
 PAGE_SIZE: Final = 2000
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportFormat(StrEnum):
@@ -90,10 +90,6 @@ def parse_columns(raw: str | None) -> tuple[str, ...]:
     return names
 
 
-def neutralise(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -108,8 +104,8 @@ def csv_cell(value: Any) -> str | float:
     if isinstance(value, int | float):
         return value
     if isinstance(value, dict | list):
-        return neutralise(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
-    return neutralise(str(_plain(value)))
+        return safe_cell(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    return safe_cell(str(_plain(value)))
 
 
 def csv_lines(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
@@ -166,9 +162,9 @@ async def _stream(
     summary="Every member of a segment, as CSV or JSON Lines",
     description="Streams every current member of the segment in the active segmentation, "
     f"one line each, with the chosen `columns` (comma-separated; from {', '.join(COLUMNS)}; "
-    f"default {', '.join(DEFAULT_COLUMNS)}). CSV has a header line; text cells that "
-    "start with = + - @ (or a tab or carriage return) get a leading ' so that a "
-    "spreadsheet shows them as text. No contact details are exported. "
+    f"default {', '.join(DEFAULT_COLUMNS)}). CSV has a header line; text that a "
+    "spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a line "
+    "break) is written behind a `'`, so it opens as plain text. No contact details are exported. "
     "Needs `segments:read`.",
     responses=error_responses(404)
     | {200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
@@ -188,7 +184,10 @@ async def read_segment_export(
     chosen = parse_columns(columns)
     await database.run(_check_segment, database.engine, principal.tenant_id, key)
     safe_key = re.sub(r"[^A-Za-z0-9_-]", "_", key)
-    headers = {"Content-Disposition": f'attachment; filename="segment-{safe_key}.{export_format}"'}
+    headers = {
+        "Content-Disposition": f'attachment; filename="segment-{safe_key}.{export_format}"',
+        "X-Content-Type-Options": "nosniff",
+    }
     if export_format is ExportFormat.CSV:
         body = _stream(
             database, principal.tenant_id, key, chosen, csv_lines, ",".join(chosen) + "\r\n"
