@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from shared.topology import processes
+from shared.topology import API_SERVER_OPTIONS, processes
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -49,8 +49,10 @@ HEALTHCHECK_EXEMPT = {
 }
 
 # The entry points the process commands may name: the registry's modules.
+# The processes' modules, and the HTTP protocol class every API is served with.
 ENTRYPOINT_MODULES = frozenset(
-    p.module.split(":")[0].replace(".", "/") + ".py" for p in processes()
+    module.split(":")[0].replace(".", "/") + ".py"
+    for module in [*(p.module for p in processes()), API_SERVER_OPTIONS[1]]
 )
 
 Service = dict[str, Any]

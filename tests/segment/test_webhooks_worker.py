@@ -133,7 +133,11 @@ def test_worker_delivers_and_erasure_empties_pending_deliveries(
         "segment to erase its webhook store",
     )
     report = erasure(client, admin, erasure_id)["stores"]["segment-webhooks"]
-    assert report["rows"] == {"webhook_delivery_item": 0, "webhook_delivery": 1}
+    # The customer's items went with the customer row (the cascade); the s2 delivery they
+    # left empty is dropped by this erasure or, when it got there first, by a delivery tick
+    # that claimed it (either way nothing of it is sent: checked below).
+    assert report["rows"]["webhook_delivery_item"] == 0
+    assert report["rows"]["webhook_delivery"] in (0, 1)
     tried = len(receiver.received)
 
     receiver.default = 200  # back up
