@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 
 from services.segment.modeling import NOISE, FeatureScaler, Segmenter
 from services.segment.modeling.algorithms import fit_partitions
+from services.segment.modeling.projection import project_2d
 
 pytestmark = pytest.mark.unit
 
@@ -566,3 +567,15 @@ def test_long_lapsed_occasional_buyers_are_not_called_loyal() -> None:
         names[personas[int(np.bincount(members).argmax())]] = segment["name"]
     assert names["lapsed_one_timer"] == "Lapsing customers"
     assert names["loyal_regular"] == "Loyal regulars"
+
+
+def test_a_map_of_customers_who_are_all_alike_is_drawn_without_tsne() -> None:
+    # t-SNE's embedding of identical points is 0/0, on which sklearn's tree crashed the
+    # runs worker's process (SIGSEGV) for a shop whose customers had the same features.
+    same = np.ones((40, 3))
+    drawn = project_2d(same, np.zeros(40, dtype=np.int64), seed=1)
+    assert drawn["tsne"] is None
+    assert drawn["pca"]["explained_variance_ratio"] == [0.0, 0.0]
+    assert len(drawn["pca"]["points"]) == 40
+    distinct = np.random.default_rng(1).normal(size=(40, 3))
+    assert project_2d(distinct, np.zeros(40, dtype=np.int64), seed=1)["tsne"] is not None

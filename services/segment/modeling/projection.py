@@ -44,12 +44,16 @@ def project_2d(
         "pca": {
             "mean": pca.mean_.tolist(),
             "components": pca.components_.tolist(),
-            "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
+            # 0/0 when every customer is the same point: no axis explains anything.
+            "explained_variance_ratio": np.nan_to_num(pca.explained_variance_ratio_).tolist(),
             "points": _points(plane, labels[sample]),
         },
         "tsne": None,
     }
-    if tsne and len(sample) > 5:
+    # t-SNE needs points to tell apart: on fewer than six distinct ones (a tiny shop, or
+    # every customer alike) its embedding is 0/0, on which sklearn's Barnes-Hut tree
+    # crashes the process (SIGSEGV), so the map is the PCA plane alone.
+    if tsne and len(np.unique(z[sample], axis=0)) > 5:
         perplexity = float(min(30.0, (len(sample) - 1) / 3))
         embedded = TSNE(
             n_components=2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed
