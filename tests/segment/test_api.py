@@ -568,6 +568,11 @@ def test_dashboard_data(segment_client: httpx.Client, shop: ShopKeys) -> None:
     assert data["run"]["customers"] == 40
     assert data["run"]["metrics"]["ari_previous"] == 0.78
     assert data["run"]["metrics"]["previous_run_id"] == shop.shop.previous_run_id
+    # The built runs store no fitted model: the page is told so rather than asking for the
+    # changes and getting a 409.
+    assert "no stored model" in data["run"]["changes_note"]
+    changes = f"/v1/segmentations/{shop.shop.run_id}/changes?against={shop.shop.previous_run_id}"
+    assert segment_client.get(changes, headers=auth(shop.reader)).status_code == 409
     assert [s["key"] for s in data["segments"]] == ["s1", "s2", "s3", "s4"]
     assert data["segments"][0]["rule"] == "frequency > 6 and recency_days <= 45"
     assert len(data["projection"]["x"]) == len(data["projection"]["keys"]) == 40

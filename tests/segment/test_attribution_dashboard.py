@@ -44,7 +44,8 @@ def test_attribution_card_draws_every_model(
     sign_in(page, segment_api, key)
     page.locator("#chart-attribution .main-svg").first.wait_for(timeout=RENDER_TIMEOUT_MS)
     assert page.locator("#chart-attribution .barlayer .trace").count() == 5
-    legend = page.locator("#chart-attribution .legend").inner_text()
+    # The legend is SVG: text_content (inner_text reads HTML elements only).
+    legend = page.locator("#chart-attribution .legend").text_content() or ""
     for label in ("Last touch", "Markov", "Shapley"):
         assert label in legend
     assert "Share of 3 orders" in page.locator("#attribution-sub").inner_text()

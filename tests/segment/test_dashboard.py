@@ -98,6 +98,10 @@ def test_dashboard_draws_the_active_segmentation(
     assert "agglomerative" in page.locator("#run-info").inner_text()
     assert page.locator("#key-panel").is_hidden()
     assert f"Run #{training.id} is running (40%)" in page.locator("#status").inner_text()
+    # The built runs store no model to compare with: the page says so, without a failed call.
+    flow = page.locator("#chart-flow .chart-empty")
+    flow.wait_for(timeout=RENDER_TIMEOUT_MS)
+    assert "No comparison with run #" in flow.inner_text()
     page.mouse.move(0, 0)  # no hover toolbar in the picture
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)

@@ -167,6 +167,11 @@ def test_changes_between_two_runs_say_who_moves_where_and_why(
         shifts = [abs(shift["shift"]) for shift in flow["why"]]
         assert shifts == sorted(shifts, reverse=True)
         assert all(shift["label"] for shift in flow["why"])
+    # The dashboard draws these changes: it is told it can ask for them.
+    data = segments.get("/v1/dashboard/data", headers=auth(tenant.admin)).json()
+    assert data["run"]["id"] == fine["id"]
+    assert data["run"]["metrics"]["previous_run_id"] is not None
+    assert data["run"]["changes_note"] is None
     # The new run is active: its members' scores give each segment's CLV an interval.
     page = segments.get(f"/v1/segmentations/{fine['id']}/report", headers=auth(tenant.admin)).text
     assert page.count("<section>") == 6

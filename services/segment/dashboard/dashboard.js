@@ -159,6 +159,8 @@
   async function renderFlow(run, color) {
     const previous = run.metrics.previous_run_id;
     if (previous === null || previous === undefined) return emptyChart("chart-flow", "The first segmentation: nothing to compare with.");
+    // The service says beforehand when the changes cannot be given (no failed request).
+    if (run.changes_note) return emptyChart("chart-flow", `No comparison with run #${previous}: ${run.changes_note}.`);
     const key = sessionStorage.getItem(KEY_STORAGE);
     const url = `/v1/segmentations/${run.id}/changes?against=${previous}&sample=0`;
     let changes;

@@ -37,6 +37,14 @@ _RECENT = text(
     FROM segmentation_run WHERE tenant_id = :tenant ORDER BY id DESC LIMIT :limit
     """
 )
+# Whether /v1/segmentations/{id}/changes can compare two runs: both succeeded, on one
+# feature set, each with its fitted model stored.
+_COMPARABLE = text(
+    """
+    SELECT r.id, r.status = :succeeded_status AND r.artifact ? 'model' AS usable, r.feature_set
+    FROM segmentation_run r WHERE r.tenant_id = :tenant AND r.id IN (:run, :previous)
+    """
+)
 # The top percent is folded into the last bin, so one whale does not squash the picture.
 _CLV_BOUNDS = text(
     """
@@ -63,6 +71,27 @@ def pictures(session: Session, *, tenant_id: int, run_id: int) -> dict[str, Any]
     """The run's 2-D map and dendrogram as stored (either may be None)."""
     row = session.execute(_PICTURES, {"tenant": tenant_id, "id": run_id}).mappings().first()
     return dict(row) if row else {"projection": None, "dendrogram": None}
+
+
+def comparison_note(session: Session, *, tenant_id: int, run_id: int, previous: int) -> str | None:
+    """None when the run can be compared with ``previous``, else why not (as the dashboard
+    says it), so the page asks for the changes only when they can be given."""
+    params = {
+        "tenant": tenant_id,
+        "run": run_id,
+        "previous": previous,
+        "succeeded_status": RunStatus.SUCCEEDED,
+    }
+    rows = {row["id"]: row for row in session.execute(_COMPARABLE, params).mappings()}
+    if previous not in rows:
+        return f"run #{previous} no longer exists"
+    if run_id not in rows or not rows[run_id]["usable"]:
+        return "this run has no stored model to assign customers with"
+    if not rows[previous]["usable"]:
+        return f"run #{previous} has no stored model to assign customers with"
+    if rows[run_id]["feature_set"] != rows[previous]["feature_set"]:
+        return f"run #{previous} was trained on another feature set"
+    return None
 
 
 def run_history(session: Session, *, tenant_id: int) -> list[dict[str, Any]]:

@@ -28,6 +28,11 @@ class ActiveRun(BaseModel):
     activated_at: datetime | None
     customers: int = Field(description="customers in the run's segments")
     metrics: RunMetrics
+    changes_note: str | None = Field(
+        default=None,
+        description="why /v1/segmentations/{id}/changes cannot compare this run with "
+        "`metrics.previous_run_id` (null when it can, or when there is no previous run)",
+    )
 
 
 class DashboardSegment(BaseModel):

@@ -71,7 +71,7 @@ def dashboard_data(
     common["colors"] |= segment_colors(segment.key for segment in segments)
     return DashboardData(
         message=None if segments else "the active segmentation has no segments",
-        run=_active_run(run, metrics, total),
+        run=_active_run(session, tenant_id, run, metrics, total),
         segments=[_segment(segment) for segment in segments],
         projection=_projection(pictures["projection"]),
         profiles=_profiles(segments),
@@ -81,9 +81,16 @@ def dashboard_data(
     )
 
 
-def _active_run(run: dict[str, Any], metrics: dict[str, Any], total: int) -> ActiveRun:
+def _active_run(
+    session: Session, tenant_id: int, run: dict[str, Any], metrics: dict[str, Any], total: int
+) -> ActiveRun:
     known = {name: number(metrics.get(name)) for name in RunMetrics.model_fields}
     previous = known.pop("previous_run_id")
+    note = None
+    if previous is not None:
+        note = repo.comparison_note(
+            session, tenant_id=tenant_id, run_id=run["id"], previous=int(previous)
+        )
     k = (run["params"] or {}).get("k")
     return ActiveRun(
         id=run["id"],
@@ -95,6 +102,7 @@ def _active_run(run: dict[str, Any], metrics: dict[str, Any], total: int) -> Act
         activated_at=run["activated_at"],
         customers=total,
         metrics=RunMetrics(**known, previous_run_id=None if previous is None else int(previous)),
+        changes_note=note,
     )
 
 
