@@ -207,6 +207,15 @@ def _seed_tenant_a(
     return TenantA(secret, values, admin)
 
 
+def _unechoed(text: str, op: Operation, values: dict[str, str]) -> str:
+    """An answer without the path values the caller sent: a route may echo what it was
+    asked for (the storefront's recommendations name their customer_id) without showing
+    anything of the tenant that owns it."""
+    for name, schema in op.path_params.items():
+        text = text.replace(_sample(name, schema, values), "")
+    return text
+
+
 def test_no_route_shows_or_changes_another_tenants_things(
     platform_apis: dict[str, PlatformApi], make_key: MakeKey, engine: Engine
 ) -> None:
@@ -225,7 +234,7 @@ def test_no_route_shows_or_changes_another_tenants_things(
             answer = call(client, platform_apis[op.api].base, op, auth(other), a.values)
             if answer.status_code >= 500:
                 leaks.append(f"{op.name}: {answer.status_code}")
-            elif answer.is_success and a.secret in answer.text:
+            elif answer.is_success and a.secret in _unechoed(answer.text, op, a.values):
                 leaks.append(f"{op.name} showed tenant A's data to tenant B")
         # Tenant A still finds its own things, and B's writes named none of them.
         for op in operations(platform_apis):
