@@ -38,3 +38,19 @@ def error_responses(
     text = {**_ERROR_TEXT, **(descriptions or {})}
     codes = sorted({401, 403, 422, 429, 503, *extra})
     return {code: {"model": ErrorResponse, "description": text[code]} for code in codes}
+
+
+def json_error_responses(
+    *extra: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """``error_responses`` for a route whose own answer is not JSON (an HTML page): its
+    errors are still the JSON ``ErrorResponse``, which a ``model`` would put under the
+    route's media type instead."""
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {
+        code: {
+            "description": answer["description"],
+            "content": {"application/json": {"schema": schema}},
+        }
+        for code, answer in error_responses(*extra, descriptions=descriptions).items()
+    }

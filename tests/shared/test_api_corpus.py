@@ -26,13 +26,14 @@ def send(client: httpx.Client, key: str, case: Case) -> httpx.Response:
     return client.request(case.method.upper(), url, content=case.body, headers=headers)
 
 
-def run_corpus(base: str, key: str) -> tuple[list[Case], Counter[int], list[str], int]:
-    """The corpus, the answers by status, what went wrong, and the 2xx answers to POSTs."""
+def run_corpus(base: str, key: str) -> tuple[list[Case], Counter[int], list[str], Counter[str]]:
+    """The corpus, the answers by status, what went wrong, and the 2xx answers to POSTs
+    by path."""
     with httpx.Client(base_url=base, timeout=60) as client:
         corpus = build_corpus(client.get("/openapi.json").json())
         statuses: Counter[int] = Counter()
         failures: list[str] = []
-        created = 0
+        created: Counter[str] = Counter()
         for case in corpus:
             answer = send(client, key, case)
             status = answer.status_code
@@ -44,7 +45,7 @@ def run_corpus(base: str, key: str) -> tuple[list[Case], Counter[int], list[str]
             elif status == 422 and not all(e.get("field") for e in answer.json()["errors"]):
                 failures.append(f"{case.name}: 422 without the field: {answer.text[:200]}")
             elif status < 300 and case.method == "post":
-                created += 1
+                created[case.path] += 1
     return corpus, statuses, failures, created
 
 
@@ -60,6 +61,17 @@ def test_every_generated_malformed_case_is_a_clear_4xx(
     assert not [status for status in statuses if status >= 500], statuses
     assert statuses[422] >= 400, statuses  # most refusals name a field
     if name == "segment":
-        # Only what was accepted became a run (the tenant's limit refuses the rest: 429).
-        assert count(engine, "segmentation_run", tenant_of(engine, key)) == created
-        assert count(engine, "outbox", tenant_of(engine, key)) == created
+        # Only what was accepted became a run (the tenant's limit refuses the rest: 429),
+        # each with its one task message.
+        tenant = tenant_of(engine, key)
+        runs = {
+            "segmentation_run": "/v1/segmentations",
+            "prediction_run": "/v1/predictions",
+            "anomaly_run": "/v1/anomalies/runs",
+            "webhook_subscription": "/v1/webhooks",
+        }
+        assert set(created) <= set(runs.values()), created
+        for table, path in runs.items():
+            assert count(engine, table, tenant) == created[path], (table, created)
+        queued = sum(created[path] for table, path in runs.items() if table.endswith("_run"))
+        assert count(engine, "outbox", tenant) == queued, created

@@ -147,7 +147,10 @@ async def _lookup(coalescer: Coalescer, tenant_id: int, subject: str) -> dict[st
     "their segment's (or everyone's) popular products; before any run (or while Redis is "
     "unreachable), an empty list. Needs `offers:read`.",
     response_model=None,
-    responses={200: {"model": RecommendationAnswer, "description": "What to show"}},
+    responses={
+        **error_responses(),
+        200: {"model": RecommendationAnswer, "description": "What to show"},
+    },
     openapi_extra={"security": BEARER_SECURITY},
 )
 async def read_recommendations(

@@ -15,29 +15,36 @@ class RecommenderRunCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    factors: int | None = Field(default=None, ge=1, le=256)
-    iterations: int | None = Field(default=None, ge=1, le=100)
-    regularization: float | None = Field(default=None, ge=0, le=100)
+    factors: int | None = Field(default=None, strict=True, ge=1, le=256)
+    iterations: int | None = Field(default=None, strict=True, ge=1, le=100)
+    regularization: float | None = Field(default=None, strict=True, ge=0, le=100)
     cooc_weight: float | None = Field(
-        default=None, ge=0, le=1, description="Weight of co-purchase against ALS (0 to 1)"
+        default=None,
+        strict=True,
+        ge=0,
+        le=1,
+        description="Weight of co-purchase against ALS (0 to 1)",
     )
     min_history: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=1000,
         description="Customers with fewer distinct products bought get their segment's "
         "popular products",
     )
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, strict=True, ge=0, le=2**31 - 1)
     exclude_bought: bool | None = Field(
-        default=None, description="Leave out what a customer bought (consumables excepted)"
+        default=None,
+        strict=True,
+        description="Leave out what a customer bought (consumables excepted)",
     )
     repeat_categories: list[str] | None = Field(
         default=None,
         max_length=100,
         description="Categories of consumables: recommended again after a purchase",
     )
-    holdout_days: int | None = Field(default=None, ge=1, le=3650)
+    holdout_days: int | None = Field(default=None, strict=True, ge=1, le=3650)
 
 
 class RecommenderRunPublic(BaseModel):

@@ -31,6 +31,7 @@ from shared.db import session_scope
 from shared.runs import RunLimitReached
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
+from shared.web.times import IsoDatetime
 
 router = APIRouter(prefix="/v1/anomalies", tags=["anomalies"])
 AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
@@ -38,7 +39,7 @@ ReaderDep = Annotated[Principal, Depends(require(Scope.SEGMENTS_READ))]
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="An anomaly run's id")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Before = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
-Since = Annotated[datetime | None, Query(description="only what was detected since then")]
+Since = Annotated[IsoDatetime | None, Query(description="only what was detected since then")]
 
 
 def _not_found(run_id: int) -> ApiError:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.segment.anomalies.detectors import AnomalyKind
 from shared.runs import RunStatus
+from shared.web.times import IsoDatetime
 
 
 class AnomalyRunCreate(BaseModel):
@@ -16,13 +17,15 @@ class AnomalyRunCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
 
-    as_of: datetime | None = Field(
+    as_of: IsoDatetime | None = Field(
         default=None, description="cut-off (default: now); a past one is a backtest"
     )
-    window_days: int | None = Field(default=None, ge=1, le=365, description="the recent window")
-    history_windows: int | None = Field(default=None, ge=2, le=24)
-    population_share: float | None = Field(default=None, ge=0, le=0.5)
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    window_days: int | None = Field(
+        default=None, strict=True, ge=1, le=365, description="the recent window"
+    )
+    history_windows: int | None = Field(default=None, strict=True, ge=2, le=24)
+    population_share: float | None = Field(default=None, strict=True, ge=0, le=0.5)
+    seed: int | None = Field(default=None, strict=True, ge=0, le=2**32 - 1)
 
 
 class AnomalyRunPublic(BaseModel):

@@ -15,6 +15,7 @@ from services.segment.segmentations.schemas import error_responses
 from shared.auth import Principal, Scope
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
+from shared.web.times import IsoDatetime
 
 router = APIRouter(prefix="/v1/attribution", tags=["attribution"])
 ReaderDep = Annotated[Principal, Depends(require(Scope.SEGMENTS_READ))]
@@ -76,8 +77,10 @@ def _read(
 async def read_attribution(
     principal: ReaderDep,
     database: DatabaseDep,
-    start: Annotated[datetime | None, Query(alias="from", description="window start")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="window end (excluded)")] = None,
+    start: Annotated[IsoDatetime | None, Query(alias="from", description="window start")] = None,
+    end: Annotated[
+        IsoDatetime | None, Query(alias="to", description="window end (excluded)")
+    ] = None,
     segment: Annotated[
         str | None, Query(min_length=1, max_length=32, pattern=r"^[^\x00]+$")
     ] = None,

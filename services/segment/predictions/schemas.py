@@ -27,6 +27,7 @@ class PredictionCreate(BaseModel):
     )
     horizon_days: int | None = Field(
         default=None,
+        strict=True,
         ge=1,
         le=MAX_HORIZON_DAYS,
         description="How far ahead a label looks (default: the service's setting, 90)",
@@ -40,7 +41,9 @@ class PredictionCreate(BaseModel):
     feature_set: str | None = Field(
         default=None, min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$"
     )
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Random seed")
+    seed: int | None = Field(
+        default=None, strict=True, ge=0, le=2**32 - 1, description="Random seed"
+    )
 
 
 class PredictionPublic(BaseModel):

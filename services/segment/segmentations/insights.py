@@ -22,6 +22,7 @@ from services.segment.segmentations.router import (
 from services.segment.segmentations.schemas import error_responses
 from shared.web.deps import DatabaseDep
 from shared.web.errors import ApiError
+from shared.web.responses import json_error_responses
 
 router = APIRouter(prefix="/v1/segmentations", tags=["segmentations"])
 # The report is a page with its own style and no script at all.
@@ -50,7 +51,7 @@ def _report(engine: Engine, tenant_id: int, run_id: int, currency: str) -> str:
     "change since the previous run. A page to save or print (no script). Needs "
     "`segments:read`.",
     response_class=HTMLResponse,
-    responses=error_responses(404),
+    responses=json_error_responses(404),
 )
 async def read_segmentation_report(
     run_id: RunId, principal: ReaderDep, database: DatabaseDep, settings: SegmentSettingsDep

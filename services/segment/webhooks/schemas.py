@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_SEGMENTS = 50
 
 
+def _storable(text: str) -> bool:
+    """Text Postgres can keep: no NUL, and valid UTF-8 (JSON may escape a lone surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -29,6 +40,8 @@ class WebhookCreate(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
+        if not _storable(url):
+            raise ValueError("must be UTF-8 text without NUL")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http or https URL with a host")
@@ -39,11 +52,18 @@ class WebhookCreate(BaseModel):
     @field_validator("segments")
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
-        if any(not 1 <= len(key) <= 32 or "\x00" in key for key in keys):
-            raise ValueError("each key has 1 to 32 characters")
+        if any(not 1 <= len(key) <= 32 or not _storable(key) for key in keys):
+            raise ValueError("each key has 1 to 32 characters of UTF-8 text without NUL")
         if len(set(keys)) != len(keys):
             raise ValueError("keys are repeated")
         return keys
+
+    @field_validator("description")
+    @classmethod
+    def _text(cls, description: str | None) -> str | None:
+        if description is not None and not _storable(description):
+            raise ValueError("must be UTF-8 text without NUL")
+        return description
 
 
 class WebhookPublic(BaseModel):
