@@ -468,6 +468,22 @@ def test_the_scaler_logs_skewed_amounts_and_round_trips(
     assert np.all(np.isfinite(scaler.transform(refund)))
 
 
+def test_a_few_extreme_customers_do_not_change_which_columns_are_logged(
+    customers: tuple[FloatArray, IntArray],
+) -> None:
+    data, _ = customers
+    column = FEATURES.index("discount_share")
+    extreme = data.copy()
+    # Six customers (well under 1 %) with a hundred times the largest value seen.
+    extreme[:6, column] = 100 * data[:, column].max()
+    plain = FeatureScaler().fit(data, feature_names=FEATURES)
+    spiked = FeatureScaler().fit(extreme, feature_names=FEATURES)
+
+    assert len(extreme) > 600
+    assert "discount_share" not in plain.log_feature_names_
+    assert spiked.log_feature_names_ == plain.log_feature_names_
+
+
 def test_a_chosen_log_list_must_be_non_negative(customers: tuple[FloatArray, IntArray]) -> None:
     data, _ = customers
     scaler = FeatureScaler(log_features=["monetary", "sentiment"])
