@@ -582,3 +582,22 @@ def test_long_lapsed_occasional_buyers_are_not_called_loyal() -> None:
         names[personas[int(np.bincount(members).argmax())]] = segment["name"]
     assert names["lapsed_one_timer"] == "Lapsing customers"
     assert names["loyal_regular"] == "Loyal regulars"
+
+
+def test_a_rule_path_that_catches_nobody_is_left_out_of_the_rule() -> None:
+    from services.segment.modeling.rules import _scored
+    from shared.contracts.rules import RuleCondition, RulePath
+
+    names = ["avg_order_value", "monetary"]
+    data = np.asarray([[0.0, 0.0], [0.0, 0.0], [40.0, 80.0], [50.0, 50.0]])
+    members = np.asarray([True, True, False, False])
+    never = RuleCondition(feature="avg_order_value", at_most=0.0, text="has never ordered")
+    ordered = RuleCondition(feature="avg_order_value", above=0.0, text="has ordered")
+    no_spend = RuleCondition(feature="monetary", at_most=0.0, text="has never ordered")
+    real = RulePath(text="has never ordered", conditions=(never,))
+    empty = RulePath(text="has ordered and has never ordered", conditions=(ordered, no_spend))
+
+    scored = _scored([real, empty], members, data, names, "surrogate")
+
+    assert scored["paths"] == [real]
+    assert (scored["coverage"], scored["precision"]) == (1.0, 1.0)
