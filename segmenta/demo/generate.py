@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 from segmenta.demo import texts
+from segmenta.demo.anomalies import TRUTH_FILE as ANOMALY_TRUTH
 from segmenta.demo.anomalies import plant_anomalies
 from segmenta.demo.personas import (
     PERSONA_BY_NAME,
@@ -295,11 +296,18 @@ class _Shop:
 
 
 def generate(
-    customers: int, seed: int, out: Path, *, now: datetime | None = None
+    customers: int,
+    seed: int,
+    out: Path,
+    *,
+    now: datetime | None = None,
+    anomalies: bool = True,
 ) -> dict[str, int]:
     """Write the demo shop's files into ``out``; return the number of records per kind.
 
     ``now`` (default ``DEFAULT_NOW``) anchors every timestamp; naive values count as UTC.
+    ``anomalies=False`` leaves out the planted anomalies (every customer behaves as its
+    persona in ``truth.csv``; no ``anomalies.csv``).
     """
     if customers < 0:
         raise ValueError("customers must not be negative")
@@ -325,6 +333,9 @@ def generate(
         for handle in files.values():
             handle.close()
     # A few customers get a planted recent change (anomalies.csv names them).
+    if not anomalies:
+        (out / ANOMALY_TRUTH).unlink(missing_ok=True)  # none from an earlier run either
+        return dict(shop.counts)
     return {**shop.counts, **plant_anomalies(out, seed=seed, now=now, customers=customers)}
 
 

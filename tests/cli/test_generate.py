@@ -107,6 +107,31 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
 
 
+def test_without_anomalies_only_the_planted_customers_differ(tmp_path: Path) -> None:
+    generate(300, 42, tmp_path / "planted")
+    generate(300, 42, tmp_path / "plain", anomalies=False)
+    generate(300, 42, tmp_path / "plain", anomalies=False)  # over a run that planted none
+    planted, plain = _digest(tmp_path / "planted"), _digest(tmp_path / "plain")
+    assert "anomalies.csv" in planted
+    assert "anomalies.csv" not in plain
+    for name in ("customers.jsonl", "products.jsonl", "truth.csv"):
+        assert planted[name] == plain[name]
+    with (tmp_path / "planted" / "anomalies.csv").open(encoding="utf-8") as handle:
+        changed = {row["customer_id"] for row in csv.DictReader(handle)}
+
+    def orders(folder: str) -> dict[str, list[str]]:
+        lines = (tmp_path / folder / "orders.jsonl").read_text(encoding="utf-8").splitlines()
+        per: defaultdict[str, list[str]] = defaultdict(list)
+        for line in lines:
+            per[json.loads(line)["customer_id"]].append(line)
+        return per
+
+    with_plants, without = orders("planted"), orders("plain")
+    differ = {c for c in with_plants.keys() | without.keys() if with_plants[c] != without[c]}
+    assert differ
+    assert differ <= changed
+
+
 def test_different_seed_or_now_gives_different_data(tmp_path: Path) -> None:
     generate(150, 42, tmp_path / "a")
     generate(150, 43, tmp_path / "b")

@@ -43,7 +43,7 @@ def load_demo(api: str, engine: Engine, data: Path) -> int:
     tenant = f"demo-{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as session:
         key = create_api_key(session, client="shop", scopes=["ingest:write"], tenant=tenant)
-    generate(1400, SEED, data)
+    generate(1400, SEED, data, anomalies=False)  # every customer behaves as its persona
     for kind in KINDS:
         upload(api, key.key, kind, data / f"{kind}.jsonl", quiet=True)
     with engine.connect() as conn:

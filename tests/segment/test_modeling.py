@@ -469,6 +469,22 @@ def test_the_scaler_logs_skewed_amounts_and_round_trips(
     assert np.all(np.isfinite(scaler.transform(refund)))
 
 
+def test_a_few_extreme_customers_do_not_change_which_columns_are_logged(
+    customers: tuple[FloatArray, IntArray],
+) -> None:
+    data, _ = customers
+    column = FEATURES.index("discount_share")
+    extreme = data.copy()
+    # Six customers (well under 1 %) with a hundred times the largest value seen.
+    extreme[:6, column] = 100 * data[:, column].max()
+    plain = FeatureScaler().fit(data, feature_names=FEATURES)
+    spiked = FeatureScaler().fit(extreme, feature_names=FEATURES)
+
+    assert len(extreme) > 600
+    assert "discount_share" not in plain.log_feature_names_
+    assert spiked.log_feature_names_ == plain.log_feature_names_
+
+
 def test_a_chosen_log_list_must_be_non_negative(customers: tuple[FloatArray, IntArray]) -> None:
     data, _ = customers
     scaler = FeatureScaler(log_features=["monetary", "sentiment"])
@@ -579,3 +595,22 @@ def test_a_map_of_customers_who_are_all_alike_is_drawn_without_tsne() -> None:
     assert len(drawn["pca"]["points"]) == 40
     distinct = np.random.default_rng(1).normal(size=(40, 3))
     assert project_2d(distinct, np.zeros(40, dtype=np.int64), seed=1)["tsne"] is not None
+
+
+def test_a_rule_path_that_catches_nobody_is_left_out_of_the_rule() -> None:
+    from services.segment.modeling.rules import _scored
+    from shared.contracts.rules import RuleCondition, RulePath
+
+    names = ["avg_order_value", "monetary"]
+    data = np.asarray([[0.0, 0.0], [0.0, 0.0], [40.0, 80.0], [50.0, 50.0]])
+    members = np.asarray([True, True, False, False])
+    never = RuleCondition(feature="avg_order_value", at_most=0.0, text="has never ordered")
+    ordered = RuleCondition(feature="avg_order_value", above=0.0, text="has ordered")
+    no_spend = RuleCondition(feature="monetary", at_most=0.0, text="has never ordered")
+    real = RulePath(text="has never ordered", conditions=(never,))
+    empty = RulePath(text="has ordered and has never ordered", conditions=(ordered, no_spend))
+
+    scored = _scored([real, empty], members, data, names, "surrogate")
+
+    assert scored["paths"] == [real]
+    assert (scored["coverage"], scored["precision"]) == (1.0, 1.0)

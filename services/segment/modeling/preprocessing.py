@@ -21,6 +21,8 @@ from sklearn.utils.validation import (  # type: ignore[import-untyped]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+# The share of rows at either end of a column clipped before its skewness is measured.
+TAIL = 0.01
 
 
 class FeatureScaler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -32,6 +34,11 @@ class FeatureScaler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     ``None`` logs nothing. At transform time negative values in a logged column (a refund
     that made a spend negative) are clipped to 0 first, so the log stays defined.
     Constant columns get scale 1 and come out as 0.
+
+    The skewness that decides ``"auto"`` is measured with each column's ``TAIL`` share of
+    rows at either end clipped to the quantile there, so a handful of extreme customers (a
+    spend spike, a bot's page views) does not change which columns are logged, and with
+    it every customer's distances.
     """
 
     def __init__(
@@ -111,7 +118,8 @@ class FeatureScaler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 raise ValueError(
                     f"log_features must be 'auto', a list or None, not {self.log_features!r}"
                 )
-            skewed = (data.min(axis=0) >= 0) & (_skewness(data) > self.skew_threshold)
+            trimmed = _winsorize(data, TAIL)
+            skewed = (data.min(axis=0) >= 0) & (_skewness(trimmed) > self.skew_threshold)
             return np.asarray(skewed, dtype=bool)
         mask = np.zeros(n_features, dtype=bool)
         for feature in self.log_features:
@@ -125,6 +133,14 @@ def _log(data: FloatArray, mask: BoolArray) -> FloatArray:
     out = data.copy()
     out[:, mask] = np.log1p(np.maximum(data[:, mask], 0.0))
     return out
+
+
+def _winsorize(data: FloatArray, tail: float) -> FloatArray:
+    """Each column clipped to its ``tail`` and ``1 - tail`` quantiles."""
+    if len(data) == 0:
+        return data
+    low, high = np.quantile(data, [tail, 1.0 - tail], axis=0)
+    return np.clip(data, low, high)
 
 
 def _skewness(data: FloatArray) -> FloatArray:

@@ -277,6 +277,9 @@ def _scored(
     names: list[str],
     source: str,
 ) -> dict[str, Any]:
+    # A path that rounded thresholds left empty (say "has ordered and total spend: none")
+    # catches nobody: it would only make the rule contradict itself.
+    paths = [p for p in paths if caught_by([p], data, names).any()] or paths
     coverage, precision = _measure(paths, members, data, names) if paths else (0.0, 0.0)
     f1 = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
     return {
