@@ -25,11 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import Engine, Table, func, select, text, update
 from sqlmodel import Session, SQLModel
+
+if TYPE_CHECKING:  # shared.reliable imports this module
+    from shared.reliable import Subject
 
 
 class RunStatus(StrEnum):
@@ -225,6 +228,35 @@ class RunBook:
         self._move(session, run_id, {RunStatus.RUNNING}, status=RunStatus.CANCELLING)
         status = self.status(session, run_id)
         return status if status is RunStatus.CANCELLING else None
+
+    def give_up(self, session: Session, subject: Subject, reason: str) -> None:
+        """A long job's end when it raised or its worker kept dying: the run fails
+        (`shared.reliable.GiveUp`)."""
+        self.fail(session, subject.subject_id, reason)
+
+    def progress(
+        self, session: Session, run_id: int, value: float, stage: str | None = None
+    ) -> None:
+        """How far the run got, shown while it works; ``stage`` (when given) is kept as
+        ``metrics["stage"]``. Whatever the status: a finished run may note its last step."""
+        values: dict[str, Any] = {"p": value, "run": run_id}
+        merged = ""
+        if stage is not None:
+            merged = (
+                ", metrics = CASE WHEN jsonb_typeof(metrics) = 'object' THEN metrics"
+                " ELSE '{}' END || jsonb_build_object('stage', CAST(:stage AS text))"
+            )
+            values["stage"] = stage
+        name = self.table.name
+        session.execute(text(f"UPDATE {name} SET progress = :p{merged} WHERE id = :run"), values)
+
+    def stage_done(
+        self, session: Session, run_id: int, value: float, stage: str | None = None
+    ) -> None:
+        """A stage boundary: its `progress`, or `RunCancelled` when the run is no longer
+        running (asked to stop meanwhile)."""
+        self.checkpoint(session, run_id)
+        self.progress(session, run_id, value, stage)
 
     def checkpoint(self, session: Session, run_id: int) -> None:
         """A stage boundary: raise `RunCancelled` unless the run is still running."""

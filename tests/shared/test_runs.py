@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, MetaData, String, Table, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
 from shared.db import session_scope
@@ -34,6 +35,7 @@ PROBE_RUN = Table(
     Column("error", String),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    Column("metrics", JSONB),
 )
 
 
@@ -146,6 +148,39 @@ def test_a_failure_while_being_cancelled_ends_the_run_cancelled(
         book.cancel(session, run_id)
         assert book.fail(session, run_id, "its worker died 3 times")
         assert book.status(session, run_id) is RunStatus.CANCELLED
+
+
+def test_progress_shows_the_stage_and_a_stopped_run_reports_no_more_stages(
+    engine: Engine, probe_table: Table
+) -> None:
+    book = RunBook(probe_table)
+
+    def shown(run_id: int) -> tuple[float, object]:
+        found = session.execute(
+            text("SELECT progress, metrics FROM probe_model_run WHERE id = :r"), {"r": run_id}
+        )
+        progress, metrics = found.one()
+        return progress, metrics
+
+    with session_scope(engine) as session:
+        run_id = _probe_run(session)
+        book.start(session, run_id)
+        book.stage_done(session, run_id, 0.3, "loaded")
+        assert shown(run_id) == (0.3, {"stage": "loaded"})
+        session.execute(
+            text("UPDATE probe_model_run SET metrics = '{\"k\": 2}' WHERE id = :r"), {"r": run_id}
+        )
+        book.stage_done(session, run_id, 0.6, "fitted")  # the run's own figures are kept
+        assert shown(run_id) == (0.6, {"k": 2, "stage": "fitted"})
+        book.stage_done(session, run_id, 0.7)  # no stage: only how far it got
+        assert shown(run_id) == (0.7, {"k": 2, "stage": "fitted"})
+        book.cancel(session, run_id)
+        with pytest.raises(RunCancelled):
+            book.stage_done(session, run_id, 0.9, "scored")
+        assert shown(run_id) == (0.7, {"k": 2, "stage": "fitted"})
+        book.stop(session, run_id)
+        book.progress(session, run_id, 1.0, "noted")  # a finished run may note its last step
+        assert shown(run_id) == (1.0, {"k": 2, "stage": "noted"})
 
 
 def test_a_tenant_is_admitted_up_to_its_limit_of_runs_in_flight(

@@ -2,7 +2,7 @@
 
 A run is asked for by the API or the schedule (`create_run`, parameters resolved once by
 `RecommenderParams.resolve`), trained by the personalize runs worker (`load_request`,
-`mark_running`, `progress`, `save_result`, `mark_failed`). The tenant's latest
+`mark_running`, `stage_done`, `save_result`, `mark_failed`). The tenant's latest
 succeeded run is the one served.
 """
 
@@ -20,7 +20,6 @@ from services.personalize.recommend.settings import RecommendSettings
 from shared.contracts import PERSONALIZE_TRAIN_RECOMMENDER
 from shared.models.recommend import RecommenderRun
 from shared.outbox import enqueue
-from shared.reliable import Subject
 from shared.runs import TERMINAL, ArtifactMetadata, RunBook, RunCancelled, RunKind, RunStatus
 
 RECOMMENDER = RunKind("recommender", lock_class=0x5EC)
@@ -119,26 +118,12 @@ def load_request(session: Session, run_id: int) -> RecommenderRequest | None:
     )
 
 
-def mark_running(session: Session, run_id: int) -> bool:
-    return _BOOK.start(session, run_id)
-
-
-def mark_failed(session: Session, run_id: int, error: str) -> bool:
-    return _BOOK.fail(session, run_id, error)
-
-
-def give_up(session: Session, subject: Subject, reason: str) -> None:
-    """The training long job's end when it raised or its worker kept dying."""
-    mark_failed(session, subject.subject_id, reason)
-
-
-def progress(session: Session, run_id: int, value: float) -> None:
-    """A stage boundary: its progress, or `RunCancelled` when the run was stopped."""
-    _BOOK.checkpoint(session, run_id)
-    session.execute(
-        text("UPDATE recommender_run SET progress = :p WHERE id = :run"),
-        {"run": run_id, "p": value},
-    )
+mark_running = _BOOK.start
+mark_failed = _BOOK.fail
+# The training long job's end when it raised or its worker kept dying.
+give_up = _BOOK.give_up
+# A stage boundary: its progress, or `shared.runs.RunCancelled` when the run was stopped.
+stage_done = _BOOK.stage_done
 
 
 def save_result(session: Session, run_id: int, metadata: ArtifactMetadata) -> None:

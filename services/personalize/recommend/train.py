@@ -196,7 +196,7 @@ def _train(engine: Engine, redis: Redis, secret: str, request: runs.RecommenderR
         )
     metrics, baselines = evaluate(data, params, as_of)
     with session_scope(engine) as session:
-        runs.progress(session, request.id, 0.4)
+        runs.stage_done(session, request.id, 0.4)
     model = Recommender(**params.model_params()).fit(
         data.matrix(), data.segments, len(data.segment_keys)
     )
@@ -206,7 +206,7 @@ def _train(engine: Engine, redis: Redis, secret: str, request: runs.RecommenderR
         repeatable=_repeatable(data, params),
     )
     with session_scope(engine) as session:
-        runs.progress(session, request.id, 0.7)
+        runs.stage_done(session, request.id, 0.7)
     _publish_popular(redis, request, data, model)
     written = _publish_customers(engine, redis, secret, request, data, picks)
     metadata = ArtifactMetadata(
@@ -264,7 +264,7 @@ def _publish_customers(
                 pipe.set(key, orjson.dumps({"v": request.id, "items": items}))
             pipe.execute()
             written += len(here)
-            runs.progress(
+            runs.stage_done(
                 session, request.id, 0.7 + 0.25 * (start + len(pks)) / len(data.customers)
             )
     return written

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
 from services.segment.anomalies.detect import FlagRecord
@@ -23,7 +23,6 @@ from services.segment.anomalies.segments import AlertRecord
 from shared.contracts import SEGMENT_DETECT_ANOMALIES
 from shared.models.anomalies import AnomalyFlag, AnomalyRun, SegmentAlert
 from shared.outbox import enqueue
-from shared.reliable import Subject
 from shared.runs import TERMINAL, ArtifactMetadata, RunBook, RunCancelled, RunKind, RunStatus
 
 ANOMALY = RunKind("anomaly", lock_class=0xA7A1)
@@ -79,31 +78,13 @@ def load_request(session: Session, run_id: int) -> AnomalyRequest | None:
     return AnomalyRequest(row.id, row.tenant_id, AnomalyParams.model_validate(row.params or {}))
 
 
-def mark_running(session: Session, run_id: int) -> bool:
-    return _BOOK.start(session, run_id)
-
-
-def mark_cancelled(session: Session, run_id: int) -> bool:
-    return _BOOK.stop(session, run_id)
-
-
-def give_up(session: Session, subject: Subject, reason: str) -> None:
-    """The detection long job's end when it raised or its worker kept dying."""
-    _BOOK.fail(session, subject.subject_id, reason)
-
-
-_PROGRESS = text(
-    "UPDATE anomaly_run SET progress = :p, metrics = CASE WHEN"
-    " jsonb_typeof(metrics) = 'object' THEN metrics ELSE '{}' END"
-    " || jsonb_build_object('stage', CAST(:stage AS text)) WHERE id = :run"
-)
-
-
-def stage_done(session: Session, run_id: int, value: float, stage: str) -> None:
-    """A stage boundary: its progress, or `shared.runs.RunCancelled` when the run is
-    no longer running."""
-    _BOOK.checkpoint(session, run_id)
-    session.execute(_PROGRESS, {"run": run_id, "p": value, "stage": stage})
+mark_running = _BOOK.start
+mark_cancelled = _BOOK.stop
+# The detection long job's end when it raised or its worker kept dying.
+give_up = _BOOK.give_up
+# A stage boundary: its progress, or `shared.runs.RunCancelled` when the run was asked
+# to stop meanwhile.
+stage_done = _BOOK.stage_done
 
 
 def already_flagged(

@@ -24,7 +24,6 @@ from services.segment.settings import SegmentSettings
 from shared.contracts import SEGMENT_TRAIN_PREDICTION
 from shared.models.predictions import PredictionRun
 from shared.outbox import enqueue
-from shared.reliable import Subject
 from shared.runs import TERMINAL, ArtifactMetadata, RunBook, RunCancelled, RunKind, RunStatus
 
 PREDICTION = RunKind("prediction", lock_class=0x5E7)
@@ -143,31 +142,13 @@ def load_request(session: Session, run_id: int) -> PredictionRequest | None:
     return PredictionRequest(row.id, row.tenant_id, PredictionParams.model_validate(row.params))
 
 
-def mark_running(session: Session, run_id: int) -> bool:
-    return _BOOK.start(session, run_id)
-
-
-def mark_cancelled(session: Session, run_id: int) -> bool:
-    return _BOOK.stop(session, run_id)
-
-
-def give_up(session: Session, subject: Subject, reason: str) -> None:
-    """The training long job's end when it raised or its worker kept dying."""
-    _BOOK.fail(session, subject.subject_id, reason)
-
-
-_PROGRESS = text(
-    "UPDATE prediction_run SET progress = :p, metrics = CASE WHEN"
-    " jsonb_typeof(metrics) = 'object' THEN metrics ELSE '{}' END"
-    " || jsonb_build_object('stage', CAST(:stage AS text)) WHERE id = :run"
-)
-
-
-def stage_done(session: Session, run_id: int, value: float, stage: str) -> None:
-    """A stage boundary: its progress, or `shared.runs.RunCancelled` when the run was
-    asked to stop meanwhile."""
-    _BOOK.checkpoint(session, run_id)
-    session.execute(_PROGRESS, {"run": run_id, "p": value, "stage": stage})
+mark_running = _BOOK.start
+mark_cancelled = _BOOK.stop
+# The training long job's end when it raised or its worker kept dying.
+give_up = _BOOK.give_up
+# A stage boundary: its progress, or `shared.runs.RunCancelled` when the run was asked
+# to stop meanwhile.
+stage_done = _BOOK.stage_done
 
 
 def _json(value: Any) -> Any:

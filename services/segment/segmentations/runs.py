@@ -26,7 +26,6 @@ from shared.contracts import SEGMENT_TRAIN_SEGMENTATION
 from shared.contracts.rules import SegmentProfile, SegmentRules, SegmentStats
 from shared.models.segments import Segment, SegmentationRun
 from shared.outbox import enqueue
-from shared.reliable import Subject
 from shared.runs import TERMINAL, ArtifactMetadata, RunBook, RunCancelled, RunKind, RunStatus
 
 SEGMENTATION = RunKind("segmentation", lock_class=0x5E6)
@@ -179,46 +178,21 @@ def lock_status(session: Session, *, tenant_id: int, run_id: int) -> RunStatus |
     return None if status is None else RunStatus(status)
 
 
-def mark_running(session: Session, run_id: int) -> bool:
-    return _BOOK.start(session, run_id)
-
-
-def mark_failed(session: Session, run_id: int, error: str) -> bool:
-    return _BOOK.fail(session, run_id, error)
+mark_running = _BOOK.start
+mark_failed = _BOOK.fail
+# The trainer stopped at a stage boundary of a run being cancelled.
+mark_cancelled = _BOOK.stop
+# The training long job's end when it raised or its worker kept dying.
+give_up = _BOOK.give_up
+# How far the run got, shown by the API while it trains (the stage in ``metrics``);
+# `stage_done` also raises `shared.runs.RunCancelled` when it was asked to stop meanwhile.
+progress = _BOOK.progress
+stage_done = _BOOK.stage_done
 
 
 def cancel(session: Session, run_id: int) -> RunStatus | None:
     """Ask the run to stop (`shared.runs.RunBook.cancel`); None when it is finished."""
     return _BOOK.cancel(session, run_id)
-
-
-def mark_cancelled(session: Session, run_id: int) -> bool:
-    """The trainer stopped at a stage boundary of a run being cancelled."""
-    return _BOOK.stop(session, run_id)
-
-
-def give_up(session: Session, subject: Subject, reason: str) -> None:
-    """The training long job's end when it raised or its worker kept dying."""
-    mark_failed(session, subject.subject_id, reason)
-
-
-_PROGRESS = text(
-    "UPDATE segmentation_run SET progress = :p, metrics = CASE WHEN"
-    " jsonb_typeof(metrics) = 'object' THEN metrics ELSE '{}' END"
-    " || jsonb_build_object('stage', CAST(:stage AS text)) WHERE id = :run"
-)
-
-
-def progress(session: Session, run_id: int, value: float, stage: str) -> None:
-    """How far the run got, shown by the API while it trains (the stage in ``metrics``)."""
-    session.execute(_PROGRESS, {"run": run_id, "p": value, "stage": stage})
-
-
-def stage_done(session: Session, run_id: int, value: float, stage: str) -> None:
-    """A stage boundary of the training: its progress, or `shared.runs.RunCancelled`
-    when the run was asked to stop meanwhile."""
-    _BOOK.checkpoint(session, run_id)
-    progress(session, run_id, value, stage)
 
 
 def _json(value: Any) -> Any:
