@@ -47,6 +47,9 @@ bench: install ## Run every benchmark; each rewrites its section of bench/RESULT
 	$(UV) run python -m bench.personalize
 	$(UV) run python -m bench.recommend
 	$(UV) run python -m bench.attribution
+	$(UV) run python -m bench.predictions
+	$(UV) run python -m bench.anomalies
+	$(UV) run python -m bench.clv_split
 
 chaos: install ## Every process killed, paused, Redis and PostgreSQL restarted under load; the ledger
 	SEGMENTA_CHAOS=full $(UV) run pytest -m chaos -s tests/chaos
