@@ -20,6 +20,10 @@ _TOP = text(
     WHERE s.run_id = :run ORDER BY s.probability DESC, s.customer_pk LIMIT :n
     """
 )
+_BASELINES = {
+    "recency_only": "recency alone",
+    "bgnbd_expected_purchases": "BG/NBD expected purchases",
+}
 
 
 def train_churn(segment_url: str, key: str, *, timeout_s: float = 900) -> dict[str, Any]:
@@ -51,14 +55,7 @@ def _reason(reason: dict[str, Any]) -> str:
 
 def churn_risks_table(engine: Engine, run: dict[str, Any], *, top: int = 10) -> Table:
     """The run's ``top`` highest churn probabilities, with their reasons."""
-    figures = run.get("metrics") or {}
-    baselines = figures.get("baselines") or {}
-    recency = (baselines.get("recency_only") or {}).get("auc")
-    title = (
-        f"Top churn risks (run {run['id']}: AUC {figures.get('auc')}, recency alone "
-        f"{recency}, ECE {figures.get('ece')}, {figures.get('calibration')} calibration)"
-    )
-    table = Table("customer", "P(churn)", "top reasons", title=title)
+    table = Table("customer", "P(churn)", "top reasons", title=report_title(run))
     with engine.connect() as connection:
         for customer_id, probability, reasons in connection.execute(
             _TOP, {"run": run["id"], "n": top}
@@ -69,6 +66,23 @@ def churn_risks_table(engine: Engine, run: dict[str, Any], *, top: int = 10) -> 
                 "; ".join(_reason(reason) for reason in reasons or []),
             )
     return table
+
+
+def report_title(run: dict[str, Any]) -> str:
+    """What the run served and how it measured against the baselines."""
+    figures = run.get("metrics") or {}
+    baselines = figures.get("baselines") or {}
+    auc = {name: (baselines.get(name) or {}).get("auc") for name in _BASELINES}
+    against = ", ".join(f"{label} {auc[name]}" for name, label in _BASELINES.items())
+    served = figures.get("served", "model")
+    scores = (
+        f"AUC {figures.get('auc')} against {against}"
+        if served == "model"
+        else f"serving the baseline {_BASELINES.get(served, served)} ({against}): the boosted "
+        "model ranked the validation customers worse"
+    )
+    calibration = f"ECE {figures.get('ece')}, {figures.get('calibration')} calibration"
+    return f"Top churn risks (run {run['id']}: {scores}; {calibration})"
 
 
 def churn_risks(segment_url: str, key: str, engine: Engine) -> Table | str:
