@@ -11,7 +11,7 @@ from services.segment.assignment.reasons import rule_reason, rule_reasons
 from services.segment.modeling import Segmenter
 from services.segment.training.result import _record
 from shared.contracts.rules import SegmentRules
-from tests.segment.test_modeling import FEATURES, make_customers
+from tests.segment.modeling.population import FEATURES, make_customers
 
 pytestmark = pytest.mark.unit
 
