@@ -54,15 +54,9 @@ CREATE TABLE opaque_id_key (
 );
 INSERT INTO opaque_id_key (secret) VALUES (gen_random_uuid()::text || gen_random_uuid()::text);
 
--- One Feistel round's 24 pseudo-random bits.
-CREATE FUNCTION opaque_id_round(secret text, domain text, round integer, half bigint)
-RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT ('x' || left(encode(sha256(convert_to(
-        secret || '/' || domain || '/' || round || '/' || half, 'UTF8')), 'hex'), 6)
-    )::bit(24)::bigint
-$$;
-
--- A permutation of [0, 2^48) per domain, and its inverse.
+-- A permutation of [0, 2^48) per domain, and its inverse: a Feistel network whose round
+-- function is the first 24 bits of SHA-256(secret/domain/round/half). The rounds are
+-- written inline: a SQL function called from PL/pgSQL is planned again on every call.
 CREATE FUNCTION opaque_id_permute(n bigint, domain text, inverse boolean)
 RETURNS bigint LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
 DECLARE
@@ -71,17 +65,19 @@ DECLARE
     r bigint := n & 16777215;
     t bigint;
 BEGIN
-    SELECT secret INTO STRICT k FROM opaque_id_key;
+    SELECT secret || '/' || domain || '/' INTO STRICT k FROM opaque_id_key;
     IF NOT inverse THEN
         FOR i IN 0..3 LOOP
             t := r;
-            r := l # opaque_id_round(k, domain, i, r);
+            r := l # ('x' || left(encode(sha256(convert_to(k || i || '/' || r, 'UTF8')), 'hex'),
+                                 6))::bit(24)::bigint;
             l := t;
         END LOOP;
     ELSE
         FOR i IN REVERSE 3..0 LOOP
             t := l;
-            l := r # opaque_id_round(k, domain, i, l);
+            l := r # ('x' || left(encode(sha256(convert_to(k || i || '/' || l, 'UTF8')), 'hex'),
+                                 6))::bit(24)::bigint;
             r := t;
         END LOOP;
     END IF;
@@ -161,6 +157,5 @@ def downgrade() -> None:
         )
     op.execute(
         "DROP FUNCTION opaque_id_inverse(bigint, text); DROP FUNCTION opaque_id(bigint, text);"
-        " DROP FUNCTION opaque_id_permute(bigint, text, boolean);"
-        " DROP FUNCTION opaque_id_round(text, text, integer, bigint); DROP TABLE opaque_id_key;"
+        " DROP FUNCTION opaque_id_permute(bigint, text, boolean); DROP TABLE opaque_id_key;"
     )
