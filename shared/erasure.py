@@ -21,7 +21,7 @@ from typing import Final
 from celery import shared_task
 from pydantic import BaseModel, Field
 from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from shared.contracts import OutboxBatch, queue_for
 from shared.models import metadata
@@ -138,7 +138,7 @@ def _pending_pk(session: Session, tenant_id: int, hashed: str) -> int | None:
             ErasureRequest.subject_hash == hashed,
             ErasureRequest.subject_pk.is_not(None),  # type: ignore[union-attr]
         )
-        .order_by(ErasureRequest.id.desc())  # type: ignore[union-attr]
+        .order_by(col(ErasureRequest.requested_at).desc(), col(ErasureRequest.id).desc())
     ).first()
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text, UniqueConstr
 from sqlmodel import AutoString, Field, SQLModel
 
 from shared.models.base import (
+    clock_field,
     customer_fk_field,
-    id_field,
     jsonb_field,
+    opaque_id_field,
     tenant_field,
     timestamp_field,
 )
@@ -32,7 +33,7 @@ class AnomalyRun(SQLModel, table=True):
     __tablename__ = "anomaly_run"
     __table_args__ = (Index("ix_anomaly_run_tenant_created", "tenant_id", "created_at"),)
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("anomaly_run")
     tenant_id: int = tenant_field()
     # Stored as text (a new status needs no migration); written only as a RunStatus.
     status: RunStatus = Field(sa_column=Column(AutoString(16), nullable=False))
@@ -43,7 +44,7 @@ class AnomalyRun(SQLModel, table=True):
     seed: int = Field(default=0, sa_type=BigInteger)
     progress: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     error: str | None = None
-    created_at: datetime | None = timestamp_field(server_now=True)
+    created_at: datetime | None = clock_field()
     started_at: datetime | None = timestamp_field(nullable=True)
     finished_at: datetime | None = timestamp_field(nullable=True)
 
@@ -58,10 +59,10 @@ class AnomalyFlag(SQLModel, table=True):
     __tablename__ = "anomaly_flag"
     __table_args__ = (
         UniqueConstraint("run_id", "customer_pk", "kind"),
-        Index("ix_anomaly_flag_tenant_detected", "tenant_id", "detected_at"),
+        Index("ix_anomaly_flag_tenant_detected", "tenant_id", "detected_at", "id"),
     )
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("anomaly_flag")
     tenant_id: int = tenant_field()
     customer_pk: int = customer_fk_field()
     run_id: int = _run_fk()
@@ -72,7 +73,7 @@ class AnomalyFlag(SQLModel, table=True):
     expected: float | None = None
     window_start: datetime = timestamp_field()
     window_end: datetime = timestamp_field()
-    detected_at: datetime | None = timestamp_field(server_now=True)
+    detected_at: datetime | None = clock_field()
 
 
 class SegmentAlert(SQLModel, table=True):
@@ -84,7 +85,7 @@ class SegmentAlert(SQLModel, table=True):
         Index("ix_segment_alert_tenant_detected", "tenant_id", "detected_at"),
     )
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("segment_alert")
     tenant_id: int = tenant_field()
     run_id: int = _run_fk()
     segmentation_run_id: int = Field(sa_type=BigInteger)
@@ -96,4 +97,4 @@ class SegmentAlert(SQLModel, table=True):
     upper: float
     size: float
     reason: str = Field(sa_column=Column(Text, nullable=False))
-    detected_at: datetime | None = timestamp_field(server_now=True)
+    detected_at: datetime | None = clock_field()

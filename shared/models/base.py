@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, MetaData, func
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, MetaData, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -26,6 +26,18 @@ def utcnow() -> datetime:
 
 def id_field() -> Any:
     return Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+
+
+def opaque_id_field(table: str) -> Any:
+    """The primary key of a table whose ids tenants see: a keyed permutation of the
+    table's sequence (``opaque_id()``, made by the opaque-ids migration), so an id says
+    nothing about how many rows other tenants made. Postgres computes it on every insert,
+    ORM or plain SQL; the ORM reads it back with RETURNING."""
+    default = text(f"opaque_id(nextval('{table}_id_seq'), '{table}')")
+    return Field(
+        default=None,
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, server_default=default),
+    )
 
 
 def tenant_field() -> Any:
@@ -54,6 +66,18 @@ def timestamp_field(*, nullable: bool = False, server_now: bool = False) -> Any:
             DateTime(timezone=True),
             nullable=nullable,
             server_default=func.now() if server_now else None,
+        ),
+    )
+
+
+def clock_field() -> Any:
+    """When the row was inserted, by the clock rather than the transaction's start (as
+    ``now()`` would be): rows inserted by one transaction keep their order. It orders the
+    lists whose ids are opaque (``opaque_id_field``)."""
+    return Field(
+        default=None,
+        sa_column=Column(
+            DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()
         ),
     )
 

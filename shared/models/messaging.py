@@ -9,10 +9,12 @@ from sqlalchemy import BigInteger, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from shared.models.base import (
+    clock_field,
     counter_field,
     customer_fk_field,
     id_field,
     jsonb_field,
+    opaque_id_field,
     tenant_field,
     timestamp_field,
 )
@@ -78,11 +80,11 @@ class ErasureRequest(SQLModel, table=True):
 
     __tablename__ = "erasure_request"
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("erasure_request")
     tenant_id: int = tenant_field()
     subject_hash: str = Field(max_length=64, index=True)
     subject_pk: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     status: str = Field(max_length=16)
     stores: dict[str, Any] | None = jsonb_field()
-    requested_at: datetime | None = timestamp_field(server_now=True)
+    requested_at: datetime | None = clock_field()
     completed_at: datetime | None = timestamp_field(nullable=True)

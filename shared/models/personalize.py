@@ -24,9 +24,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import AutoString, Field, SQLModel
 
 from shared.models.base import (
+    clock_field,
     customer_fk_field,
     id_field,
     jsonb_field,
+    opaque_id_field,
     tenant_field,
     timestamp_field,
 )
@@ -135,7 +137,7 @@ class Decision(SQLModel, table=True):
     # What the policy chose among: evaluating another policy on this log needs it.
     eligible: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     policy_version: int | None = None
-    experiment_id: int | None = None
+    experiment_id: int | None = Field(default=None, sa_type=BigInteger)
     arm: str | None = Field(default=None, max_length=64)
     personalised: bool = True
     # The bandit's algorithm, and the customer's numeric context where it read one
@@ -185,14 +187,14 @@ class Experiment(SQLModel, table=True):
 
     __tablename__ = "experiment"
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("experiment")
     tenant_id: int = tenant_field()
     name: str = Field(max_length=128)
     placement: str = Field(max_length=64)
     arms: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
     metric: str = Field(default="conversion", max_length=16)
     status: ExperimentStatus = Field(sa_column=Column(AutoString(16), nullable=False))
-    started_at: datetime | None = timestamp_field(server_now=True)
+    started_at: datetime | None = clock_field()
     stopped_at: datetime | None = timestamp_field(nullable=True)
 
 

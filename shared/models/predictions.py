@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, text
 from sqlmodel import AutoString, Field, SQLModel
 
-from shared.models.base import id_field, jsonb_field, tenant_field, timestamp_field
+from shared.models.base import (
+    clock_field,
+    jsonb_field,
+    opaque_id_field,
+    tenant_field,
+    timestamp_field,
+)
 from shared.runs import RunStatus
 
 
@@ -33,10 +39,10 @@ class PredictionRun(SQLModel, table=True):
             unique=True,
             postgresql_where=text("active"),
         ),
-        Index("ix_prediction_run_tenant", "tenant_id", "id"),
+        Index("ix_prediction_run_tenant", "tenant_id", "created_at", "id"),
     )
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("prediction_run")
     tenant_id: int = tenant_field()
     status: RunStatus = Field(sa_column=Column(AutoString(16), nullable=False))
     model: str = Field(max_length=32)
@@ -52,7 +58,7 @@ class PredictionRun(SQLModel, table=True):
     active: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     progress: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     error: str | None = None
-    created_at: datetime | None = timestamp_field(server_now=True)
+    created_at: datetime | None = clock_field()
     started_at: datetime | None = timestamp_field(nullable=True)
     finished_at: datetime | None = timestamp_field(nullable=True)
 

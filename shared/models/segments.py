@@ -18,9 +18,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import AutoString, Field, SQLModel
 
 from shared.models.base import (
+    clock_field,
     customer_fk_field,
     id_field,
     jsonb_field,
+    opaque_id_field,
     tenant_field,
     timestamp_field,
 )
@@ -69,9 +71,10 @@ class SegmentationRun(SQLModel, table=True):
             unique=True,
             postgresql_where=text("active"),
         ),
+        Index("ix_segmentation_run_tenant_created", "tenant_id", "created_at", "id"),
     )
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("segmentation_run")
     tenant_id: int = tenant_field()
     # Stored as text (a new status needs no migration); written only as a RunStatus.
     status: RunStatus = Field(sa_column=Column(AutoString(16), nullable=False))
@@ -86,7 +89,7 @@ class SegmentationRun(SQLModel, table=True):
     active: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     progress: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     error: str | None = None
-    created_at: datetime | None = timestamp_field(server_now=True)
+    created_at: datetime | None = clock_field()
     started_at: datetime | None = timestamp_field(nullable=True)
     finished_at: datetime | None = timestamp_field(nullable=True)
     activated_at: datetime | None = timestamp_field(nullable=True)

@@ -9,7 +9,14 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, UniqueCons
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import AutoString, Field, SQLModel
 
-from shared.models.base import customer_fk_field, id_field, tenant_field, timestamp_field
+from shared.models.base import (
+    clock_field,
+    customer_fk_field,
+    id_field,
+    opaque_id_field,
+    tenant_field,
+    timestamp_field,
+)
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -21,14 +28,14 @@ class WebhookSubscription(SQLModel, table=True):
 
     __tablename__ = "webhook_subscription"
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("webhook_subscription")
     tenant_id: int = tenant_field()
     url: str = Field(max_length=2048)
     segment_keys: list[str] = Field(sa_column=Column(ARRAY(String(32)), nullable=False))
     secret: str = Field(max_length=128)
     description: str | None = Field(default=None, max_length=256)
     created_by: str | None = Field(default=None, max_length=128)
-    created_at: datetime | None = timestamp_field(server_now=True)
+    created_at: datetime | None = clock_field()
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -42,10 +49,10 @@ class WebhookDelivery(SQLModel, table=True):
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
         ),
-        Index("ix_webhook_delivery_subscription", "subscription_id", "id"),
+        Index("ix_webhook_delivery_subscription", "subscription_id", "created_at", "id"),
     )
 
-    id: int | None = id_field()
+    id: int | None = opaque_id_field("webhook_delivery")
     tenant_id: int = tenant_field()
     subscription_id: int = Field(
         sa_column=Column(
@@ -60,7 +67,7 @@ class WebhookDelivery(SQLModel, table=True):
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=512)
     delivered_at: datetime | None = timestamp_field(nullable=True)
-    created_at: datetime | None = timestamp_field(server_now=True)
+    created_at: datetime | None = clock_field()
 
 
 class WebhookDeliveryItem(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
+from shared.cursors import CursorDoesNotExist
 from shared.db import is_connectivity_error
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ def error_response(exc: Exception) -> JSONResponse | None:
         return _api_error_response(exc)
     if isinstance(exc, BodyTooLarge):
         return _api_error_response(body_too_large(exc.limit))
+    if isinstance(exc, CursorDoesNotExist):
+        errors = [{"field": exc.field, "message": "not a `next` cursor of this list"}]
+        return _api_error_response(ApiError(422, str(exc), errors=errors))
     if isinstance(exc, _UNAVAILABLE) or (
         isinstance(exc, DBAPIError) and is_connectivity_error(exc)
     ):
@@ -123,5 +127,5 @@ def _internal_error(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    for error in (ApiError, BodyTooLarge, DBAPIError, *_UNAVAILABLE):
+    for error in (ApiError, BodyTooLarge, CursorDoesNotExist, DBAPIError, *_UNAVAILABLE):
         app.add_exception_handler(error, _handle)

@@ -156,18 +156,18 @@ def test_flags_newest_first_with_filters_and_pages(
     assert len(recent["items"]) == 4
     one = segment_client.get("/v1/anomalies?customer_id=c-0001", headers=headers).json()
     assert sorted(i["kind"] for i in one["items"]) == ["refund_burst", "support_surge"]
-    seen: list[int] = []
+    seen: list[tuple[datetime, int]] = []
     before: int | None = None
     while True:
         params: dict[str, int] = {"limit": 2}
         if before:
             params["before"] = before
         page = segment_client.get("/v1/anomalies", params=params, headers=headers).json()
-        seen += [item["id"] for item in page["items"]]
+        seen += [(datetime.fromisoformat(i["detected_at"]), i["id"]) for i in page["items"]]
         if page["next"] is None:
             break
         before = page["next"]
-    assert seen == sorted(seen, reverse=True)
+    assert seen == sorted(seen, reverse=True)  # newest first; ids (opaque) break ties
     assert len(set(seen)) == 5
 
 

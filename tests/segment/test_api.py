@@ -364,7 +364,7 @@ def test_runs_newest_first_page_by_page(
     with session_scope(engine) as session:
         runs = [create_run(session, tenant_id=shop.shop.tenant_id) for _ in range(3)]
     extra = [run.id for run in runs if run.id is not None]
-    expected = sorted([shop.shop.run_id, shop.shop.previous_run_id, *extra], reverse=True)
+    expected = [*reversed(extra), shop.shop.run_id, shop.shop.previous_run_id]
     seen: list[int] = []
     before = None
     while True:

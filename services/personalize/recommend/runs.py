@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from services.personalize.recommend.settings import RecommendSettings
@@ -160,10 +160,12 @@ def due_tenants(session: Session, *, now: datetime, every: timedelta) -> list[in
 
 
 def latest_succeeded(session: Session, *, tenant_id: int) -> int | None:
+    # Ids are opaque (not in creation order): the latest is the last created.
     found = session.execute(
-        select(func.max(_RUN.id)).where(
-            _RUN.tenant_id == tenant_id, _RUN.status == str(RunStatus.SUCCEEDED)
-        )
+        select(_RUN.id)
+        .where(_RUN.tenant_id == tenant_id, _RUN.status == str(RunStatus.SUCCEEDED))
+        .order_by(_RUN.created_at.desc(), _RUN.id.desc())
+        .limit(1)
     )
     value = found.scalar_one_or_none()
     return None if value is None else int(value)

@@ -8,17 +8,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from shared.cursors import position
+
 _FLAGS = text(
     """
     SELECT f.id, c.customer_id, f.kind, f.reason, f.size, f.observed, f.expected,
            f.window_start, f.window_end, f.detected_at, f.run_id
     FROM anomaly_flag f JOIN customer c ON c.id = f.customer_pk
     WHERE f.tenant_id = :tenant
-      AND (CAST(:before AS bigint) IS NULL OR f.id < :before)
+      AND (CAST(:before_at AS timestamptz) IS NULL
+           OR (f.detected_at, f.id) < (:before_at, :before))
       AND (CAST(:since AS timestamptz) IS NULL OR f.detected_at >= :since)
       AND (CAST(:kind AS text) IS NULL OR f.kind = :kind)
       AND (CAST(:customer_id AS text) IS NULL OR c.customer_id = :customer_id)
-    ORDER BY f.id DESC LIMIT :limit
+    ORDER BY f.detected_at DESC, f.id DESC LIMIT :limit
     """
 )
 _ALERTS = text(
@@ -27,9 +30,9 @@ _ALERTS = text(
            expected, lower, upper, size, reason, detected_at, run_id
     FROM segment_alert
     WHERE tenant_id = :tenant
-      AND (CAST(:before AS bigint) IS NULL OR id < :before)
+      AND (CAST(:before_at AS timestamptz) IS NULL OR (detected_at, id) < (:before_at, :before))
       AND (CAST(:since AS timestamptz) IS NULL OR detected_at >= :since)
-    ORDER BY id DESC LIMIT :limit
+    ORDER BY detected_at DESC, id DESC LIMIT :limit
     """
 )
 _RUN = text(
@@ -72,6 +75,9 @@ def list_flags(
         "tenant": tenant_id,
         "limit": limit,
         "before": before,
+        "before_at": position(
+            session, table="anomaly_flag", tenant_id=tenant_id, cursor=before, field="before"
+        ),
         "since": since,
         "kind": kind,
         "customer_id": customer_id,
@@ -82,7 +88,16 @@ def list_flags(
 def list_alerts(
     session: Session, *, tenant_id: int, limit: int, before: int | None, since: datetime | None
 ) -> list[dict[str, Any]]:
-    params = {"tenant": tenant_id, "limit": limit, "before": before, "since": since}
+    before_at = position(
+        session, table="segment_alert", tenant_id=tenant_id, cursor=before, field="before"
+    )
+    params = {
+        "tenant": tenant_id,
+        "limit": limit,
+        "before": before,
+        "before_at": before_at,
+        "since": since,
+    }
     return [dict(row) for row in session.execute(_ALERTS, params).mappings()]
 
 

@@ -22,19 +22,21 @@ _PICTURES = text(
 _HISTORY = text(
     """
     SELECT * FROM (
-        SELECT r.id, r.finished_at, r.active, r.metrics -> 'ari_previous' AS ari_previous,
+        SELECT r.id, r.created_at, r.finished_at, r.active,
+               r.metrics -> 'ari_previous' AS ari_previous,
                coalesce(jsonb_object_agg(s.key, s.size) FILTER (WHERE s.key IS NOT NULL),
                         '{}'::jsonb) AS sizes
         FROM segmentation_run r LEFT JOIN segment s ON s.run_id = r.id
         WHERE r.tenant_id = :tenant AND r.status = :succeeded_status
-        GROUP BY r.id ORDER BY r.id DESC LIMIT :limit
-    ) recent ORDER BY id
+        GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT :limit
+    ) recent ORDER BY created_at, id
     """
 )
 _RECENT = text(
     """
     SELECT id, status, progress, algorithm, created_at, finished_at, active, error
-    FROM segmentation_run WHERE tenant_id = :tenant ORDER BY id DESC LIMIT :limit
+    FROM segmentation_run WHERE tenant_id = :tenant ORDER BY created_at DESC, id DESC
+    LIMIT :limit
     """
 )
 # Whether /v1/segmentations/{id}/changes can compare two runs: both succeeded, on one

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from shared.cursors import position
+
 RUN_COLUMNS = """
     r.id, r.status, r.progress, r.model, r.as_of, r.horizon_days, r.feature_set, r.params,
     r.data_window, r.metrics, r.artifact, r.library_versions, r.seed, r.active, r.error,
@@ -17,8 +19,9 @@ _RUN = text(f"SELECT {RUN_COLUMNS} FROM prediction_run r WHERE r.tenant_id = :t 
 _RUNS = text(
     f"""
     SELECT {RUN_COLUMNS} FROM prediction_run r
-    WHERE r.tenant_id = :t AND (CAST(:before AS bigint) IS NULL OR r.id < :before)
-    ORDER BY r.id DESC LIMIT :limit
+    WHERE r.tenant_id = :t
+      AND (CAST(:before_at AS timestamptz) IS NULL OR (r.created_at, r.id) < (:before_at, :before))
+    ORDER BY r.created_at DESC, r.id DESC LIMIT :limit
     """
 )
 _SCORES = text(
@@ -66,7 +69,11 @@ def read_run(session: Session, *, tenant_id: int, run_id: int) -> dict[str, Any]
 def list_runs(
     session: Session, *, tenant_id: int, limit: int, before: int | None
 ) -> list[dict[str, Any]]:
-    rows = session.execute(_RUNS, {"t": tenant_id, "limit": limit, "before": before}).mappings()
+    before_at = position(
+        session, table="prediction_run", tenant_id=tenant_id, cursor=before, field="before"
+    )
+    params = {"t": tenant_id, "limit": limit, "before": before, "before_at": before_at}
+    rows = session.execute(_RUNS, params).mappings()
     return [{**row, "params": row["params"] or {}} for row in rows]
 
 

@@ -24,6 +24,7 @@ from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
 from services.segment.settings import SegmentSettings
 from shared.auth import Principal, Scope
+from shared.cursors import customer_after, customer_cursor
 from shared.db import session_scope
 from shared.runs import RunStatus
 from shared.web.deps import DatabaseDep, require
@@ -158,17 +159,19 @@ def _scored_run(session: Session, tenant_id: int, run_id: int) -> None:
 def _scores(engine: Engine, tenant_id: int, run_id: int, after: int, limit: int) -> ScorePage:
     with Session(engine) as session:
         _scored_run(session, tenant_id, run_id)
+        after_pk = customer_after(session, after, field="after")
         rows = repo.scores(
-            session, tenant_id=tenant_id, run_id=run_id, after=after, limit=limit + 1
+            session, tenant_id=tenant_id, run_id=run_id, after=after_pk, limit=limit + 1
         )
-    page = rows[:limit]
-    return ScorePage(
-        prediction_id=run_id,
-        items=[
-            ScorePublic.model_validate({**row, "reasons": row["reasons"] or []}) for row in page
-        ],
-        next=page[-1]["customer_pk"] if len(rows) > limit else None,
-    )
+        page = rows[:limit]
+        more = len(rows) > limit
+        return ScorePage(
+            prediction_id=run_id,
+            items=[
+                ScorePublic.model_validate({**row, "reasons": row["reasons"] or []}) for row in page
+            ],
+            next=customer_cursor(session, page[-1]["customer_pk"]) if more else None,
+        )
 
 
 def _csv(engine: Engine, tenant_id: int, run_id: int) -> Iterator[bytes]:

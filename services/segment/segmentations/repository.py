@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from shared.cursors import position
+
 RUN_COLUMNS = """
     r.id, r.status, r.progress, r.algorithm, r.feature_set, r.params, r.data_window,
     r.metrics, r.library_versions, r.seed, r.active, r.error, r.created_at, r.started_at,
@@ -25,8 +27,9 @@ _RUN = text(
 _RUNS = text(
     f"""
     SELECT {RUN_COLUMNS} FROM segmentation_run r
-    WHERE r.tenant_id = :tenant AND (CAST(:before AS bigint) IS NULL OR r.id < :before)
-    ORDER BY r.id DESC LIMIT :limit
+    WHERE r.tenant_id = :tenant
+      AND (CAST(:before_at AS timestamptz) IS NULL OR (r.created_at, r.id) < (:before_at, :before))
+    ORDER BY r.created_at DESC, r.id DESC LIMIT :limit
     """
 )
 _SEGMENT_SUMMARIES = text(
@@ -54,8 +57,11 @@ def read_run(session: Session, *, tenant_id: int, run_id: int) -> dict[str, Any]
 def list_runs(
     session: Session, *, tenant_id: int, limit: int, before: int | None
 ) -> list[dict[str, Any]]:
-    """The tenant's runs, newest first, older than ``before`` when given."""
-    params = {"tenant": tenant_id, "limit": limit, "before": before}
+    """The tenant's runs, newest first, older than run ``before`` when given."""
+    before_at = position(
+        session, table="segmentation_run", tenant_id=tenant_id, cursor=before, field="before"
+    )
+    params = {"tenant": tenant_id, "limit": limit, "before": before, "before_at": before_at}
     rows = [dict(row) for row in session.execute(_RUNS, params).mappings()]
     return _with_segments(session, rows)
 

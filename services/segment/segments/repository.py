@@ -33,11 +33,11 @@ _MEMBERS = text(
 _SIZES = text(
     """
     SELECT * FROM (
-        SELECT r.id AS segmentation_id, r.finished_at, r.active, s.name, s.size
+        SELECT r.id AS segmentation_id, r.created_at, r.finished_at, r.active, s.name, s.size
         FROM segment s JOIN segmentation_run r ON r.id = s.run_id
         WHERE s.tenant_id = :tenant AND s.key = :key AND r.status = :succeeded_status
-        ORDER BY r.id DESC LIMIT :runs
-    ) recent ORDER BY segmentation_id
+        ORDER BY r.created_at DESC, r.id DESC LIMIT :runs
+    ) recent ORDER BY created_at, segmentation_id
     """
 )
 _FLOWS = text(

@@ -22,6 +22,7 @@ from services.segment.segments.schemas import (
     segment_public,
 )
 from shared.auth import Principal, Scope
+from shared.cursors import customer_after, customer_cursor
 from shared.web.deps import DatabaseDep, require
 from shared.web.errors import ApiError
 
@@ -88,13 +89,15 @@ def _read_members(engine: Engine, tenant_id: int, key: str, after: int, limit: i
             raise ApiError(404, NO_ACTIVE_RUN)
         if not repo.segment_in_run(session, tenant_id=tenant_id, run_id=run["id"], key=key):
             raise _unknown_segment(key)
-        rows = repo.members(session, tenant_id=tenant_id, key=key, after=after, limit=limit + 1)
-    page = rows[:limit]
-    return MembersPage(
-        segment_key=key,
-        items=[MemberPublic.model_validate(row) for row in page],
-        next=page[-1]["customer_pk"] if len(rows) > limit else None,
-    )
+        after_pk = customer_after(session, after, field="after")
+        rows = repo.members(session, tenant_id=tenant_id, key=key, after=after_pk, limit=limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return MembersPage(
+            segment_key=key,
+            items=[MemberPublic.model_validate(row) for row in page],
+            next=customer_cursor(session, page[-1]["customer_pk"]) if more else None,
+        )
 
 
 @router.get(

@@ -112,7 +112,12 @@ async def delete_webhook(
 
 
 def _deliveries(
-    engine: Engine, tenant_id: int, webhook_id: int, status: str | None, before: int, limit: int
+    engine: Engine,
+    tenant_id: int,
+    webhook_id: int,
+    status: str | None,
+    before: int | None,
+    limit: int,
 ) -> DeliveryPage:
     with Session(engine) as session:
         try:
@@ -147,7 +152,7 @@ async def read_webhook_deliveries(
     principal: AdminDep,
     database: DatabaseDep,
     status: Annotated[DeliveryStatus | None, Query(description="only this status")] = None,
-    before: Annotated[int, Query(ge=1, le=2**63 - 1, description="a `next` cursor")] = 2**63 - 1,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="a `next` cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
     return await database.run(

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from services.segment.segmentations.repository import active_run
 from services.segment.webhooks.schemas import WebhookCreate
 from services.segment.webhooks.signing import new_secret
+from shared.cursors import position
 from shared.models import Segment, WebhookSubscription
 
 
@@ -54,7 +55,7 @@ def list_subscriptions(session: Session, *, tenant_id: int) -> list[WebhookSubsc
     query = (
         select(WebhookSubscription)
         .where(WebhookSubscription.tenant_id == tenant_id)
-        .order_by(col(WebhookSubscription.id))
+        .order_by(col(WebhookSubscription.created_at), col(WebhookSubscription.id))
     )
     return list(session.exec(query))
 
@@ -79,9 +80,11 @@ _DELIVERIES = text(
            CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
            (SELECT count(*) FROM webhook_delivery_item i WHERE i.delivery_id = d.id) AS changes
     FROM webhook_delivery d
-    WHERE d.tenant_id = :tenant AND d.subscription_id = :subscription AND d.id < :before
+    WHERE d.tenant_id = :tenant AND d.subscription_id = :subscription
+      AND (CAST(:before_at AS timestamptz) IS NULL
+           OR (d.created_at, d.id) < (:before_at, :before))
       AND (CAST(:status AS text) IS NULL OR d.status = :status)
-    ORDER BY d.id DESC
+    ORDER BY d.created_at DESC, d.id DESC
     LIMIT :limit
     """
 )
@@ -93,16 +96,19 @@ def deliveries(
     tenant_id: int,
     webhook_id: int,
     status: str | None,
-    before: int,
+    before: int | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Newest first, ids below ``before``."""
+    """Newest first, older than delivery ``before`` when given."""
     get_subscription(session, tenant_id=tenant_id, webhook_id=webhook_id)
     params = {
         "tenant": tenant_id,
         "subscription": webhook_id,
         "status": status,
         "before": before,
+        "before_at": position(
+            session, table="webhook_delivery", tenant_id=tenant_id, cursor=before, field="before"
+        ),
         "limit": limit,
     }
     return [dict(row) for row in session.execute(_DELIVERIES, params).mappings()]
