@@ -32,6 +32,8 @@ TICK_ENV = {
     "SEGMENTA_WEBHOOK_BACKOFF_MAX_S": "1",
     "SEGMENTA_WEBHOOK_MAX_ATTEMPTS": "100",
     "SEGMENTA_SEGMENT_RETRAIN_EVERY_S": "0",
+    # The receiver listens on 127.0.0.1, refused by default.
+    "SEGMENTA_WEBHOOK_ALLOW_PRIVATE": "true",
 }
 
 
@@ -59,9 +61,17 @@ def segment_worker(
         stack_env,
         logs / "beat.log",
     )
+    stack.start_api("services.segment.main:app")
     yield stack
     beat.stop()
     stack.stop()
+
+
+@pytest.fixture
+def segment_client(segment_worker: ServiceStack) -> Iterator[httpx.Client]:
+    """The stack's segment API (with ``webhook_allow_private``, as the worker)."""
+    with httpx.Client(base_url=segment_worker.api_url, timeout=60) as client:
+        yield client
 
 
 @pytest.fixture
