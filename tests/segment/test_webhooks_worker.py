@@ -20,7 +20,7 @@ from tests.conftest import MakeKey
 from tests.segment.builders import add_history, create_customer, create_run, create_segment
 from tests.support.erasure import erasure
 from tests.support.http import auth, tenant_of
-from tests.support.servers import Process
+from tests.support.servers import Process, start_api
 from tests.support.stack import ServiceStack, wait_until
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
@@ -38,10 +38,29 @@ TICK_ENV = {
 
 
 @pytest.fixture(scope="module")
-def segment_worker(
+def private_hooks_api(
     env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The segment API with ``webhook_allow_private``, as the worker below (the shared
+    one keeps the default, which refuses the receiver's address)."""
+    log = tmp_path_factory.mktemp("webhook-api") / "api.log"
+    process, base = start_api(env | TICK_ENV, log, app="services.segment.main:app")
+    yield base
+    process.stop()
+
+
+@pytest.fixture
+def segment_client(private_hooks_api: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=private_hooks_api, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def segment_worker(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, private_hooks_api: str
 ) -> Iterator[ServiceStack]:
-    """The outbox relay, the segment worker, and beat sending the delivery tick."""
+    """The outbox relay, the segment worker, and beat sending the delivery tick (started
+    after the API: starting all at once can take the API past its start-up limit)."""
     logs = tmp_path_factory.mktemp("webhook-stack")
     stack_env = env | TICK_ENV
     stack = ServiceStack("segment", stack_env, logs)
@@ -61,17 +80,9 @@ def segment_worker(
         stack_env,
         logs / "beat.log",
     )
-    stack.start_api("services.segment.main:app")
     yield stack
     beat.stop()
     stack.stop()
-
-
-@pytest.fixture
-def segment_client(segment_worker: ServiceStack) -> Iterator[httpx.Client]:
-    """The stack's segment API (with ``webhook_allow_private``, as the worker)."""
-    with httpx.Client(base_url=segment_worker.api_url, timeout=60) as client:
-        yield client
 
 
 @pytest.fixture
