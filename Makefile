@@ -50,6 +50,7 @@ bench: install ## Run every benchmark; each rewrites its section of bench/RESULT
 	$(UV) run python -m bench.predictions
 	$(UV) run python -m bench.anomalies
 	$(UV) run python -m bench.clv_split
+	$(UV) run python -m bench.key_flood
 
 chaos: install ## Every process killed, paused, Redis and PostgreSQL restarted under load; the ledger
 	SEGMENTA_CHAOS=full $(UV) run pytest -m chaos -s tests/chaos

@@ -8,7 +8,9 @@ on these pieces:
 * `RunKind`: a kind's name and advisory-lock class; ``kind.single_runner(engine, tenant)``
   lets one run of a tenant work at a time (`RunBusyError` for the others),
   ``kind.admit`` keeps a tenant under its limit of runs in flight (`RunLimitReached`),
-  ``kind.try_scheduler_lock`` lets one scheduler of the kind work at a time.
+  ``kind.try_scheduler_lock`` lets one scheduler of the kind work at a time,
+  ``kind.cancel`` answers a request to cancel a tenant's run (`RunDoesNotExist`,
+  `RunFinished`), the same for every kind's ``POST .../{id}/cancel``.
 * `RunBook`: the status transitions of a run table (pending → running → succeeded or
   failed; pending → cancelled, or running → cancelling → cancelled at the job's next
   stage boundary), each a guarded ``UPDATE`` so a late or repeated call cannot undo a
@@ -79,6 +81,22 @@ class RunCancelled(Exception):  # noqa: N818 (an instruction to the job, not an 
         self.run_id = run_id
 
 
+class RunDoesNotExist(LookupError):  # noqa: N818 (the project names errors XDoesNotExist)
+    """No run of the kind with this id for the tenant (another tenant's is not told apart)."""
+
+    def __init__(self, kind: str, run_id: int) -> None:
+        super().__init__(f"no {kind} run {run_id}")
+        self.kind, self.run_id = kind, run_id
+
+
+class RunFinished(RuntimeError):  # noqa: N818
+    """The run to cancel is finished already (succeeded, failed or cancelled)."""
+
+    def __init__(self, kind: str, run_id: int, status: RunStatus) -> None:
+        super().__init__(f"{kind} run {run_id} is {status} already; nothing to cancel")
+        self.kind, self.run_id, self.status = kind, run_id, status
+
+
 class RunLimitReached(Exception):  # noqa: N818
     """The tenant has ``limit`` runs of the kind pending or running: no new one now."""
 
@@ -139,6 +157,19 @@ class RunKind:
         if book.in_flight(session, tenant_id) >= limit:
             raise RunLimitReached(self.name, limit, retry_after_s=self.busy_retry_s)
 
+    def cancel(self, session: Session, book: RunBook, *, tenant_id: int, run_id: int) -> RunStatus:
+        """A tenant's request to cancel its run: a pending one is cancelled at once, a
+        running one is being cancelled until its job reaches a stage boundary; the run's
+        status after the request. `RunDoesNotExist` for an unknown id or another tenant's
+        run, `RunFinished` for a finished one."""
+        status = book.lock_status(session, tenant_id=tenant_id, run_id=run_id)
+        if status is None:
+            raise RunDoesNotExist(self.name, run_id)
+        after = book.cancel(session, run_id)
+        if after is None:
+            raise RunFinished(self.name, run_id, status)
+        return after
+
     def try_scheduler_lock(self, session: Session) -> bool:
         """Whether this session is the kind's one scheduler until its transaction ends
         (several beats, or a manual trigger beside one, may call the scheduler at once)."""
@@ -169,6 +200,17 @@ class RunBook:
 
     def status(self, session: Session, run_id: int) -> RunStatus | None:
         found = session.execute(select(self.table.c.status).where(self.table.c.id == run_id))
+        value = found.scalar_one_or_none()
+        return None if value is None else RunStatus(value)
+
+    def lock_status(self, session: Session, *, tenant_id: int, run_id: int) -> RunStatus | None:
+        """The tenant's run's status, its row locked until the transaction ends; None if
+        absent (or another tenant's)."""
+        found = session.execute(
+            select(self.table.c.status)
+            .where(self.table.c.tenant_id == tenant_id, self.table.c.id == run_id)
+            .with_for_update()
+        )
         value = found.scalar_one_or_none()
         return None if value is None else RunStatus(value)
 

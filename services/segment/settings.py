@@ -54,6 +54,9 @@ class SegmentSettings(Settings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_tick_budget_s: float = Field(default=20.0, gt=0)
     webhook_lookback_s: int = Field(default=24 * 3600, ge=60)
+    # Receivers on loopback, private or link-local addresses are refused (SSRF) unless
+    # this is set: for on-premise receivers on a private network, and tests.
+    webhook_allow_private: bool = False
     # Scheduled anomaly detection (Celery beat), in seconds; 0 turns it off.
     segment_anomaly_every_s: int = Field(default=24 * 3600, ge=0)
     # A customer with one order, first placed fewer days ago than this, gets no CLV (null,

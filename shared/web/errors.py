@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from shared.cursors import CursorDoesNotExist
 from shared.db import is_connectivity_error
+from shared.runs import RunFinished
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ def body_too_large(limit: int) -> ApiError:
         f"request body is larger than {limit} bytes",
         errors=[{"field": "body", "message": f"exceeds {limit} bytes"}],
     )
+
+
+def run_finished(exc: RunFinished) -> ApiError:
+    """The answer to cancelling a finished run, of any kind: 409 naming its status."""
+    return ApiError(409, str(exc), errors=[{"field": "status", "message": str(exc.status)}])
 
 
 def _api_error_response(exc: ApiError) -> JSONResponse:

@@ -6,6 +6,7 @@ experiment for the last two days, and the conversions, all drawn from known rate
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,9 +15,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from redis import Redis
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.personalize.cache import recs_key, subject_hash
 from services.personalize.modeling.bandit import SegmentThompson
 from shared.auth import create_api_key
 from shared.db import session_scope
@@ -29,6 +32,7 @@ from shared.models.personalize import (
     Placement,
     PolicyRun,
 )
+from shared.models.recommend import RecommenderRun
 from shared.runs import RunStatus
 from tests.segment.builders import create_run, create_segment
 from tests.support.http import tenant_of
@@ -175,11 +179,76 @@ def seed_shop(session: Session, tenant_id: int) -> Seeded:
     return seeded
 
 
+# The recommender card's runs, oldest first; ``served`` is the latest succeeded.
+RECOMMENDER_FIGURES = {
+    "older": (0.081, 0.2034, 0.052, 0.121),  # precision, NDCG; popularity's precision, NDCG
+    "served": (0.094, 0.2311, 0.05, 0.12),
+}
+# One customer's served list: a product id and a reason that would be markup if the page
+# ever set them as HTML.
+RECOMMENDED_CUSTOMER = "c-7"
+RECOMMENDED_ITEMS = [
+    {
+        "product_id": "<img src=x id=injected>",
+        "score": 0.91,
+        "reason": "bought together with <b>Tent</b>",
+    },
+    {"product_id": "stove", "score": 0.5, "reason": "popular in your segment"},
+]
+
+
+def seed_recommender(session: Session, tenant_id: int) -> dict[str, int]:
+    """Two succeeded runs with their offline figures, a failed one and one running."""
+    now = datetime.now(UTC)
+    ids: dict[str, int] = {}
+    for n, (name, (precision, ndcg, pop_precision, pop_ndcg)) in enumerate(
+        RECOMMENDER_FIGURES.items()
+    ):
+        run = RecommenderRun(
+            tenant_id=tenant_id,
+            status=RunStatus.SUCCEEDED,
+            progress=1.0,
+            data_window={"customers": CUSTOMERS},
+            metrics={
+                "evaluation": {
+                    "k": 10,
+                    "test_users": 120 + n,
+                    "precision_at_10": precision,
+                    "ndcg_at_10": ndcg,
+                },
+                "baselines": {
+                    "popularity": {"precision_at_10": pop_precision, "ndcg_at_10": pop_ndcg}
+                },
+            },
+            created_at=now - timedelta(days=3 - n),
+            finished_at=now - timedelta(days=3 - n) + timedelta(minutes=2),
+        )
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        ids[name] = run.id
+    failed = RecommenderRun(
+        tenant_id=tenant_id,
+        status=RunStatus.FAILED,
+        progress=0.05,
+        error="no purchases to learn from",
+        finished_at=now - timedelta(hours=1),
+    )
+    running = RecommenderRun(tenant_id=tenant_id, status=RunStatus.RUNNING, progress=0.4)
+    for name, run in (("failed", failed), ("running", running)):
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        ids[name] = run.id
+    return ids
+
+
 @dataclass(frozen=True)
 class Dashboard:
     base: str  # the personalize API's URL
     key: str  # an admin key of the seeded tenant
     seeded: Seeded
+    recommender_runs: dict[str, int]
 
 
 def serve_seeded_dashboard(
@@ -190,10 +259,17 @@ def serve_seeded_dashboard(
     tenant = f"pdash-{uuid.uuid4().hex[:12]}"
     with session_scope(engine) as session:
         key = create_api_key(session, client="test", scopes=["admin"], tenant=tenant).key
+    tenant_id = tenant_of(engine, key)
     with session_scope(engine) as session:
-        seeded = seed_shop(session, tenant_of(engine, key))
+        seeded = seed_shop(session, tenant_id)
+    with session_scope(engine) as session:
+        runs = seed_recommender(session, tenant_id)
+    served = {"v": runs["served"], "items": RECOMMENDED_ITEMS}
+    subject = subject_hash(env["SEGMENTA_SECRET_KEY"], RECOMMENDED_CUSTOMER)
+    with Redis.from_url(env["SEGMENTA_REDIS_URL"]) as redis:
+        redis.set(recs_key(tenant_id, subject), json.dumps(served))
     process, base = start_api(
         env, tmp_path_factory.mktemp("pdash") / "api.log", app="services.personalize.main:app"
     )
-    yield Dashboard(base=base, key=key, seeded=seeded)
+    yield Dashboard(base=base, key=key, seeded=seeded, recommender_runs=runs)
     process.stop()

@@ -15,6 +15,7 @@ from tests.personalize.dashboard_shop import (
     DAYS,
     OFFERS,
     RATES,
+    RECOMMENDER_FIGURES,
     SEGMENT_NAMES,
     Dashboard,
     serve_seeded_dashboard,
@@ -111,7 +112,7 @@ def test_dashboard_data_needs_an_admin_key_and_valid_queries(
 ) -> None:
     admin = dashboard.key
     reader = make_key("segments:read", "offers:read")
-    for path in ("placements", "placements/home/offers", "experiments"):
+    for path in ("placements", "placements/home/offers", "experiments", "recommenders"):
         url = f"{dashboard.base}/v1/dashboard/{path}"
         assert httpx.get(url, headers=auth(reader)).status_code == 403
         assert httpx.get(url).status_code == 401
@@ -127,3 +128,49 @@ def test_dashboard_data_needs_an_admin_key_and_valid_queries(
     other = make_key("admin")
     listed = httpx.get(f"{dashboard.base}/v1/dashboard/placements", headers=auth(other)).json()
     assert listed["placements"] == []
+    assert httpx.get(f"{dashboard.base}/v1/dashboard/recommenders", headers=auth(other)).json() == {
+        "served": None,
+        "runs": [],
+    }
+
+
+def test_the_recommender_card_shows_the_latest_runs_against_popularity(
+    dashboard: Dashboard,
+) -> None:
+    runs = dashboard.recommender_runs
+    answer = httpx.get(f"{dashboard.base}/v1/dashboard/recommenders", headers=auth(dashboard.key))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["served"] == runs["served"]  # the latest succeeded, not the newest run
+    listed = {run["id"]: run for run in body["runs"]}
+    assert list(listed) == sorted(runs.values(), reverse=True)
+    for name, (precision, ndcg, pop_precision, pop_ndcg) in RECOMMENDER_FIGURES.items():
+        run = listed[runs[name]]
+        assert run["status"] == "succeeded"
+        assert (run["k"], run["customers"]) == (10, 300)
+        assert run["model"] == {"precision": precision, "ndcg": ndcg}
+        assert run["popularity"] == {"precision": pop_precision, "ndcg": pop_ndcg}
+    failed, running = listed[runs["failed"]], listed[runs["running"]]
+    assert (failed["status"], failed["error"], failed["model"]) == (
+        "failed",
+        "no purchases to learn from",
+        None,
+    )
+    assert (running["status"], running["progress"], running["finished_at"]) == (
+        "running",
+        0.4,
+        None,
+    )
+    two = httpx.get(
+        f"{dashboard.base}/v1/dashboard/recommenders",
+        params={"limit": 2},
+        headers=auth(dashboard.key),
+    ).json()
+    assert [run["id"] for run in two["runs"]] == [runs["running"], runs["failed"]]
+    bad = httpx.get(
+        f"{dashboard.base}/v1/dashboard/recommenders",
+        params={"limit": 0},
+        headers=auth(dashboard.key),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"].endswith("limit")

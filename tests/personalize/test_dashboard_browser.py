@@ -18,6 +18,8 @@ from sqlalchemy import Engine
 from tests.conftest import MakeKey
 from tests.personalize.dashboard_shop import (
     OFFERS,
+    RECOMMENDED_CUSTOMER,
+    RECOMMENDED_ITEMS,
     Dashboard,
     serve_seeded_dashboard,
 )
@@ -180,3 +182,40 @@ def test_dashboard_says_how_to_start(page: Page, dashboard: Dashboard, make_key:
     empty.wait_for(timeout=RENDER_TIMEOUT_MS)
     assert "No placement yet" in empty.inner_text()
     assert page.locator("#content").is_hidden()
+
+
+@needs_chromium
+def test_recommender_card_shows_runs_and_a_customers_list_as_text(
+    page: Page, dashboard: Dashboard, artifacts_dir: Path
+) -> None:
+    runs = dashboard.recommender_runs
+    sign_in(page, dashboard.base, dashboard.key)
+    card = page.locator("#recommender")
+    card.locator("#recommender-runs tbody tr").first.wait_for(timeout=RENDER_TIMEOUT_MS)
+    rows = card.locator("#recommender-runs tbody tr")
+    assert rows.count() == 4
+    served = rows.filter(has_text=f"#{runs['served']}")
+    assert "served" in served.inner_text()
+    assert "0.094 (popularity 0.05)" in served.inner_text()  # precision@10 against popularity
+    assert "0.231 (popularity 0.12)" in served.inner_text()  # NDCG@10
+    assert "no purchases to learn from" in rows.filter(has_text=f"#{runs['failed']}").inner_text()
+    assert "running 40.0%" in rows.filter(has_text=f"#{runs['running']}").inner_text()
+
+    page.locator("#recs-customer").fill(RECOMMENDED_CUSTOMER)
+    page.locator("#recs-form button[type=submit]").click()
+    items = page.locator("#recs-items tbody tr")
+    items.first.wait_for(timeout=RENDER_TIMEOUT_MS)
+    assert items.count() == len(RECOMMENDED_ITEMS)
+    first = items.first.inner_text()
+    # Markup in an id or a reason is shown as text, never made into elements.
+    assert str(RECOMMENDED_ITEMS[0]["product_id"]) in first
+    assert "bought together with <b>Tent</b>" in first
+    assert page.locator("#injected, #recommender b").count() == 0
+    answer = page.locator("#recs-answer").inner_text()
+    assert f"from run #{runs['served']}" in answer
+    card.screenshot(path=str(artifacts_dir / "personalize-dashboard-recommender.png"))
+
+    # A customer no run knows: the page says so instead of an empty table.
+    page.locator("#recs-customer").fill("nobody-known")
+    page.locator("#recs-form button[type=submit]").click()
+    page.locator("#recs-answer", has_text="nobody-known").wait_for(timeout=RENDER_TIMEOUT_MS)

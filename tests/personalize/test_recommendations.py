@@ -24,6 +24,7 @@ from shared.db import session_scope
 from tests.conftest import MakeKey
 from tests.support.http import auth, count, tenant_of
 from tests.support.servers import Process, service_queues, start_api, start_worker
+from tests.support.stack import wait_until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -319,3 +320,67 @@ def test_customers_with_little_history_get_their_segments_popular_products(
     served = rclient.get("/v1/recommendations/walk-in", params={"n": 4}, headers=auth(front))
     assert served.json()["model_version"] == run["id"]
     assert {i["product_id"] for i in served.json()["items"]} == set(CAMPING)
+
+
+def someone_waits_for_a_lock(engine: Engine) -> bool:
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with engine.connect() as connection:
+        return bool(connection.execute(text(sql)).scalar_one())
+
+
+def run_status(engine: Engine, run_id: int) -> Any:
+    sql = "SELECT status, started_at, progress, metrics FROM recommender_run WHERE id = :r"
+    with engine.connect() as connection:
+        return connection.execute(text(sql), {"r": run_id}).one()
+
+
+def test_a_run_is_cancelled_pending_at_once_running_at_its_next_stage(
+    rclient: httpx.Client, make_key: MakeKey, engine: Engine
+) -> None:
+    tenant_name = f"cancel-{uuid.uuid4().hex[:10]}"
+    admin = make_key("admin", tenant=tenant_name)
+    front = make_key("offers:read", tenant=tenant_name)
+    reader = make_key("segments:read", tenant=tenant_name)
+    shop_with_orders(engine, tenant_of(engine, admin))
+    with engine.connect() as holder:  # the worker's run waits in its first stage
+        holder.execute(text("LOCK TABLE order_line IN ACCESS EXCLUSIVE MODE"))
+        running = rclient.post("/v1/recommenders/runs", json={}, headers=auth(admin)).json()["id"]
+        wait_until(
+            lambda: (
+                run_status(engine, running).status == "running" and someone_waits_for_a_lock(engine)
+            ),
+            60,
+            "the run to wait for the purchases",
+        )
+        # A second run waits for the first (one run of a tenant trains at a time).
+        pending = rclient.post("/v1/recommenders/runs", json={}, headers=auth(admin)).json()["id"]
+        at_once = rclient.post(f"/v1/recommenders/runs/{pending}/cancel", headers=auth(admin))
+        assert at_once.status_code == 202, at_once.text
+        assert (at_once.json()["status"], at_once.json()["started_at"]) == ("cancelled", None)
+        asked = rclient.post(f"/v1/recommenders/runs/{running}/cancel", headers=auth(admin))
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["status"] == "cancelling"
+        holder.rollback()
+    wait_until(lambda: run_status(engine, running).status == "cancelled", 60, "the run to stop")
+    stopped = run_status(engine, running)
+    assert stopped.progress < 0.4
+    assert stopped.metrics == {"stage": "started"}
+    assert run_status(engine, pending).started_at is None
+    # Nothing the cancelled run learnt is served.
+    served = rclient.get("/v1/recommendations/c-1", headers=auth(front)).json()
+    assert (served["model_version"], served["items"]) == (None, [])
+    again = rclient.post(f"/v1/recommenders/runs/{running}/cancel", headers=auth(admin))
+    assert again.status_code == 409
+    assert f"recommender run {running} is cancelled already" in again.json()["detail"]
+    assert fields(again) == ["status"]
+    path = f"/v1/recommenders/runs/{running}/cancel"
+    assert rclient.post(path, headers=auth(reader)).status_code == 403
+    stranger = rclient.post(path, headers=auth(make_key("admin")))
+    assert stranger.status_code == 404
+    assert fields(stranger) == ["run_id"]
+    # A cancelled run frees its place: the tenant trains again.
+    retrain = rclient.post("/v1/recommenders/runs", json={}, headers=auth(admin)).json()
+    assert wait_for_run(rclient, admin, retrain["id"])["status"] == "succeeded"

@@ -1,5 +1,9 @@
 """Webhooks: subscriptions through the real segment API, deliveries by the worker's tick
-(`deliver_webhooks`, what beat runs) on real Postgres, to a local receiver."""
+(`deliver_webhooks`, what beat runs) on real Postgres, to a local receiver.
+
+The receiver listens on 127.0.0.1, an address webhooks may not reach by default: most
+tests here use a segment API and ticks with ``webhook_allow_private`` (what an on-premise
+install with receivers on its own network sets); the guard's tests use the default."""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from sqlalchemy import Engine, text
 
 from services.segment.settings import SegmentSettings
 from services.segment.webhooks.delivery import backoff_s, deliver_webhooks
+from services.segment.webhooks.schemas import WebhookCreate
+from services.segment.webhooks.service import create_subscription
 from services.segment.webhooks.signing import verify
 from shared.auth import Scope
 from shared.db import session_scope
@@ -25,9 +31,37 @@ from shared.settings import Settings
 from tests.conftest import MakeKey
 from tests.segment.builders import add_history, create_customer, create_run, create_segment
 from tests.support.http import auth, tenant_of
+from tests.support.servers import start_api
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+ALLOW_PRIVATE = {"SEGMENTA_WEBHOOK_ALLOW_PRIVATE": "true"}
+
+
+@pytest.fixture(scope="module")
+def private_hooks_api(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The segment API with ``webhook_allow_private`` (the shared one keeps the default)."""
+    log = tmp_path_factory.mktemp("hooks-api") / "api.log"
+    process, base = start_api(env | ALLOW_PRIVATE, log, app="services.segment.main:app")
+    yield base
+    process.stop()
+
+
+@pytest.fixture
+def segment_client(private_hooks_api: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=private_hooks_api, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def guarded_client(segment_api: str) -> Iterator[httpx.Client]:
+    """The segment API with the default settings: private receivers refused."""
+    with httpx.Client(base_url=segment_api, timeout=60) as client:
+        yield client
 
 
 @pytest.fixture
@@ -47,6 +81,7 @@ def tick_settings(settings: Settings, **overrides: Any) -> SegmentSettings:
         "webhook_max_attempts": 4,
         "webhook_timeout_s": 5.0,
         "webhook_tick_budget_s": 5.0,
+        "webhook_allow_private": True,
     } | overrides
     return SegmentSettings(**values)
 
@@ -398,3 +433,124 @@ def test_malformed_log_reads(
     response = segment_client.get(path.format(id=hook["id"]), headers=auth(tenant.admin))
     assert response.status_code == status, response.text
     assert field in {e["field"] for e in response.json()["errors"]}
+
+
+def stored_subscriptions(engine: Engine, tenant: Tenant) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM webhook_subscription WHERE tenant_id = :t"),
+                {"t": tenant.id},
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:8080/hooks", "127.0.0.1 (loopback)"),
+        ("http://10.1.2.3/hooks", "10.1.2.3 (private)"),
+        ("http://192.168.0.10/hooks", "192.168.0.10 (private)"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 (link-local)"),
+        ("http://[::1]:9000/hooks", "::1 (loopback)"),
+        ("https://localhost/hooks", "(loopback)"),
+        ("http://0.0.0.0/hooks", "0.0.0.0 (unspecified)"),
+        ("http://224.0.0.1/hooks", "224.0.0.1 (multicast)"),
+        ("http://[::ffff:127.0.0.1]/hooks", "(loopback)"),
+        ("http://2130706433/hooks", "127.0.0.1 (loopback)"),  # 127.0.0.1 as one number
+        ("http://no-such-host.invalid/hooks", "does not resolve"),
+    ],
+)
+def test_a_url_that_is_not_public_is_refused_at_subscription(
+    guarded_client: httpx.Client, engine: Engine, tenant: Tenant, url: str, why: str
+) -> None:
+    response = guarded_client.post(
+        "/v1/webhooks", json={"url": url, "segments": ["s1"]}, headers=auth(tenant.admin)
+    )
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "url"
+    assert why in error["message"]
+    assert stored_subscriptions(engine, tenant) == 0
+
+
+def test_a_public_address_is_accepted_by_default(
+    guarded_client: httpx.Client, engine: Engine, tenant: Tenant
+) -> None:
+    url = "https://93.184.215.14/hooks"  # a literal: no DNS needed
+    response = guarded_client.post(
+        "/v1/webhooks", json={"url": url, "segments": ["s1"]}, headers=auth(tenant.admin)
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["url"] == url
+
+
+def subscribe_directly(engine: Engine, tenant: Tenant, url: str, segments: list[str]) -> int:
+    """A subscription stored without the API's check: one whose name pointed elsewhere
+    when it was made."""
+    with session_scope(engine) as session:
+        made = create_subscription(
+            session,
+            tenant_id=tenant.id,
+            body=WebhookCreate(url=url, segments=segments),
+            created_by="test",
+        )
+        assert made.id is not None
+        return made.id
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_url_resolving_to_a_private_address_at_delivery_is_not_sent(
+    segment_client: httpx.Client,
+    engine: Engine,
+    settings: Settings,
+    tenant: Tenant,
+    receiver: Receiver,
+    host: str,
+) -> None:
+    url = receiver.url.replace("127.0.0.1", host)
+    hook_id = subscribe_directly(engine, tenant, url, ["s1"])
+    change(engine, tenant, 0, None, "s1")
+    deliver_webhooks(engine, tick_settings(settings, webhook_allow_private=False))
+    assert receiver.received == []
+    (pending,) = deliveries(segment_client, tenant, hook_id)
+    assert (pending["status"], pending["attempts"]) == ("pending", 1)
+    assert pending["last_error"].startswith("not sent: the URL must point to a public address")
+    assert pending["last_error"].endswith("(loopback)")
+
+
+def test_a_delivery_connects_to_the_checked_address_and_names_the_host(
+    segment_client: httpx.Client,
+    engine: Engine,
+    settings: Settings,
+    tenant: Tenant,
+    receiver: Receiver,
+) -> None:
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    hook = subscribe(segment_client, tenant, url, ["s1"])
+    change(engine, tenant, 0, None, "s1")
+    run_ticks(engine, tick_settings(settings), lambda: receiver.received)
+    (received,) = receiver.received
+    assert received.headers["host"] == url.split("/")[2]  # localhost:<port>
+    assert received.path == "/hooks/segmenta"
+    assert deliveries(segment_client, tenant, hook["id"])[0]["status"] == "delivered"
+
+
+def test_a_redirect_is_not_followed(
+    segment_client: httpx.Client,
+    engine: Engine,
+    settings: Settings,
+    tenant: Tenant,
+    receiver: Receiver,
+) -> None:
+    with webhook_receiver() as inside:  # stands for an address the sender must not reach
+        receiver.default = 307
+        receiver.headers = {"Location": inside.url}
+        hook = subscribe(segment_client, tenant, receiver.url, ["s1"])
+        change(engine, tenant, 0, None, "s1")
+        deliver_webhooks(engine, tick_settings(settings))
+        assert len(receiver.received) == 1
+        assert inside.received == []
+    (pending,) = deliveries(segment_client, tenant, hook["id"])
+    assert (pending["status"], pending["last_status_code"]) == ("pending", 307)
+    assert pending["last_error"] == "answered 307"

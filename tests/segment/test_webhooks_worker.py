@@ -20,7 +20,7 @@ from tests.conftest import MakeKey
 from tests.segment.builders import add_history, create_customer, create_run, create_segment
 from tests.support.erasure import erasure
 from tests.support.http import auth, tenant_of
-from tests.support.servers import Process
+from tests.support.servers import Process, start_api
 from tests.support.stack import ServiceStack, wait_until
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
@@ -32,14 +32,35 @@ TICK_ENV = {
     "SEGMENTA_WEBHOOK_BACKOFF_MAX_S": "1",
     "SEGMENTA_WEBHOOK_MAX_ATTEMPTS": "100",
     "SEGMENTA_SEGMENT_RETRAIN_EVERY_S": "0",
+    # The receiver listens on 127.0.0.1, refused by default.
+    "SEGMENTA_WEBHOOK_ALLOW_PRIVATE": "true",
 }
 
 
 @pytest.fixture(scope="module")
-def segment_worker(
+def private_hooks_api(
     env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The segment API with ``webhook_allow_private``, as the worker below (the shared
+    one keeps the default, which refuses the receiver's address)."""
+    log = tmp_path_factory.mktemp("webhook-api") / "api.log"
+    process, base = start_api(env | TICK_ENV, log, app="services.segment.main:app")
+    yield base
+    process.stop()
+
+
+@pytest.fixture
+def segment_client(private_hooks_api: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=private_hooks_api, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def segment_worker(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, private_hooks_api: str
 ) -> Iterator[ServiceStack]:
-    """The outbox relay, the segment worker, and beat sending the delivery tick."""
+    """The outbox relay, the segment worker, and beat sending the delivery tick (started
+    after the API: starting all at once can take the API past its start-up limit)."""
     logs = tmp_path_factory.mktemp("webhook-stack")
     stack_env = env | TICK_ENV
     stack = ServiceStack("segment", stack_env, logs)

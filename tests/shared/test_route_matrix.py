@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from services.ingest.records.schemas import RECORD_MODELS, RecordKind, example_of
 from shared.auth import Scope
@@ -63,9 +63,13 @@ def operations(platform_apis: dict[str, PlatformApi]) -> Iterator[Operation]:
                 )
 
 
-def _sample(name: str, schema: dict[str, Any], values: dict[str, str]) -> str:
-    if name in values:
-        return values[name]
+def _sample(path: str, name: str, schema: dict[str, Any], values: dict[str, str]) -> str:
+    """``values`` names a path parameter by its name, or by the path up to it where one
+    name means different things (``/v1/anomalies/runs/{run_id}``)."""
+    scoped = path[: path.index("{" + name + "}")] + "{" + name + "}"
+    for key in (scoped, name):
+        if key in values:
+            return values[key]
     if "enum" in schema:
         return str(schema["enum"][0])
     return "1" if schema.get("type") == "integer" else "matrix-1"
@@ -81,7 +85,7 @@ def call(
 ) -> httpx.Response:
     path = op.path
     for name, schema in op.path_params.items():
-        path = path.replace("{" + name + "}", _sample(name, schema, values or {}))
+        path = path.replace("{" + name + "}", _sample(op.path, name, schema, values or {}))
     kwargs: dict[str, Any] = {"headers": headers}
     if op.body_types:
         kwargs["json"] = {} if body is None else body
@@ -142,6 +146,7 @@ class TenantA:
     secret: str  # in every name tenant A gave, and nowhere in tenant B's answers
     values: dict[str, str]  # path parameters naming tenant A's things
     admin: str
+    tenant_id: int
 
 
 def _seed_tenant_a(
@@ -193,7 +198,20 @@ def _seed_tenant_a(
         f"{personalize}/v1/experiments", json=experiment, headers=auth(admin), timeout=30
     )
     assert started.status_code in (200, 201), started.text
+    segment = platform_apis["segment"].base
+    runs = {  # pending (no worker runs here): another tenant must not cancel them
+        "/v1/predictions/{prediction_id}": (segment, "/v1/predictions", {"model": "churn"}),
+        "/v1/anomalies/runs/{run_id}": (segment, "/v1/anomalies/runs", {}),
+        "/v1/recommenders/runs/{run_id}": (personalize, "/v1/recommenders/runs", {}),
+    }
+    run_ids: dict[str, str] = {}
+    for scoped, (base, path, body) in runs.items():
+        asked = httpx.post(f"{base}{path}", json=body, headers=auth(admin), timeout=30)
+        assert asked.status_code == 202, asked.text
+        run_ids[scoped] = str(asked.json()["id"])
     values = {
+        **run_ids,
+        "prediction_id": run_ids["/v1/predictions/{prediction_id}"],
         "customer_id": customer_id,
         "segmentation_id": str(run.id),
         "key": "s1",
@@ -204,7 +222,7 @@ def _seed_tenant_a(
         "placement": "home",
         "experiment_id": str(started.json()["experiment_id"]),
     }
-    return TenantA(secret, values, admin)
+    return TenantA(secret, values, admin, tenant_id)
 
 
 def _unechoed(answer: str, op: Operation, values: dict[str, str]) -> str:
@@ -242,6 +260,15 @@ def test_no_route_shows_or_changes_another_tenants_things(
                 answer = call(client, platform_apis[op.api].base, op, auth(a.admin), a.values)
                 if answer.status_code != before[op.name].status_code:
                     leaks.append(f"{op.name} answers tenant A differently after B's calls")
+    # B's cancels reached none of A's runs.
+    for table in ("segmentation_run", "prediction_run", "anomaly_run", "recommender_run"):
+        with engine.connect() as connection:
+            statuses = connection.execute(
+                text(f"SELECT DISTINCT status FROM {table} WHERE tenant_id = :t"),
+                {"t": a.tenant_id},
+            ).scalars()
+            if set(statuses) & {"cancelling", "cancelled"}:
+                leaks.append(f"tenant B cancelled tenant A's {table}")
     assert leaks == []
     # What A reads does show A's secret, so the check above could have caught a leak.
     shown = [name for name, answer in before.items() if a.secret in answer.text]

@@ -18,6 +18,8 @@ from shared.runs import (
     RunBook,
     RunBusyError,
     RunCancelled,
+    RunDoesNotExist,
+    RunFinished,
     RunKind,
     RunLimitReached,
     RunStatus,
@@ -136,6 +138,19 @@ def test_a_pending_run_is_cancelled_at_once_a_running_one_at_its_next_boundary(
             assert book.cancel(session, run_id) is None  # finished: nothing to cancel
             assert not book.fail(session, run_id, "late")
             assert RunStatus.CANCELLED.terminal
+
+
+def test_a_tenant_cancels_only_its_own_unfinished_runs(engine: Engine, probe_table: Table) -> None:
+    book = RunBook(probe_table)
+    with session_scope(engine) as session:
+        mine, theirs = _probe_run(session, tenant_id=7), _probe_run(session, tenant_id=8)
+        with pytest.raises(RunDoesNotExist, match=f"no probe-model run {theirs}"):
+            PROBE.cancel(session, book, tenant_id=7, run_id=theirs)
+        assert book.status(session, theirs) is RunStatus.PENDING
+        assert PROBE.cancel(session, book, tenant_id=7, run_id=mine) is RunStatus.CANCELLED
+        with pytest.raises(RunFinished, match="is cancelled already") as finished:
+            PROBE.cancel(session, book, tenant_id=7, run_id=mine)
+        assert finished.value.status is RunStatus.CANCELLED
 
 
 def test_a_failure_while_being_cancelled_ends_the_run_cancelled(

@@ -24,6 +24,7 @@ class Receiver:
     url: str
     answers: list[int] = field(default_factory=list)  # popped per request; then `default`
     default: int = 200
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,6 +45,8 @@ def webhook_receiver() -> Iterator[Receiver]:
                 receiver.received.append(Received(self.path, headers, body, time.monotonic()))
             status = receiver.answer()
             self.send_response(status)
+            for name, value in receiver.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -55,7 +55,7 @@
   }
 
   function showKeyPanel(message) {
-    for (const id of ["content", "empty", "status", "refresh", "change-key", "pickers"]) $(id).hidden = true;
+    for (const id of ["content", "empty", "status", "refresh", "change-key", "pickers", "recommender"]) $(id).hidden = true;
     $("key-panel").hidden = false;
     $("key-error").textContent = message || "";
     $("key-input").value = "";
@@ -90,6 +90,7 @@
       const data = await api(`/v1/dashboard/placements?days=${$("days").value}`);
       for (const id of ["key-panel", "status"]) $(id).hidden = true;
       for (const id of ["refresh", "change-key", "pickers"]) $(id).hidden = false;
+      guarded(loadRecommenders);
       state.placements = data.placements;
       const current = $("placement").value;
       $("placement").replaceChildren(...data.placements.map((p) => el("option", { value: p.name }, `${p.name} (${number.format(p.decisions)})`)));
@@ -263,6 +264,41 @@
     return wrap;
   }
 
+  // The recommender card: its latest runs against popularity, and one customer's list.
+  const versus = (model, popularity) => (model === null || model === undefined ? "–" : `${decimal.format(model)} (popularity ${fmt(popularity, decimal)})`);
+
+  async function loadRecommenders() {
+    const data = await api("/v1/dashboard/recommenders?limit=5");
+    $("recommender").hidden = false;
+    if (!data.runs.length) {
+      $("recommender-runs").replaceChildren(el("caption", {}, "No recommender run yet: POST /v1/recommenders/runs trains one."));
+      return;
+    }
+    table("recommender-runs", ["Run", "Status", "Finished", "Precision@10", "NDCG@10", "Test customers", ""], data.runs.map((r) => [
+      `#${r.id}`,
+      el("span", { class: `pill ${r.status}` }, r.status === "running" ? `running ${percent.format(r.progress)}` : r.status),
+      r.finished_at ? new Date(r.finished_at).toLocaleString() : "–",
+      versus(r.model?.precision, r.popularity?.precision),
+      versus(r.model?.ndcg, r.popularity?.ndcg),
+      fmt(r.test_users, number),
+      r.id === data.served ? el("span", { class: "pill served" }, "served") : r.error || r.note || "",
+    ]));
+  }
+
+  async function lookUp(customerId) {
+    const answer = await api(`/v1/recommendations/${encodeURIComponent(customerId)}?n=10`);
+    $("recs-answer").textContent = answer.items.length
+      ? `${answer.items.length} products for ${answer.customer_id}, from run #${answer.model_version}`
+      : `No products to recommend to ${answer.customer_id} yet (no list from a succeeded run).`;
+    $("recs-items").hidden = !answer.items.length;
+    table("recs-items", ["Product", "Score", "Why"], answer.items.map((item) => [item.product_id, decimal.format(item.score), item.reason]));
+  }
+
+  $("recs-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const customerId = $("recs-customer").value.trim();
+    if (customerId) guarded(() => lookUp(customerId));
+  });
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const key = $("key-input").value.trim();

@@ -179,3 +179,25 @@ def experiment_ids(
 ) -> list[int]:
     params = {"t": tenant_id, "p": placement, "limit": limit}
     return [int(row[0]) for row in session.execute(_EXPERIMENTS, params)]
+
+
+_RECOMMENDER_RUNS = text(
+    """
+    SELECT id, status, progress, created_at, finished_at, error, metrics, data_window
+    FROM recommender_run WHERE tenant_id = :t ORDER BY id DESC LIMIT :limit
+    """
+)
+
+
+def recommender_runs(session: Session, *, tenant_id: int, limit: int) -> list[dict[str, Any]]:
+    """The tenant's latest recommender runs, newest first."""
+    rows = session.execute(_RECOMMENDER_RUNS, {"t": tenant_id, "limit": limit}).mappings()
+    return [dict(row) for row in rows]
+
+
+def latest_succeeded_recommender(session: Session, *, tenant_id: int) -> int | None:
+    found = session.execute(
+        text("SELECT max(id) FROM recommender_run WHERE tenant_id = :t AND status = :succeeded"),
+        {"t": tenant_id, "succeeded": "succeeded"},
+    ).scalar_one_or_none()
+    return None if found is None else int(found)

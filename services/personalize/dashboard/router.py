@@ -25,6 +25,7 @@ from services.personalize.dashboard.schemas import (
     Experiments,
     OfferStats,
     PlacementList,
+    RecommenderRuns,
     Strategy,
 )
 from shared.auth import Principal, Scope
@@ -183,4 +184,24 @@ async def read_dashboard_evaluation(
         lambda s: service.evaluation(
             s, tenant_id=principal.tenant_id, placement=placement, since=since
         ),
+    )
+
+
+@router.get(
+    "/v1/dashboard/recommenders",
+    summary="The latest recommender runs and their offline figures",
+    description="The newest runs (`limit`, 5 by default) with status, progress and, for a "
+    "run that evaluated itself, precision and NDCG at 10 on its time split next to the "
+    "popularity baseline's; `served` is the run whose lists are served. Needs `admin`.",
+    response_model=RecommenderRuns,
+    responses=error_responses(),
+)
+async def read_dashboard_recommenders(
+    principal: AdminDep,
+    database: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> RecommenderRuns:
+    return await _read(
+        database,
+        lambda s: service.recommender_runs(s, tenant_id=principal.tenant_id, limit=limit),
     )

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from services.personalize.experiments.schemas import ExperimentReport
+from shared.runs import RunStatus
 
 NO_SEGMENT_KEY = "-"  # decisions without a segment: unknown or non-consenting customers
 Bucket = Literal["minute", "hour", "day", "week"]
@@ -122,3 +123,30 @@ class Evaluation(BaseModel):
     best_offer: str | None = Field(description="the first-ranked offer converting best")
     targets: list[TargetEstimate]
     message: str | None = Field(description="why there is nothing to estimate, when there is not")
+
+
+class Ranking(BaseModel):
+    """Offline ranking quality on the run's time split (the last ``holdout_days``)."""
+
+    precision: float | None = Field(description="precision at k")
+    ndcg: float | None = Field(description="NDCG at k")
+
+
+class RecommenderRunSummary(BaseModel):
+    id: int
+    status: RunStatus
+    progress: float
+    created_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    customers: int | None = Field(description="customers the run learnt from")
+    k: int | None = Field(description="the list length the metrics are at (10)")
+    test_users: int | None = Field(description="customers scored on the time split")
+    model: Ranking | None = Field(description="the recommender's figures")
+    popularity: Ranking | None = Field(description="the popularity baseline's, same split")
+    note: str | None = Field(description="why the run has no figures, when it has none")
+
+
+class RecommenderRuns(BaseModel):
+    served: int | None = Field(description="the run whose lists are served: the latest succeeded")
+    runs: list[RecommenderRunSummary] = Field(description="newest first")

@@ -24,7 +24,10 @@ from services.personalize.dashboard.schemas import (
     OfferStats,
     PlacementList,
     PlacementSummary,
+    Ranking,
     Rate,
+    RecommenderRuns,
+    RecommenderRunSummary,
     SegmentInfo,
     Strategy,
     TargetEstimate,
@@ -209,3 +212,46 @@ def evaluation(session: Session, *, tenant_id: int, placement: str, since: datet
         targets=targets,
         message=message,
     )
+
+
+def _ranking(figures: dict[str, Any], k: int) -> Ranking | None:
+    ranking = Ranking(precision=figures.get(f"precision_at_{k}"), ndcg=figures.get(f"ndcg_at_{k}"))
+    return None if ranking.precision is None and ranking.ndcg is None else ranking
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _run_summary(row: dict[str, Any]) -> RecommenderRunSummary:
+    """A run's row as the card shows it: its offline figures against popularity's (the
+    run keeps ``{"evaluation": {...}, "baselines": {"popularity": {...}}}``)."""
+    metrics = _object(row["metrics"])
+    evaluation = _object(metrics.get("evaluation"))
+    popularity = _object(_object(metrics.get("baselines")).get("popularity"))
+    k = evaluation.get("k")
+    skipped = evaluation.get("skipped")
+    return RecommenderRunSummary(
+        id=row["id"],
+        status=row["status"],
+        progress=row["progress"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        error=row["error"],
+        customers=_object(row["data_window"]).get("customers"),
+        k=k,
+        test_users=evaluation.get("test_users"),
+        model=_ranking(evaluation, k) if k else None,
+        popularity=_ranking(popularity, k) if k else None,
+        note=str(skipped) if skipped else None,
+    )
+
+
+def recommender_runs(session: Session, *, tenant_id: int, limit: int) -> RecommenderRuns:
+    """The latest runs, and which one's lists are served (the latest succeeded)."""
+    runs = [
+        _run_summary(row)
+        for row in repo.recommender_runs(session, tenant_id=tenant_id, limit=limit)
+    ]
+    served = repo.latest_succeeded_recommender(session, tenant_id=tenant_id)
+    return RecommenderRuns(served=served, runs=runs)

@@ -1,4 +1,4 @@
-"""``/v1/recommenders/runs`` (train, follow) and ``GET /v1/recommendations/{customer_id}``.
+"""``/v1/recommenders/runs`` (train, follow, cancel) and ``GET /v1/recommendations/{customer_id}``.
 
 Serving reads Redis only: the customer's precomputed list, else their segment's popular
 products, else everyone's — never a 404. One coalesced round trip for a known customer.
@@ -26,9 +26,9 @@ from services.personalize.serving.coalesce import Coalescer
 from services.personalize.settings import PersonalizeSettings
 from shared.auth import Principal, Scope
 from shared.db import session_scope
-from shared.runs import RunLimitReached
+from shared.runs import RunDoesNotExist, RunFinished, RunLimitReached
 from shared.web.deps import BEARER_SECURITY, DatabaseDep, require
-from shared.web.errors import ApiError
+from shared.web.errors import ApiError, run_finished
 from shared.web.responses import error_responses
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,15 @@ RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A recommender run's
 CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
 
 
+def _not_found(run_id: int) -> ApiError:
+    errors = [{"field": "run_id", "message": "not found"}]
+    return ApiError(404, f"no recommender run {run_id}", errors=errors)
+
+
 def _public(session: Session, tenant_id: int, run_id: int) -> RecommenderRunPublic:
     run = runs.read_run(session, tenant_id=tenant_id, run_id=run_id)
     if run is None:
-        errors = [{"field": "run_id", "message": "not found"}]
-        raise ApiError(404, f"no recommender run {run_id}", errors=errors)
+        raise _not_found(run_id)
     return RecommenderRunPublic.model_validate(run)
 
 
@@ -104,9 +108,9 @@ def _read(engine: Engine, tenant_id: int, run_id: int) -> RecommenderRunPublic:
 @router.get(
     "/recommenders/runs/{run_id}",
     summary="One recommender run",
-    description="Status (`pending`, `running`, `succeeded`, `failed`, as for segmentation "
-    "runs), progress, parameters, data window, offline metrics against popularity and "
-    "library versions. Needs `admin`.",
+    description="Status (`pending`, `running`, `succeeded`, `failed`, `cancelling`, "
+    "`cancelled`, as for segmentation runs), progress, parameters, data window, offline "
+    "metrics against popularity and library versions. Needs `admin`.",
     response_model=RecommenderRunPublic,
     responses=error_responses(404),
 )
@@ -114,6 +118,35 @@ async def read_recommender_run(
     run_id: RunId, principal: AdminDep, database: DatabaseDep
 ) -> RecommenderRunPublic:
     return await database.run(_read, database.engine, principal.tenant_id, run_id)
+
+
+def _cancel(engine: Engine, tenant_id: int, run_id: int) -> RecommenderRunPublic:
+    try:
+        with session_scope(engine) as session:
+            runs.cancel(session, tenant_id=tenant_id, run_id=run_id)
+            return _public(session, tenant_id, run_id)
+    except RunDoesNotExist:
+        raise _not_found(run_id) from None
+    except RunFinished as exc:
+        raise run_finished(exc) from None
+
+
+@router.post(
+    "/recommenders/runs/{run_id}/cancel",
+    status_code=202,
+    summary="Cancel a pending or running recommender run",
+    description="A `pending` run is `cancelled` at once. A `running` one is `cancelling` "
+    "until its training reaches the next stage boundary, where it stops and ends "
+    "`cancelled`; the lists served stay the previous run's (a run stopped while it "
+    "publishes has replaced those of the customers it wrote already). A finished run "
+    "cannot be cancelled (409). Needs `admin`.",
+    response_model=RecommenderRunPublic,
+    responses=error_responses(404, 409),
+)
+async def cancel_recommender_run(
+    run_id: RunId, principal: AdminDep, database: DatabaseDep
+) -> RecommenderRunPublic:
+    return await database.run(_cancel, database.engine, principal.tenant_id, run_id)
 
 
 def _parse(raw: Any) -> dict[str, Any] | None:

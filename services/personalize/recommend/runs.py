@@ -2,7 +2,8 @@
 
 A run is asked for by the API or the schedule (`create_run`, parameters resolved once by
 `RecommenderParams.resolve`), trained by the personalize runs worker (`load_request`,
-`mark_running`, `stage_done`, `save_result`, `mark_failed`). The tenant's latest
+`mark_running`, `stage_done`, `save_result`, `mark_failed`), cancelled by the API
+(`cancel`, then `mark_cancelled` by the worker at a stage boundary). The tenant's latest
 succeeded run is the one served.
 """
 
@@ -120,10 +121,17 @@ def load_request(session: Session, run_id: int) -> RecommenderRequest | None:
 
 mark_running = _BOOK.start
 mark_failed = _BOOK.fail
+# The trainer stopped at a stage boundary of a run being cancelled.
+mark_cancelled = _BOOK.stop
 # The training long job's end when it raised or its worker kept dying.
 give_up = _BOOK.give_up
 # A stage boundary: its progress, or `shared.runs.RunCancelled` when the run was stopped.
 stage_done = _BOOK.stage_done
+
+
+def cancel(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
+    """The tenant's request to cancel the run (`shared.runs.RunKind.cancel`)."""
+    return RECOMMENDER.cancel(session, _BOOK, tenant_id=tenant_id, run_id=run_id)
 
 
 def save_result(session: Session, run_id: int, metadata: ArtifactMetadata) -> None:

@@ -175,18 +175,23 @@ def train(engine: Engine, redis: Redis, secret: str, subject: Subject) -> None:
         if request is None:
             return
     with runs.RECOMMENDER.single_runner(engine, request.tenant_id):
-        with session_scope(engine) as session:
-            if not runs.mark_running(session, request.id):
-                return
         try:
             _train(engine, redis, secret, request)
         except RunCancelled:
             with session_scope(engine) as session:
-                runs.mark_failed(session, request.id, "cancelled")
+                runs.mark_cancelled(session, request.id)
+            log.info("recommender run %d cancelled", request.id)
 
 
 def _train(engine: Engine, redis: Redis, secret: str, request: runs.RecommenderRequest) -> None:
+    """Each stage boundary checks the run (`shared.runs.RunCancelled` once it is asked to
+    stop). Publishing is the last stage: a run stopped there has served the customers
+    written so far its lists, until the next run replaces them."""
     params, as_of = request.params, datetime.now(UTC)
+    with session_scope(engine) as session:
+        runs.mark_running(session, request.id)
+    with session_scope(engine) as session:
+        runs.stage_done(session, request.id, 0.05, "started")
     with session_scope(engine) as session:
         data = load_purchases(
             session,
@@ -196,7 +201,7 @@ def _train(engine: Engine, redis: Redis, secret: str, request: runs.RecommenderR
         )
     metrics, baselines = evaluate(data, params, as_of)
     with session_scope(engine) as session:
-        runs.stage_done(session, request.id, 0.4)
+        runs.stage_done(session, request.id, 0.4, "evaluated")
     model = Recommender(**params.model_params()).fit(
         data.matrix(), data.segments, len(data.segment_keys)
     )
@@ -206,7 +211,7 @@ def _train(engine: Engine, redis: Redis, secret: str, request: runs.RecommenderR
         repeatable=_repeatable(data, params),
     )
     with session_scope(engine) as session:
-        runs.stage_done(session, request.id, 0.7)
+        runs.stage_done(session, request.id, 0.7, "fitted")
     _publish_popular(redis, request, data, model)
     written = _publish_customers(engine, redis, secret, request, data, picks)
     metadata = ArtifactMetadata(

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from services.segment.anomalies import repository as repo
 from services.segment.anomalies.detectors import AnomalyKind
 from services.segment.anomalies.params import AnomalyParams
-from services.segment.anomalies.runs import create_run
+from services.segment.anomalies.runs import cancel, create_run
 from services.segment.anomalies.schemas import (
     AnomalyPage,
     AnomalyPublic,
@@ -28,9 +28,9 @@ from services.segment.segmentations.schemas import error_responses
 from services.segment.settings import SegmentSettings
 from shared.auth import Principal, Scope
 from shared.db import session_scope
-from shared.runs import RunLimitReached
+from shared.runs import RunDoesNotExist, RunFinished, RunLimitReached
 from shared.web.deps import DatabaseDep, require
-from shared.web.errors import ApiError
+from shared.web.errors import ApiError, run_finished
 from shared.web.times import IsoDatetime
 
 router = APIRouter(prefix="/v1/anomalies", tags=["anomalies"])
@@ -116,6 +116,34 @@ async def read_anomaly_run(
     run_id: RunId, principal: ReaderDep, database: DatabaseDep
 ) -> AnomalyRunPublic:
     return await database.run(_run, database.engine, principal.tenant_id, run_id)
+
+
+def _cancel(engine: Engine, tenant_id: int, run_id: int) -> AnomalyRunPublic:
+    try:
+        with session_scope(engine) as session:
+            cancel(session, tenant_id=tenant_id, run_id=run_id)
+            return _read_run(session, tenant_id, run_id)
+    except RunDoesNotExist:
+        raise _not_found(run_id) from None
+    except RunFinished as exc:
+        raise run_finished(exc) from None
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=202,
+    summary="Cancel a pending or running anomaly run",
+    description="A `pending` run is `cancelled` at once. A `running` one is `cancelling` "
+    "until its detection reaches the next stage boundary, where it stops and ends "
+    "`cancelled` (no flags or alerts are kept). A finished run cannot be cancelled (409). "
+    "Needs `admin`.",
+    response_model=AnomalyRunPublic,
+    responses=error_responses(404, 409),
+)
+async def cancel_anomaly_run(
+    run_id: RunId, principal: AdminDep, database: DatabaseDep
+) -> AnomalyRunPublic:
+    return await database.run(_cancel, database.engine, principal.tenant_id, run_id)
 
 
 def _flags(

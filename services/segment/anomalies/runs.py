@@ -79,6 +79,7 @@ def load_request(session: Session, run_id: int) -> AnomalyRequest | None:
 
 
 mark_running = _BOOK.start
+# The detection stopped at a stage boundary of a run being cancelled.
 mark_cancelled = _BOOK.stop
 # The detection long job's end when it raised or its worker kept dying.
 give_up = _BOOK.give_up
@@ -143,5 +144,6 @@ def save_result(session: Session, run: AnomalyRequest, result: AnomalyResult) ->
         raise RunCancelled(run.id)
 
 
-def cancel(session: Session, run_id: int) -> RunStatus | None:
-    return _BOOK.cancel(session, run_id)
+def cancel(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
+    """The tenant's request to cancel the run (`shared.runs.RunKind.cancel`)."""
+    return ANOMALY.cancel(session, _BOOK, tenant_id=tenant_id, run_id=run_id)

@@ -28,7 +28,7 @@ from shared.cursors import customer_after, customer_cursor
 from shared.db import session_scope
 from shared.runs import RunStatus
 from shared.web.deps import DatabaseDep, require
-from shared.web.errors import ApiError
+from shared.web.errors import ApiError, run_finished
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
@@ -134,7 +134,8 @@ def _read(engine: Engine, tenant_id: int, run_id: int) -> PredictionPublic:
 @router.get(
     "/{prediction_id}",
     summary="One prediction run",
-    description="Status (`pending`, `running`, `succeeded`, `failed`), progress, data "
+    description="Status (`pending`, `running`, `succeeded`, `failed`, or `cancelling` "
+    "and `cancelled`), progress, data "
     "window, metrics against the baselines, calibration, reliability curve and lift. "
     "Needs `segments:read`.",
     response_model=PredictionPublic,
@@ -144,6 +145,34 @@ async def read_prediction(
     prediction_id: RunId, principal: ReaderDep, database: DatabaseDep
 ) -> PredictionPublic:
     return await database.run(_read, database.engine, principal.tenant_id, prediction_id)
+
+
+def _cancel(engine: Engine, tenant_id: int, run_id: int) -> PredictionPublic:
+    try:
+        with session_scope(engine) as session:
+            service.request_cancellation(session, tenant_id=tenant_id, run_id=run_id)
+            return _public(session, tenant_id, run_id)
+    except service.RunDoesNotExist:
+        raise not_found(run_id) from None
+    except service.RunFinished as exc:
+        raise run_finished(exc) from None
+
+
+@router.post(
+    "/{prediction_id}/cancel",
+    status_code=202,
+    summary="Cancel a pending or running run",
+    description="A `pending` run is `cancelled` at once. A `running` one is `cancelling` "
+    "until its training reaches the next stage boundary, where it stops and ends "
+    "`cancelled` (no scores are kept, and the model's active run stays as it was). A "
+    "finished run cannot be cancelled (409). Needs `admin`.",
+    response_model=PredictionPublic,
+    responses=error_responses(404, 409),
+)
+async def cancel_prediction(
+    prediction_id: RunId, principal: AdminDep, database: DatabaseDep
+) -> PredictionPublic:
+    return await database.run(_cancel, database.engine, principal.tenant_id, prediction_id)
 
 
 def _scored_run(session: Session, tenant_id: int, run_id: int) -> None:

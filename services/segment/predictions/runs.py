@@ -143,12 +143,18 @@ def load_request(session: Session, run_id: int) -> PredictionRequest | None:
 
 
 mark_running = _BOOK.start
+# The trainer stopped at a stage boundary of a run being cancelled.
 mark_cancelled = _BOOK.stop
 # The training long job's end when it raised or its worker kept dying.
 give_up = _BOOK.give_up
 # A stage boundary: its progress, or `shared.runs.RunCancelled` when the run was asked
 # to stop meanwhile.
 stage_done = _BOOK.stage_done
+
+
+def cancel(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
+    """The tenant's request to cancel the run (`shared.runs.RunKind.cancel`)."""
+    return PREDICTION.cancel(session, _BOOK, tenant_id=tenant_id, run_id=run_id)
 
 
 def _json(value: Any) -> Any:

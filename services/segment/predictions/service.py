@@ -1,4 +1,5 @@
-"""Asking for a prediction run, in one transaction with its outbox row; the worker trains."""
+"""Asking for a prediction run (in one transaction with its outbox row; the worker
+trains) or its cancellation."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from services.segment.predictions import runs
 from services.segment.predictions.runs import PredictionParams, PredictionRequestInvalid
 from services.segment.predictions.schemas import PredictionCreate
 from services.segment.settings import SegmentSettings
-from shared.runs import RunLimitReached
+from shared.runs import RunDoesNotExist, RunFinished, RunLimitReached, RunStatus
 
-__all__ = ["PredictionRequestInvalid", "RunLimitReached", "request_prediction"]
+__all__ = [
+    "PredictionRequestInvalid",
+    "RunDoesNotExist",
+    "RunFinished",
+    "RunLimitReached",
+    "request_cancellation",
+    "request_prediction",
+]
 
 # A clock a little ahead of the database's must not turn "now" into the future.
 CLOCK_SLACK = timedelta(minutes=5)
@@ -44,3 +52,9 @@ def request_prediction(
         params=params,
         max_in_flight=settings.segment_max_runs_in_flight,
     )
+
+
+def request_cancellation(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
+    """Cancel a pending run at once, or ask a running one to stop at its next stage
+    boundary; the run's status after the request (`RunDoesNotExist`, `RunFinished`)."""
+    return runs.cancel(session, tenant_id=tenant_id, run_id=run_id)

@@ -20,7 +20,7 @@ from services.segment.settings import SegmentSettings
 from shared.auth import Principal, Scope
 from shared.db import session_scope
 from shared.web.deps import DatabaseDep, require
-from shared.web.errors import ApiError
+from shared.web.errors import ApiError, run_finished
 
 router = APIRouter(prefix="/v1/segmentations", tags=["segmentations"])
 AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
@@ -185,11 +185,10 @@ def _cancel(engine: Engine, tenant_id: int, run_id: int) -> SegmentationPublic:
         with session_scope(engine) as session:
             service.request_cancellation(session, tenant_id=tenant_id, run_id=run_id)
             return _public(session, tenant_id, run_id)
-    except service.SegmentationDoesNotExist:
+    except service.RunDoesNotExist:
         raise not_found(run_id) from None
-    except service.SegmentationFinished as exc:
-        errors: list[dict[str, str]] = [{"field": "status", "message": exc.status}]
-        raise ApiError(409, str(exc), errors=errors) from None
+    except service.RunFinished as exc:
+        raise run_finished(exc) from None
 
 
 @router.post(

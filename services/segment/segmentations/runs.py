@@ -170,14 +170,8 @@ def load_request(session: Session, run_id: int) -> SegmentationRequest | None:
     )
 
 
-def lock_status(session: Session, *, tenant_id: int, run_id: int) -> RunStatus | None:
-    """The run's status, its row locked until the transaction ends; None if absent."""
-    status = session.execute(
-        select(_RUN.status).where(_RUN.tenant_id == tenant_id, _RUN.id == run_id).with_for_update()
-    ).scalar()
-    return None if status is None else RunStatus(status)
-
-
+# The run's status, its row locked until the transaction ends; None if absent.
+lock_status = _BOOK.lock_status
 mark_running = _BOOK.start
 mark_failed = _BOOK.fail
 # The trainer stopped at a stage boundary of a run being cancelled.
@@ -190,9 +184,9 @@ progress = _BOOK.progress
 stage_done = _BOOK.stage_done
 
 
-def cancel(session: Session, run_id: int) -> RunStatus | None:
-    """Ask the run to stop (`shared.runs.RunBook.cancel`); None when it is finished."""
-    return _BOOK.cancel(session, run_id)
+def cancel(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
+    """The tenant's request to cancel the run (`shared.runs.RunKind.cancel`)."""
+    return SEGMENTATION.cancel(session, _BOOK, tenant_id=tenant_id, run_id=run_id)
 
 
 def _json(value: Any) -> Any:

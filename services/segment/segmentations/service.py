@@ -15,12 +15,13 @@ from services.segment.settings import SegmentSettings
 from services.segment.training.fingerprint import unchanged_active_run
 from shared.contracts import SEGMENT_ACTIVATE_SEGMENTATION
 from shared.outbox import enqueue
-from shared.runs import RunLimitReached, RunStatus
+from shared.runs import RunDoesNotExist, RunFinished, RunLimitReached, RunStatus
 
 __all__ = [
+    "RunDoesNotExist",
+    "RunFinished",
     "RunLimitReached",
     "SegmentationDoesNotExist",
-    "SegmentationFinished",
     "SegmentationNotSucceeded",
     "SegmentationRequestInvalid",
     "request_activation",
@@ -41,12 +42,6 @@ class SegmentationNotSucceeded(RuntimeError):  # noqa: N818
         super().__init__(
             f"segmentation run {run_id} is {status}; only a succeeded run can be activated"
         )
-        self.run_id, self.status = run_id, status
-
-
-class SegmentationFinished(RuntimeError):  # noqa: N818
-    def __init__(self, run_id: int, status: RunStatus) -> None:
-        super().__init__(f"segmentation run {run_id} is {status} already; nothing to cancel")
         self.run_id, self.status = run_id, status
 
 
@@ -99,14 +94,8 @@ def _params(
 
 def request_cancellation(session: Session, *, tenant_id: int, run_id: int) -> RunStatus:
     """Cancel a pending run at once, or ask a running one to stop at its next stage
-    boundary; the run's status after the request."""
-    status = runs.lock_status(session, tenant_id=tenant_id, run_id=run_id)
-    if status is None:
-        raise SegmentationDoesNotExist(run_id)
-    after = runs.cancel(session, run_id)
-    if after is None:
-        raise SegmentationFinished(run_id, status)
-    return after
+    boundary; the run's status after the request (`RunDoesNotExist`, `RunFinished`)."""
+    return runs.cancel(session, tenant_id=tenant_id, run_id=run_id)
 
 
 def request_activation(session: Session, *, tenant_id: int, run_id: int) -> None:

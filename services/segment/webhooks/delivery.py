@@ -9,7 +9,10 @@
    worker that dies mid-send neither loses the delivery nor retries it without limit.
    The body is built from its change rows at each attempt: a customer erased since
    (their rows cascade) is no longer in it, and a delivery left with no change is
-   dropped. The POST is made with no database connection held. A 2xx marks it
+   dropped. The POST is made with no database connection held, to the address the
+   URL's host resolves to at that moment once it is checked (public addresses only,
+   unless ``webhook_allow_private``: `services.segment.webhooks.targets`), never
+   following a redirect. A 2xx marks it
    delivered; anything else waits for the next attempt, after an exponential backoff
    with jitter, or is dead-lettered (``dead``) once the attempt limit is reached.
 
@@ -39,6 +42,7 @@ from services.segment.webhooks.signing import (
     SIGNATURE_HEADER,
     signature,
 )
+from services.segment.webhooks.targets import UnsafeTarget, resolve
 from shared.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -219,20 +223,41 @@ def _body(
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def send(client: httpx.Client, claimed: Claimed) -> tuple[int | None, str | None]:
-    """POST the body; the receiver's status code, and an error unless it was a 2xx."""
+def send(
+    client: httpx.Client, claimed: Claimed, *, allow_private: bool = False
+) -> tuple[int | None, str | None]:
+    """POST the body to the address the URL's host resolves to now, once checked
+    (`services.segment.webhooks.targets`); the receiver's status code, and an error
+    unless it was a 2xx. A refused address is a failed attempt: its name may resolve
+    elsewhere by the next one."""
+    try:
+        target = resolve(claimed.url, allow_private=allow_private)
+    except UnsafeTarget as exc:
+        return None, f"not sent: the URL {exc}"
     headers = {
+        "Host": target.host_header,
         "Content-Type": "application/json",
         SIGNATURE_HEADER: signature(claimed.secret, claimed.body),
         DELIVERY_HEADER: str(claimed.delivery_id),
         ATTEMPT_HEADER: str(claimed.attempt),
     }
-    try:
-        response = client.post(claimed.url, content=claimed.body, headers=headers)
-    except httpx.TimeoutException:
-        return None, "timed out"
-    except httpx.HTTPError as exc:
-        return None, f"could not connect ({type(exc).__name__})"
+    # https: the certificate is checked against the name, not the address connected to.
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    failed = "could not connect"
+    for address in target.addresses:  # the next one only when this one takes no connection
+        try:
+            response = client.post(
+                target.url(address), content=claimed.body, headers=headers, extensions=extensions
+            )
+            break
+        except httpx.ConnectError as exc:
+            failed = f"could not connect ({type(exc).__name__})"
+        except httpx.TimeoutException:
+            return None, "timed out"
+        except httpx.HTTPError as exc:
+            return None, f"could not connect ({type(exc).__name__})"
+    else:
+        return None, failed
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"answered {response.status_code}"
@@ -275,11 +300,17 @@ def deliver_webhooks(
     rng = rng or random.Random()
     counts = {"collected": collect(engine, settings)}
     deadline = time.monotonic() + settings.webhook_tick_budget_s
-    with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client:
+    # No redirects (a receiver could point them anywhere) and no proxy from the
+    # environment (it would resolve the name itself, past the address check).
+    client = httpx.Client(
+        timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False
+    )
+    with client:
         while time.monotonic() < deadline:
             claimed = claim(engine, settings, rng)
             if claimed is None:
                 break
-            status = record(engine, settings, claimed, *send(client, claimed))
+            sent = send(client, claimed, allow_private=settings.webhook_allow_private)
+            status = record(engine, settings, claimed, *sent)
             counts[status] = counts.get(status, 0) + 1
     return counts

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.segment.segmentations.router import SegmentSettingsDep
 from services.segment.segmentations.schemas import error_responses
+from services.segment.settings import SegmentSettings
 from services.segment.webhooks import service
 from services.segment.webhooks.delivery import DeliveryStatus
 from services.segment.webhooks.schemas import (
@@ -20,6 +22,7 @@ from services.segment.webhooks.schemas import (
     WebhookPage,
     WebhookPublic,
 )
+from services.segment.webhooks.targets import UnsafeTarget, resolve
 from shared.auth import Principal, Scope
 from shared.db import session_scope
 from shared.web.deps import DatabaseDep, require
@@ -38,7 +41,15 @@ def _not_found(webhook_id: int) -> ApiError:
     )
 
 
-def _create(engine: Engine, principal: Principal, body: WebhookCreate) -> WebhookCreated:
+def _create(
+    engine: Engine, principal: Principal, body: WebhookCreate, settings: SegmentSettings
+) -> WebhookCreated:
+    try:  # resolved before a database connection is taken: DNS may be slow
+        resolve(body.url, allow_private=settings.webhook_allow_private)
+    except UnsafeTarget as exc:
+        raise ApiError(
+            422, "invalid request", errors=[{"field": "url", "message": str(exc)}]
+        ) from None
     try:
         with session_scope(engine) as session:
             created = service.create_subscription(
@@ -61,14 +72,16 @@ def _create(engine: Engine, principal: Principal, body: WebhookCreate) -> Webhoo
     "(HMAC-SHA256 of the body, header `X-Segmenta-Signature: sha256=<hex>`). A delivery "
     "that is not answered with a 2xx is retried with exponential backoff and jitter, and "
     "dead-lettered after the attempt limit. The secret is shown only in this answer. "
-    "Needs `admin`.",
+    "`url` must resolve to public addresses only (no loopback, private, link-local, "
+    "multicast or reserved ones: 422 otherwise), checked again before each delivery; "
+    "redirects are not followed. Needs `admin`.",
     response_model=WebhookCreated,
     responses=error_responses(),
 )
 async def create_webhook(
-    body: WebhookCreate, principal: AdminDep, database: DatabaseDep
+    body: WebhookCreate, principal: AdminDep, database: DatabaseDep, settings: SegmentSettingsDep
 ) -> WebhookCreated:
-    return await database.run(_create, database.engine, principal, body)
+    return await database.run(_create, database.engine, principal, body, settings)
 
 
 def _list(engine: Engine, tenant_id: int) -> WebhookPage:
