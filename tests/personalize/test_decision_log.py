@@ -93,7 +93,13 @@ def durable(
         "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
     }
     beat_and_relay = start_beat_and_relay(stack_env, tmp_path, worker=False)
-    api, base = start_api(stack_env, tmp_path / "api.log", app="services.personalize.main:app")
+    try:
+        api, base = start_api(stack_env, tmp_path / "api.log", app="services.personalize.main:app")
+    except BaseException:  # an API that did not start leaves nothing running behind
+        for process in beat_and_relay:
+            process.stop()
+        redis.stop()
+        raise
     tenant = f"durable-{uuid.uuid4().hex[:10]}"
     with httpx.Client(base_url=base, timeout=30) as client:
         shop = Shop(
