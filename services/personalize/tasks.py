@@ -242,13 +242,14 @@ def drain_decisions(
     decisions already stored are neither stored nor counted twice).
 
     ``consumer`` names this worker in the stream's group, the same for every drain it runs
-    (one at a time): the entries a drain of it took and never acknowledged come back at
-    its next drain, a second later. A drain can stop between taking its entries and
-    acknowledging them: an error (Postgres or Redis gone mid-batch), or its pool process
-    terminated by Celery when the broker connection drops (`worker_cancel_long_running_
-    tasks_on_connection_loss`) as Redis restarts. Read only as new (``>``), those entries
-    waited for the 30 s idle claim below, and a Redis that lost its data meanwhile lost
-    them with it: answers acknowledged, never logged."""
+    (one at a time: ``--concurrency 1``): the entries a drain of it took and never
+    acknowledged come back at its next drain, a second later. A drain can stop between
+    taking its entries and acknowledging them: an error (Postgres or Redis gone
+    mid-batch), or its pool process terminated by Celery as Redis restarts (the broker
+    connection dropped, and
+    ``worker_cancel_long_running_tasks_on_connection_loss`` is on). Read only as new
+    (``>``), those entries waited for the 30 s idle claim below, and a Redis that lost its
+    data meanwhile lost them with it: answers acknowledged, never logged."""
     try:
         redis.xgroup_create(DECISION_STREAM, DECISION_GROUP, id="0", mkstream=True)
     except Exception as exc:
