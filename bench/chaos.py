@@ -49,10 +49,11 @@ after the load stopped.
 **Ledger: {report.lost} lost, {report.duplicated} duplicated; {report.lost_beyond_design}
 lost beyond the design: {verdict}** (target: 0 and 0). Offer decisions live only in Redis
 (AOF `everysec`) until the worker drains them, about a second: a Redis that loses its data
-loses those still in its stream ({report.decisions_at_risk} at this run's wipe), and a
-SIGKILLed Redis may lose what it acknowledged in its last 1-3 s when an fsync lags
-(Redis's documented `everysec` trade-off); {report.decisions_lost_by_design} lost decisions
-fall in those windows.
+loses those still in its stream ({len(report.wiped_decisions)} at this run's wipe, counted
+with writes paused), and a SIGKILLed Redis may lose what it answered in its last 1-3 s but
+had not yet written to its file when an fsync lags (Redis's documented `everysec`
+trade-off; checked against the file); {report.decisions_lost_by_design} lost decisions are
+of those kinds.
 
 {report.markdown()}
 

@@ -7,8 +7,9 @@ from prometheus_client import Counter
 DECISIONS = Counter(
     "segmenta_personalize_decisions_total", "Offer answers, by strategy", ["strategy"]
 )
-# Fallback answers are logged straight to Postgres; with Postgres down too, they cannot be.
+# Fallback answers are logged straight to Postgres; with Postgres down too, they cannot be
+# and the request is refused (503).
 UNLOGGED = Counter(
     "segmenta_personalize_decisions_unlogged_total",
-    "Fallback answers given while neither Redis nor Postgres could log them",
+    "Offer requests refused (503) because neither Redis nor Postgres could log the decision",
 )

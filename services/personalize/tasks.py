@@ -14,6 +14,7 @@ import os
 import socket
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import text
@@ -233,34 +234,58 @@ def _shows(
     return changes, contextual
 
 
-def drain_decisions(session: Session, redis: Redis, settings: PersonalizeSettings) -> list[bytes]:
+def drain_decisions(
+    session: Session, redis: Redis, settings: PersonalizeSettings, consumer: str = CONSUMER
+) -> list[bytes]:
     """Store up to a batch of logged decisions and learn their shows; the stream ids to
     acknowledge once the caller committed (a crash before that re-delivers them, and
-    decisions already stored are neither stored nor counted twice)."""
+    decisions already stored are neither stored nor counted twice).
+
+    ``consumer`` names this worker in the stream's group, the same for every drain it runs
+    (one at a time: ``--concurrency 1``): the entries a drain of it took and never
+    acknowledged come back at its next drain, a second later. A drain can stop between
+    taking its entries and acknowledging them: an error (Postgres or Redis gone
+    mid-batch), or its pool process terminated by Celery as Redis restarts (the broker
+    connection dropped, and
+    ``worker_cancel_long_running_tasks_on_connection_loss`` is on). Read only as new
+    (``>``), those entries waited for the 30 s idle claim below, and a Redis that lost its
+    data meanwhile lost them with it: answers acknowledged, never logged."""
     try:
         redis.xgroup_create(DECISION_STREAM, DECISION_GROUP, id="0", mkstream=True)
     except Exception as exc:
         if "BUSYGROUP" not in str(exc):
             raise
     batch = settings.personalize_drain_batch
-    # Entries a dead consumer took and never acknowledged come first.
+    # This worker's own unacknowledged entries first (id 0: its pending list, not new ones).
+    entries = _read_group(redis, consumer, "0", batch)
+    # Then entries a consumer that is gone took and never acknowledged (a worker stopped
+    # for good, or one before this naming): idle long enough to be nobody's work now.
     # (Redis 6.2 answers [cursor, entries]; 7 adds the ids it deleted.)
-    reply = redis.xautoclaim(
-        DECISION_STREAM, DECISION_GROUP, CONSUMER, min_idle_time=30_000, count=batch
-    )
-    entries = list(reply[1])  # type: ignore[index]
     if len(entries) < batch:
-        read = redis.xreadgroup(
-            DECISION_GROUP, CONSUMER, {DECISION_STREAM: ">"}, count=batch - len(entries)
+        reply = redis.xautoclaim(
+            DECISION_STREAM,
+            DECISION_GROUP,
+            consumer,
+            min_idle_time=30_000,
+            count=batch - len(entries),
         )
-        for _, stream_entries in read or []:  # type: ignore[union-attr]
-            entries.extend(stream_entries)
-    records = [fields[b"d"] for _, fields in entries if fields]
+        entries += list(reply[1])  # type: ignore[index]
+    if len(entries) < batch:
+        entries += _read_group(redis, consumer, ">", batch - len(entries))
+    taken = dict(entries)  # an entry both pending here and claimed: once
+    records = [fields[b"d"] for fields in taken.values() if fields]
     stored = insert_decisions(session, records)
     changes, contextual = _shows(stored)
     _learn(session, redis, settings, changes, contextual)
     _queue_waiting_feedback(session, [d.decision_id for d in stored])
-    return [entry_id for entry_id, _ in entries]
+    return list(taken)
+
+
+def _read_group(redis: Redis, consumer: str, after: str, count: int) -> list[Any]:
+    """Entries of the decision stream for ``consumer``: new ones (``>``), or those it
+    already took and has not acknowledged (``0``; an entry deleted since has no fields)."""
+    read = redis.xreadgroup(DECISION_GROUP, consumer, {DECISION_STREAM: after}, count=count)
+    return [entry for _, stream_entries in read or [] for entry in stream_entries]  # type: ignore[union-attr]
 
 
 # Feedback that arrived before its decision was stored: its placements learn it now.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from celery import Task
 from redis import Redis
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -72,15 +73,17 @@ def _feedback(session: Session, subjects: Sequence[Subject]) -> None:
     tasks.apply_feedback(session, redis.get(), settings, subjects)
 
 
-@app.task(name=PERSONALIZE_DRAIN_DECISIONS, acks_late=True)
-def _drain() -> int:
-    """A timer, not outbox work: the stream itself holds what is left to drain."""
+@app.task(name=PERSONALIZE_DRAIN_DECISIONS, acks_late=True, bind=True)
+def _drain(self: Task[[], int]) -> int:
+    """A timer, not outbox work: the stream itself holds what is left to drain. The
+    worker's node name (``-n``, kept across restarts) names its consumer in the stream."""
+    consumer = self.request.hostname or tasks.CONSUMER
     with session_scope(engine.get()) as session:
         cache_guard.rebuild_if_lost(session, redis.get(), secret)  # Redis lost its data
     drained = 0
     while True:
         with session_scope(engine.get()) as session:
-            entries = tasks.drain_decisions(session, redis.get(), settings)
+            entries = tasks.drain_decisions(session, redis.get(), settings, consumer)
         tasks.acknowledge(redis.get(), entries)  # only after the commit
         drained += len(entries)
         if len(entries) < settings.personalize_drain_batch:

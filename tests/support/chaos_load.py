@@ -68,6 +68,8 @@ class Client:
         self.local = threading.local()
         self.opened: list[httpx.Client] = []
         self.headers = {"Authorization": f"Bearer {shop.key}"}
+        # Offer answers given while Redis was unreachable (logged straight to Postgres).
+        self.fallbacks: set[str] = set()
 
     def call(
         self, kind: str, service: str, method: str, path: str, body: Any = None
@@ -196,6 +198,9 @@ class Load:
             return None
         answer = response.json()
         self.client.accept("offers", answer["decision_id"])
+        if answer["strategy"] == "fallback":
+            with self.client.lock:
+                self.client.fallbacks.add(answer["decision_id"])
         if answer["offers"]:
             with self.client.lock:
                 self.decisions.append((answer["decision_id"], answer["offers"][0]["offer_id"]))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from shared.db import create_db_engine
 from shared.settings import PostgresSettings
-from tests.support.chaos import Fault, running_platform
+from tests.support.chaos import Fault, RedisKill, running_platform
 from tests.support.chaos_ledger import FaultResult, Stage, attribute, ledger, run_faults
 from tests.support.chaos_load import KINDS, Client, Load, Sent, drained, open_shop, wait_for
 
@@ -32,21 +32,25 @@ class ChaosReport:
     drain_s: float | None
     gave_up: list[str]
     machine: dict[str, str]
-    decisions_at_risk: int = 0
-    redis_killed_at: list[float] = field(default_factory=list)
+    wiped_decisions: set[str] = field(default_factory=set)
+    redis_kills: list[RedisKill] = field(default_factory=list)
+    fallbacks: set[str] = field(default_factory=set)
 
     @property
     def decisions_lost_by_design(self) -> int:
         """Lost decisions that only Redis held: those in its stream when it lost its data,
-        and those it acknowledged in the AOF `everysec` window (<= 3 s) before a SIGKILL."""
+        and those it answered but had not written to its append-only file when SIGKILLed
+        (AOF `everysec`)."""
         answered = self.seen["offers"].accepted
-        lost = self.stages[-1].lost
-        in_window = sum(
+        return sum(
             1
-            for ident in lost
-            if any(at - 3.0 <= answered.get(ident, 0) <= at for at in self.redis_killed_at)
+            for ident in self.stages[-1].lost
+            if ident in self.wiped_decisions
+            or (
+                ident not in self.fallbacks
+                and any(k.lost_by_design(ident, answered[ident]) for k in self.redis_kills)
+            )
         )
-        return min(len(lost), self.decisions_at_risk + in_window)
 
     @property
     def lost_beyond_design(self) -> int:
@@ -134,6 +138,17 @@ def run_chaos(
             attribute(engine, client, stages, results)
             seen = {kind: client.seen[kind] for kind in KINDS}
             machine = describe(platform.database_url.replace("+psycopg", "", 1)) if describe else {}
-            return ChaosReport(results, stages, seen, load_s, drain_s, platform.gave_up, machine)
+            return ChaosReport(
+                results,
+                stages,
+                seen,
+                load_s,
+                drain_s,
+                platform.gave_up,
+                machine,
+                wiped_decisions=platform.wiped_decisions,
+                redis_kills=platform.redis_kills,
+                fallbacks=client.fallbacks,
+            )
         finally:
             engine.dispose()

@@ -3,7 +3,8 @@
 The hot path touches Redis only (one round trip to read, one to log the decision) and
 never Postgres, so answers keep flowing while Postgres is down. With Redis unreachable
 the answer is the placement's default offer as this process last saw it, strategy
-``fallback``, never a 5xx.
+``fallback``, its decision logged straight to Postgres; with Postgres unreachable too, a
+503 (nothing could log the decision, and an answer is acknowledged only once logged).
 """
 
 from __future__ import annotations
@@ -155,7 +156,10 @@ async def read_customer_offers(
 
 
 async def _log_fallback(database: Database, record: bytes) -> None:
-    """A fallback answer's decision, straight into Postgres (Redis is what failed)."""
+    """A fallback answer's decision, straight into Postgres (Redis is what failed). With
+    Postgres failing too, no answer: an answer is acknowledged only once its decision is
+    logged (RELIABILITY.md), so the error goes on to its 503 (Retry-After; the storefront
+    asks again) rather than a 200 whose decision would be lost."""
 
     def work(engine: Engine) -> None:
         with session_scope(engine) as session:
@@ -165,4 +169,5 @@ async def _log_fallback(database: Database, record: bytes) -> None:
         await database.run(work, database.engine)
     except Exception as exc:
         UNLOGGED.inc()
-        log.error("fallback decision not logged: %s", type(exc).__name__)
+        log.error("fallback decision not logged, answer refused: %s", type(exc).__name__)
+        raise
