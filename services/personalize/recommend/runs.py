@@ -38,6 +38,8 @@ class RecommenderParams(BaseModel):
     regularization: float = 0.05
     alpha: float = 10.0
     cooc_weight: float = 0.5
+    neighbours: int = 30
+    neighbour_weight: float = 1.0
     min_history: int = 2
     seed: int = 0
     top_n: int = 50
@@ -67,6 +69,8 @@ class RecommenderParams(BaseModel):
                 "regularization",
                 "alpha",
                 "cooc_weight",
+                "neighbours",
+                "neighbour_weight",
                 "min_history",
                 "seed",
             }

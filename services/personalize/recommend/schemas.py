@@ -25,6 +25,21 @@ class RecommenderRunCreate(BaseModel):
         le=1,
         description="Weight of co-purchase against ALS (0 to 1)",
     )
+    neighbours: int | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        le=1000,
+        description="How many of the most similar customers a customer's list draws on (0: none)",
+    )
+    neighbour_weight: float | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        le=1,
+        description="Share of the similar customers' purchases in the blend; the rest is "
+        "ALS and co-purchase",
+    )
     min_history: int | None = Field(
         default=None,
         strict=True,
