@@ -230,7 +230,10 @@ def before_after(
                 )
     if not parts:
         return []
-    return ["* Before (one training cut-off, no guard) -> after: " + "; ".join(parts) + "."]
+    return [
+        "* Before (one training cut-off, no guard, the demo shop from the generator before "
+        "its history was made steady in time) -> after: " + "; ".join(parts) + "."
+    ]
 
 
 def report(
