@@ -230,7 +230,10 @@ def before_after(
                 )
     if not parts:
         return []
-    return ["* Before (one training cut-off, no guard) -> after: " + "; ".join(parts) + "."]
+    return [
+        "* Before (one training cut-off, no guard, the demo shop from the generator before "
+        "its history was made steady in time) -> after: " + "; ".join(parts) + "."
+    ]
 
 
 def report(
@@ -264,9 +267,12 @@ def report(
         "the same cut-off) are measured on the same customers and outcome in the same run.",
         "",
         f"* demo: the demo shop (`segmenta.demo.generate`, {customers:,} customers, seed 7) "
-        f"loaded through the ingest API ({load_s:.0f} s). Its generator places every "
-        "persona's last orders relative to its `now` (most of the activity in the last "
-        "weeks), so the churn rate of a window depends on how close it is to that `now`.",
+        f"loaded through the ingest API ({load_s:.0f} s). Customers sign up all through "
+        "its history and buy at their own rhythm from their first order on; lapsers stop "
+        "at different times. Each persona's latest order is still drawn from a range "
+        "before `now` (champions 0-10 days, loyal regulars 5-40, unhappy returners "
+        "10-90, new customers' only order 0-28), so the last window holds an order for "
+        "all of them while an earlier window of the same length misses some.",
         f"* steady: {customers:,} simulated customers who buy at their own Poisson rate "
         "until an exponential drop-out (`tests/segment/prediction_shop.py`), a history "
         "whose churn rate does not drift with time. It is made by the very process BG/NBD "

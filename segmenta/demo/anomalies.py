@@ -56,7 +56,7 @@ def _ts(seconds: float) -> str:
 
 
 def _t(stamp: str) -> float:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()  # "...Z": UTC
 
 
 class _Planter:
@@ -72,6 +72,7 @@ class _Planter:
         for review in self.records["reviews"]:
             self.reviews[review["customer_id"]].append(review)
         self.products = {p["product_id"]: p for p in self.records["products"]}
+        self.signup = {c["customer_id"]: _t(c["signup_at"]) for c in self.records["customers"]}
         self.taken: set[str] = set()
         self.serial = 0
 
@@ -79,8 +80,11 @@ class _Planter:
         self.serial += 1
         return f"{prefix}-a{self.serial:06d}"
 
-    def _recent(self, low: float = 1, high: float = 25) -> float:
-        return self.now - self.rng.uniform(low, high) * DAY
+    def _recent(self, cid: str, low: float = 1, high: float = 25) -> float:
+        """A time ``low``..``high`` days ago, never before ``cid`` signed up."""
+        signup = self.signup[cid]
+        newest = max(self.now - low * DAY, signup)
+        return self.rng.uniform(max(self.now - high * DAY, signup), newest)
 
     def _orders_between(self, cid: str, newest_days: float, oldest_days: float) -> int:
         return sum(
@@ -136,7 +140,7 @@ class _Planter:
                 {
                     "order_id": self._id("o"),
                     "customer_id": cid,
-                    "placed_at": _ts(self._recent()),
+                    "placed_at": _ts(self._recent(cid)),
                     "currency": "EUR",
                     "total": total,
                     "channel": history[-1]["channel"],
@@ -176,13 +180,13 @@ class _Planter:
             order = self.rng.choice(orders)
             amount = round(float(order["total"]) * self.rng.uniform(0.3, 1.0), 2)
             props = {"order_id": order["order_id"], "amount": amount}
-            self._event(cid, "refund", self._recent(), "web", props)
+            self._event(cid, "refund", self._recent(cid), "web", props)
 
     def support(self, cid: str) -> None:
         for _ in range(self.rng.randint(5, 8)):
             props = {"topic": self.rng.choice(texts.SUPPORT_TOPICS)}
             channel = self.rng.choice(("chat", "phone", "email"))
-            self._event(cid, "support_contact", self._recent(), channel, props)
+            self._event(cid, "support_contact", self._recent(cid), channel, props)
 
     def sentiment(self, cid: str) -> None:
         language = "en"  # as their earlier review (the lexicon backend reads English)
@@ -206,12 +210,12 @@ class _Planter:
                     "rating": 1,
                     "text": texts.review_text(self.rng, language, "negative", aspects, entry),
                     "language": language,
-                    "created_at": _ts(self._recent()),
+                    "created_at": _ts(self._recent(cid)),
                 }
             )
 
     def bot(self, cid: str) -> None:
-        start = self._recent(2, 25)
+        start = self._recent(cid, 2, 25)
         product_ids = sorted(self.products)
         for _ in range(self.rng.randint(150, 250)):
             props = {"product_id": self.rng.choice(product_ids)}

@@ -12,19 +12,21 @@ without holding them in memory.
 
 Personas (exact distributions in ``personas.PERSONA_SPECS``; table also in README.md):
 
-====================  =====  ======  ==========  =======  =====  ================================
-persona               share  orders  last order  items    disc.  events, reviews, support
-====================  =====  ======  ==========  =======  =====  ================================
-champion              10 %   18-40   0-10 d      premium  5 %    app sessions; 4-5 stars
-loyal_regular         20 %   5-12    5-40 d      any      10 %   store visits, newsletter; ~4
-bargain_hunter        18 %   8-18    3-45 d      cheap    90 %   searches, email clicks; ~3
-new_customer          15 %   1       0-28 d      any      90 %   signed up < 30 d ago; few events
-lapsing_high_spender  12 %   8-20    200-480 d   premium  5 %    email opens; 1-2; cancel calls
-window_shopper        15 %   0       -           -        -      page views, carts, checkouts
-unhappy_returner      10 %   3-8     10-90 d     any      20 %   returns, refunds; 1-2 stars
-====================  =====  ======  ==========  =======  =====  ================================
+====================  =====  ========  ==========  =======  =====  ================================
+persona               share  buys      last order  items    disc.  events, reviews, support
+====================  =====  ========  ==========  =======  =====  ================================
+champion              10 %   9-20 d    0-10 d      premium  5 %    app sessions; 4-5 stars
+loyal_regular         20 %   45-90 d   5-40 d      any      10 %   store visits, newsletter; ~4
+bargain_hunter        18 %   20-45 d   3-45 d      cheap    90 %   searches, email clicks; ~3
+new_customer          15 %   once      0-28 d      any      90 %   signed up < 30 d ago; few events
+lapsing_high_spender  12 %   25-60 d   200-480 d   premium  5 %    email opens; 1-2; cancel calls
+window_shopper        15 %   never     -           -        -      page views, carts, checkouts
+unhappy_returner      10 %   40-90 d   10-90 d     any      20 %   returns, refunds; 1-2 stars
+====================  =====  ========  ==========  =======  =====  ================================
 
-About 8 % of window shoppers have a single old order.
+"buys": the customer's own mean gap between orders, from the first order (soon after
+signup) to the latest, so the history is steady in time. About 8 % of window shoppers
+have a single old order.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ DEFAULT_NOW = datetime(2026, 11, 1, tzinfo=UTC)
 FILES = ("customers", "products", "orders", "events", "reviews", "transcripts")
 EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "channel", "properties")
 DAY = 86_400
+FIRST_ORDER_DAYS = 30  # a buyer starts buying within this many days of signing up
+GAP_SHAPE = 3.0  # gamma shape of the days between orders: regular, not clockwork
 K = TypeVar("K")
 
 
@@ -153,18 +157,35 @@ class _Shop:
             for _ in range(2 if rng.random() < 0.1 else 1):
                 self._transcript(cid, persona, signup)
 
-    def _orders(self, cid: str, persona: Persona, signup: float) -> list[_Order]:
+    def _order_ages(self, persona: Persona, signup: float) -> list[float]:
+        """How many days ago each of the customer's orders was placed, the latest first.
+
+        A customer buys at their own rhythm (a mean gap drawn from the persona's range,
+        each gap around it) from their first order, soon after signing up, to their
+        latest one: customers start buying all through the history and each keeps their
+        pace, so any past day of the shop looks much like today.
+        """
         rng = self.rng
-        if rng.random() >= persona.order_prob:
-            return []
         last = rng.uniform(*persona.last_order_days)
         if last >= signup:
             last = rng.uniform(0, signup)
         ages = [last]
-        for _ in range(rng.randint(*persona.orders) - 1):
-            age = last + rng.uniform(*persona.order_span_days)
-            ages.append(age if age < signup else rng.uniform(last, signup))
-        ages = [max(age, 0.05) for age in ages]  # at least an hour ago: room for follow-ups
+        if persona.order_gap_days[1] <= 0:
+            return ages
+        mean_gap = rng.uniform(*persona.order_gap_days)
+        start = signup - rng.uniform(0, FIRST_ORDER_DAYS)  # buying starts this many days ago
+        age = last + rng.gammavariate(GAP_SHAPE, mean_gap / GAP_SHAPE)
+        while age < start:
+            ages.append(age)
+            age += rng.gammavariate(GAP_SHAPE, mean_gap / GAP_SHAPE)
+        return ages
+
+    def _orders(self, cid: str, persona: Persona, signup: float) -> list[_Order]:
+        rng = self.rng
+        if rng.random() >= persona.order_prob:
+            return []
+        # At least an hour ago: room for follow-ups.
+        ages = [max(age, 0.05) for age in self._order_ages(persona, signup)]
         pool = self.pools[persona.pool]
         orders = []
         for age in sorted(ages, reverse=True):

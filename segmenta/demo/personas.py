@@ -40,11 +40,12 @@ class Persona:
     """How long ago the customer signed up, in days."""
     order_prob: float
     """Probability that the customer has any orders at all."""
-    orders: tuple[int, int]
+    order_gap_days: tuple[float, float]
+    """The customer's own mean days between orders, drawn once per customer; each gap
+    varies around it. Orders run at that rhythm from the first one (soon after signup) to
+    the most recent. ``(0, 0)``: a single order."""
     last_order_days: tuple[float, float]
     """Days between the most recent order and ``now``."""
-    order_span_days: tuple[float, float]
-    """Orders are spread over this many days before the most recent one."""
     lines: tuple[int, int]
     max_quantity: int
     pool: Pool
@@ -53,7 +54,8 @@ class Persona:
     events: tuple[int, int]
     event_weights: dict[str, float]
     event_window_days: tuple[float, float]
-    """Non-purchase events happen this many days ago (clamped to the signup date)."""
+    """Non-purchase events happen this many days ago, spread evenly over the window (over
+    the customer's time since signup where that is shorter)."""
     email_consent: float
     review_prob: float
     reviews: tuple[int, int]
@@ -83,15 +85,14 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.10,
         signup_days=(400, 1500),
         order_prob=1.0,
-        orders=(18, 40),
         last_order_days=(0, 10),
-        order_span_days=(250, 365),
+        order_gap_days=(9, 20),
         lines=(2, 5),
         max_quantity=2,
         pool="premium",
         discount_share=0.05,
         order_channels={"app": 0.6, "web": 0.3, "store": 0.1},
-        events=(18, 30),
+        events=(73, 122),
         event_weights={
             "app_session": 30,
             "page_view": 12,
@@ -101,7 +102,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
             "checkout_start": 6,
             "purchase": 18,
         },
-        event_window_days=(0, 90),
+        event_window_days=(0, 365),
         email_consent=0.9,
         review_prob=0.6,
         reviews=(1, 4),
@@ -112,14 +113,13 @@ PERSONA_SPECS: tuple[Persona, ...] = (
     ),
     Persona(
         name="loyal_regular",
-        description="Steady monthly-ish buyer of mid-priced items for years, often in "
+        description="Steady buyer every month or two of mid-priced items for years, often in "
         "store, opens the newsletter, mostly satisfied.",
         share=0.20,
         signup_days=(365, 1800),
         order_prob=1.0,
-        orders=(5, 12),
         last_order_days=(5, 40),
-        order_span_days=(300, 700),
+        order_gap_days=(45, 90),
         lines=(1, 3),
         max_quantity=1,
         pool="any",
@@ -151,15 +151,14 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.18,
         signup_days=(90, 1000),
         order_prob=1.0,
-        orders=(8, 18),
         last_order_days=(3, 45),
-        order_span_days=(150, 365),
+        order_gap_days=(20, 45),
         lines=(1, 4),
         max_quantity=3,
         pool="cheap",
         discount_share=0.9,
         order_channels={"web": 0.7, "app": 0.3},
-        events=(15, 30),
+        events=(30, 61),
         event_weights={
             "search": 36,
             "page_view": 24,
@@ -168,7 +167,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
             "add_to_cart": 8,
             "purchase": 6,
         },
-        event_window_days=(0, 180),
+        event_window_days=(0, 365),
         email_consent=0.95,
         review_prob=0.3,
         reviews=(1, 2),
@@ -186,9 +185,8 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.15,
         signup_days=(3, 30),
         order_prob=1.0,
-        orders=(1, 1),
         last_order_days=(0, 28),
-        order_span_days=(0, 0),
+        order_gap_days=(0, 0),
         lines=(1, 3),
         max_quantity=1,
         pool="any",
@@ -223,15 +221,14 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.12,
         signup_days=(800, 2000),
         order_prob=1.0,
-        orders=(8, 20),
         last_order_days=(200, 480),
-        order_span_days=(150, 300),
+        order_gap_days=(25, 60),
         lines=(2, 4),
         max_quantity=2,
         pool="premium",
         discount_share=0.05,
         order_channels={"web": 0.5, "store": 0.3, "app": 0.2},
-        events=(5, 12),
+        events=(9, 22),
         event_weights={
             "email_open": 55,
             "support_contact": 20,
@@ -239,7 +236,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
             "purchase": 10,
             "refund": 5,
         },
-        event_window_days=(0, 200),
+        event_window_days=(0, 365),
         email_consent=0.6,
         review_prob=0.35,
         reviews=(1, 3),
@@ -257,15 +254,14 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.15,
         signup_days=(30, 700),
         order_prob=0.08,
-        orders=(1, 1),
         last_order_days=(120, 400),
-        order_span_days=(0, 0),
+        order_gap_days=(0, 0),
         lines=(1, 1),
         max_quantity=1,
         pool="any",
         discount_share=0.5,
         order_channels={"web": 0.7, "app": 0.3},
-        events=(15, 30),
+        events=(61, 122),
         event_weights={
             "page_view": 40,
             "add_to_cart": 26,
@@ -273,7 +269,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
             "checkout_start": 12,
             "app_session": 8,
         },
-        event_window_days=(0, 90),
+        event_window_days=(0, 365),
         email_consent=0.5,
         review_prob=0.05,
         reviews=(1, 1),
@@ -290,9 +286,8 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.10,
         signup_days=(120, 900),
         order_prob=1.0,
-        orders=(3, 8),
         last_order_days=(10, 90),
-        order_span_days=(100, 300),
+        order_gap_days=(40, 90),
         lines=(1, 3),
         max_quantity=2,
         pool="any",
