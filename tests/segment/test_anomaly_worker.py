@@ -77,7 +77,7 @@ def test_a_run_flags_the_planted_customers(
     vectors = "SELECT count(*) FROM customer_features WHERE tenant_id = :t"
     wait_until(
         lambda: rows(engine, vectors, t=tenant_id)[0][0] == 500,
-        180,
+        300,
         f"the shop's features\n{stack.worker_output()}",
     )
     with session_scope(engine) as session:
@@ -93,7 +93,7 @@ def test_a_run_flags_the_planted_customers(
             rows(engine, "SELECT status FROM anomaly_run WHERE id = :r", r=run_id)[0][0]
             in {"succeeded", "failed"}
         ),
-        180,
+        300,
         f"anomaly run {run_id} to finish\n{logs}",
     )
     ((status, error, metrics, window),) = rows(
