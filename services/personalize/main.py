@@ -47,6 +47,7 @@ def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
         async with platform_resources(app, settings):
             app.state.coalescer = Coalescer(app.state.redis)
             yield
+            await app.state.coalescer.aclose()
         app.state.sync_redis.close()
 
     app = platform_app(

@@ -285,3 +285,42 @@ def _converted_decisions(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         found = conn.execute(text("SELECT decision_id FROM feedback WHERE kind = 'conversion'"))
         return set(found.scalars())
+
+
+def test_parameters_at_their_bounds_are_answered_like_any_other_and_the_key_comes_first(
+    shop: Shop,
+) -> None:
+    """Plainly valid parameters take a shorter path than the rest: both answer alike."""
+    shop.create_offer("edge-a")
+    shop.create_offer("edge-b")
+    shop.create_offer("edge-c")
+    shop.serving({"edge-a", "edge-b", "edge-c"})
+    customer = "c" * 128  # the longest id allowed
+    plain = [shop.offers(customer, n=10) for _ in range(20)]
+    assert {a.status_code for a in plain} == {200}
+    assert {len(a.json()["offers"]) for a in plain} == {3}  # n up to 10, 3 offers to show
+    assert {a.json()["customer_id"] for a in plain} == {customer}
+    # Valid for FastAPI too, but not plainly so: the generic path answers the same way.
+    padded = [shop.offers(customer, n="03") for _ in range(20)]
+    assert {a.status_code for a in padded} == {200}
+    assert {len(a.json()["offers"]) for a in padded} == {3}
+    # A repeated parameter: the last one counts, as FastAPI reads it; unknown ones are ignored.
+    repeated = shop.client.get(
+        f"/v1/offers/{customer}",
+        params=[("placement", "nowhere"), ("placement", "home"), ("n", "2"), ("x", "1")],
+        headers=auth(shop.storefront),
+    )
+    assert repeated.status_code == 200, repeated.text
+    assert repeated.json()["placement"] == "home"
+    assert len(repeated.json()["offers"]) == 2
+    # The key is checked before the parameters: no key, 401 whatever the parameters.
+    for params in ({"n": "2"}, {"n": "11"}, {"placement": "Home"}):
+        anonymous = shop.client.get(f"/v1/offers/{customer}", params=params)
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.json()["errors"][0]["field"] == "Authorization"
+    too_many = shop.offers(customer, n=11)
+    assert too_many.status_code == 422
+    assert [e["field"] for e in too_many.json()["errors"]] == ["n"]
+    too_long = shop.offers("c" * 129)
+    assert too_long.status_code == 422
+    assert [e["field"] for e in too_long.json()["errors"]] == ["customer_id"]
