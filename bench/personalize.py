@@ -305,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--repeats", type=int, help="runs of each speed benchmark (3; 1 quick)")
     parser.add_argument("--skip-speed", action="store_true", help="only the simulated storefront")
+    parser.add_argument(
+        "--skip-quality",
+        action="store_true",
+        help="only the speed benchmarks (the storefront's results of the last full run are kept)",
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else Config()
     if args.repeats:
@@ -316,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         log("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
         if not args.skip_speed:
             speed(s, cfg, speed_results)
-        sims = quality(s, cfg)
+        sims = [] if args.skip_quality else quality(s, cfg)
         speed_results.cpu = s.cpu
     print(write_report(args.out, machine, cfg, command, speed_results, sims, not args.skip_speed))
     return 0

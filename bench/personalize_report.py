@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.report import Check, Series, render_table
-from bench.results_file import write_section
+from bench.results_file import read_section, write_section
 from segmenta.demo.storefront import ORACLE, UNIFORM_TRUTH, Tastes
 from segmenta.demo.storefront_shop import Simulation
 
@@ -186,6 +187,24 @@ def quality_section(sims: list[Quality], cfg: Any) -> list[str]:
     return lines
 
 
+QUALITY_HEADING = "## Simulated storefront (quality)"
+EARLIER = "From the last full run"
+
+
+def _earlier_quality(out: Path) -> list[str]:
+    """The quality part of the section as the last full run wrote it (``--skip-quality``)."""
+    earlier = read_section(out, "personalize") or ""
+    if QUALITY_HEADING not in earlier:
+        return []
+    when = re.search(r"Machine: date ([^;]+);", earlier)
+    part = earlier[earlier.index(QUALITY_HEADING) :].splitlines()
+    if any(line.startswith(EARLIER) for line in part[:3]):  # kept by an earlier speed run
+        return part
+    note = f"{EARLIER} ({when.group(1) if when else 'date not recorded'}); the "
+    note += "speed figures above come from a later run with `--skip-quality`."
+    return [part[0], "", note, *part[1:]]
+
+
 def write_report(
     out: Path,
     machine: dict[str, str],
@@ -232,7 +251,7 @@ def write_report(
         lines += [f"* CPU, {bench}: {shares[-1]}" for bench, shares in r.cpu.items()]
         lines += [f"* note: {n}" for n in r.notes]
         lines.append("")
-    lines += quality_section(sims, cfg)
+    lines += quality_section(sims, cfg) if sims else _earlier_quality(out)
     markdown = "\n".join(lines)
     write_section(out, "personalize", markdown)
     return markdown

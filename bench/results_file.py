@@ -19,3 +19,12 @@ def write_section(path: Path, name: str, markdown: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def read_section(path: Path, name: str) -> str | None:
+    """The section ``name`` of the results file as last written, or None."""
+    if not path.exists():
+        return None
+    begin, end = re.escape(f"<!-- {name}:begin -->"), re.escape(f"<!-- {name}:end -->")
+    found = re.search(begin + r"\n(.*?)\n" + end, path.read_text(encoding="utf-8"), re.DOTALL)
+    return found.group(1) if found else None
