@@ -31,6 +31,7 @@ from services.personalize.serving.log import (
     log_decision,
     read_visitor,
 )
+from services.personalize.serving.replay import DecisionReplay, Kept
 from services.personalize.serving.schemas import OfferAnswer
 from services.personalize.settings import PersonalizeSettings
 from shared.auth import Principal, Scope
@@ -106,6 +107,8 @@ async def read_customer_offers(
     subject = subject_hash(state.secret, customer_id)
     decision_id = uuid.uuid4().hex
     now = datetime.now(UTC)
+    replay: DecisionReplay = state.replay
+    kept: Kept | None = None
     try:
         snapshot, visitor = await read_visitor(
             state.coalescer,
@@ -125,6 +128,7 @@ async def read_customer_offers(
             policy_version=snapshot.policy_version,
             created_at=now,
         )
+        kept = replay.keep(tenant_id=tenant_id, decision_id=decision_id, record=record)
         await log_decision(
             state.coalescer,
             tenant_id=tenant_id,
@@ -138,6 +142,8 @@ async def read_customer_offers(
         errors = [{"field": "placement", "message": "no offers are configured here"}]
         raise ApiError(404, f"no placement {placement}", errors=errors) from None
     except RedisError as exc:
+        if kept is not None:  # not acknowledged from Redis: the fallback's record is logged
+            replay.drop(kept)
         log.warning("Redis unreachable, answering with the fallback: %s", type(exc).__name__)
         choice = _fallback(cache, tenant_id, placement)
         visitor = Visitor(subject, None, False, None)

@@ -1,0 +1,99 @@
+"""Decisions this API process acknowledged lately, written again when Redis lost its data.
+
+An answered decision lives only in Redis's stream until the worker drains it into
+Postgres about a second later; a Redis that restarts without its data (no persistence,
+or a failover to an empty replica) would take the not-yet-drained ones with it. So each
+process keeps what it logged in the last few seconds (a deque append on the hot path, no
+extra round trip), and once a second reads an epoch key that the first process to look
+set to a random value. When it is missing or no longer the value this process knows,
+Redis lost its data since: every record kept goes into the stream again, under the same
+decision id (the drain stores a decision once and counts its shows only when newly
+stored, so writing one again that was already drained changes nothing), and the epoch is
+set again (only where missing: the first process to notice sets it, the others adopt it
+after their own replay).
+
+What is still lost: records older than the window (a drain stalled longer than it), and
+those a process held when it died together with Redis's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.personalize.cache import DECISION_STREAM, decision_key
+
+log = logging.getLogger(__name__)
+EPOCH_KEY = "personalize:log-epoch"
+
+
+@dataclass(slots=True)
+class Kept:
+    at: float
+    tenant_id: int
+    decision_id: str
+    record: bytes | None  # None once dropped: its answer was not acknowledged from Redis
+
+
+class DecisionReplay:
+    def __init__(self, *, window_s: float, max_records: int, ttl_s: int) -> None:
+        self.window_s = window_s
+        self.ttl_s = ttl_s
+        self._kept: deque[Kept] = deque(maxlen=max_records)
+        self._epoch: bytes | None = None
+
+    def keep(self, *, tenant_id: int, decision_id: str, record: bytes) -> Kept:
+        """Kept before it is logged, so no loss between Redis's reply and this process
+        resuming goes unnoticed; ``drop`` it when the logging failed."""
+        kept = Kept(time.monotonic(), tenant_id, decision_id, record)
+        self._kept.append(kept)
+        return kept
+
+    @staticmethod
+    def drop(kept: Kept) -> None:
+        kept.record = None
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def _prune(self) -> None:
+        horizon = time.monotonic() - self.window_s
+        while self._kept and self._kept[0].at < horizon:
+            self._kept.popleft()
+
+    async def check(self, redis: Redis) -> int:
+        """Replay the kept records when Redis lost its data; how many were written."""
+        self._prune()
+        seen = await redis.get(EPOCH_KEY)
+        if seen is not None and seen == self._epoch:
+            return 0
+        kept = [k for k in self._kept if k.record is not None]
+        pipe = redis.pipeline(transaction=False)
+        for k in kept:
+            assert k.record is not None
+            pipe.xadd(DECISION_STREAM, {"d": k.record})
+            pipe.set(decision_key(k.tenant_id, k.decision_id), k.record, ex=self.ttl_s)
+        pipe.set(EPOCH_KEY, secrets.token_hex(16), nx=True)
+        pipe.get(EPOCH_KEY)
+        replies = await pipe.execute()
+        first_look = self._epoch is None
+        self._epoch = replies[-1]
+        if kept and not first_look:
+            log.warning("Redis lost its data: %d recent decisions logged again", len(kept))
+        return len(kept)
+
+    async def run(self, redis: Redis, every_s: float = 1.0) -> None:
+        """The check, once every ``every_s`` until cancelled; Redis unreachable is retried."""
+        while True:
+            try:
+                await self.check(redis)
+            except RedisError as exc:
+                log.info("decision replay check skipped: %s", type(exc).__name__)
+            await asyncio.sleep(every_s)
