@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from services.personalize.cache import DECISION_STREAM, decision_key
 from services.personalize.serving.replay import DecisionReplay
+from tests.personalize.test_decision_log import DurableRedis
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +70,29 @@ def test_only_the_window_and_at_most_the_limit_are_kept(redis_url: str) -> None:
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_kept_decisions_are_written_again_after_a_restart_that_kept_the_epoch(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILLed Redis with AOF ``everysec`` comes back with its keys (the epoch too) but
+    may miss its last writes: a new server run id is enough to write the records again."""
+    server = DurableRedis(tmp_path)
+
+    async def check(replay: DecisionReplay) -> int:
+        redis = Redis.from_url(server.url)
+        try:
+            return await replay.check(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        replay = _replay()
+        assert asyncio.run(check(replay)) == 0
+        replay.keep(tenant_id=1, decision_id="d1", record=b"r1")
+        assert asyncio.run(check(replay)) == 0
+        server.crash_and_restart()
+        assert asyncio.run(check(replay)) == 1
+        assert asyncio.run(check(replay)) == 0
+    finally:
+        server.stop()

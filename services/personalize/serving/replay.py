@@ -2,15 +2,17 @@
 
 An answered decision lives only in Redis's stream until the worker drains it into
 Postgres about a second later; a Redis that restarts without its data (no persistence,
-or a failover to an empty replica) would take the not-yet-drained ones with it. So each
+or a failover to an empty or lagging replica) would take the not-yet-drained ones with
+it, and a SIGKILLed Redis with AOF ``everysec`` those of its last second or two. So each
 process keeps what it logged in the last few seconds (a deque append on the hot path, no
-extra round trip), and once a second reads an epoch key that the first process to look
-set to a random value. When it is missing or no longer the value this process knows,
-Redis lost its data since: every record kept goes into the stream again, under the same
-decision id (the drain stores a decision once and counts its shows only when newly
-stored, so writing one again that was already drained changes nothing), and the epoch is
-set again (only where missing: the first process to notice sets it, the others adopt it
-after their own replay).
+extra round trip), and once a second asks Redis, in one round trip, for an epoch key
+(set to a random value by the first process to look) and its server's run id (new at
+every start). When the key is missing or not the value this process knows (the data is
+gone), or the run id changed (a restart or failover: the data may have lost its last
+writes), every record kept goes into the stream again under the same decision id: the
+drain stores a decision once and counts its shows only when newly stored, so writing
+again one that survived or was already drained changes nothing. The epoch is then set
+again where missing: the first process to notice sets it, the others adopt it.
 
 What is still lost: records older than the window (a drain stalled longer than it), and
 those a process held when it died together with Redis's data.
@@ -48,6 +50,7 @@ class DecisionReplay:
         self.ttl_s = ttl_s
         self._kept: deque[Kept] = deque(maxlen=max_records)
         self._epoch: bytes | None = None
+        self._run_id: str | None = None
 
     def keep(self, *, tenant_id: int, decision_id: str, record: bytes) -> Kept:
         """Kept before it is logged, so no loss between Redis's reply and this process
@@ -71,8 +74,12 @@ class DecisionReplay:
     async def check(self, redis: Redis) -> int:
         """Replay the kept records when Redis lost its data; how many were written."""
         self._prune()
-        seen = await redis.get(EPOCH_KEY)
-        if seen is not None and seen == self._epoch:
+        looked = redis.pipeline(transaction=False)
+        looked.get(EPOCH_KEY)
+        looked.info("server")
+        seen, server = await looked.execute()
+        run_id = str(server["run_id"])
+        if seen is not None and seen == self._epoch and run_id == self._run_id:
             return 0
         kept = [k for k in self._kept if k.record is not None]
         pipe = redis.pipeline(transaction=False)
@@ -84,9 +91,11 @@ class DecisionReplay:
         pipe.get(EPOCH_KEY)
         replies = await pipe.execute()
         first_look = self._epoch is None
-        self._epoch = replies[-1]
+        self._epoch, self._run_id = replies[-1], run_id
         if kept and not first_look:
-            log.warning("Redis lost its data: %d recent decisions logged again", len(kept))
+            log.warning(
+                "Redis restarted or lost its data: %d recent decisions logged again", len(kept)
+            )
         return len(kept)
 
     async def run(self, redis: Redis, every_s: float = 1.0) -> None:
