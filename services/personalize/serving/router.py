@@ -5,6 +5,8 @@ never Postgres, so answers keep flowing while Postgres is down. With Redis unrea
 the answer is the placement's default offer as this process last saw it, strategy
 ``fallback``, its decision logged straight to Postgres; with Postgres unreachable too, a
 503 (nothing could log the decision, and an answer is acknowledged only once logged).
+A logged decision is also kept in this process for a few seconds, to be written again
+if Redis loses it before the drain stored it (``replay.py``).
 """
 
 from __future__ import annotations
