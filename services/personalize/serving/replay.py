@@ -77,16 +77,18 @@ class DecisionReplay:
         looked = redis.pipeline(transaction=False)
         looked.get(EPOCH_KEY)
         looked.info("server")
-        seen, server = await looked.execute()
-        run_id = str(server["run_id"])
+        seen, server = await looked.execute(raise_on_error=False)
+        if isinstance(seen, Exception):
+            raise seen
+        # A Redis that refuses INFO (some managed ones rename it): the epoch key alone.
+        run_id = None if isinstance(server, Exception) else str(server.get("run_id"))
         if seen is not None and seen == self._epoch and run_id == self._run_id:
             return 0
-        kept = [k for k in self._kept if k.record is not None]
+        kept = [(k, record) for k in self._kept if (record := k.record) is not None]
         pipe = redis.pipeline(transaction=False)
-        for k in kept:
-            assert k.record is not None
-            pipe.xadd(DECISION_STREAM, {"d": k.record})
-            pipe.set(decision_key(k.tenant_id, k.decision_id), k.record, ex=self.ttl_s)
+        for k, record in kept:
+            pipe.xadd(DECISION_STREAM, {"d": record})
+            pipe.set(decision_key(k.tenant_id, k.decision_id), record, ex=self.ttl_s)
         pipe.set(EPOCH_KEY, secrets.token_hex(16), nx=True)
         pipe.get(EPOCH_KEY)
         replies = await pipe.execute()
@@ -105,4 +107,6 @@ class DecisionReplay:
                 await self.check(redis)
             except RedisError as exc:
                 log.info("decision replay check skipped: %s", type(exc).__name__)
+            except Exception:  # never the end of the checks: the next second tries again
+                log.exception("decision replay check failed")
             await asyncio.sleep(every_s)
