@@ -48,12 +48,13 @@ after the load stopped.
 
 **Ledger: {report.lost} lost, {report.duplicated} duplicated; {report.lost_beyond_design}
 lost beyond the design: {verdict}** (target: 0 and 0). Offer decisions live only in Redis
-(AOF `everysec`) until the worker drains them, about a second: a Redis that loses its data
-loses those still in its stream ({len(report.wiped_decisions)} at this run's wipe, counted
-with writes paused), and a SIGKILLed Redis may lose what it answered in its last 1-3 s but
-had not yet written to its file when an fsync lags (Redis's documented `everysec`
-trade-off; checked against the file); {report.decisions_lost_by_design} lost decisions are
-of those kinds.
+(AOF `everysec`) until the worker drains them, about a second; each personalize API
+process keeps what it answered in the last few seconds and logs it again when Redis
+restarted or lost its data. Counted as lost by design (no more than that window could
+cover): decisions in the stream at the wipe ({len(report.wiped_decisions)} at this run's,
+counted with writes paused), and those a SIGKILLed Redis answered in its last 1-3 s but
+had not yet written to its file (AOF `everysec`; checked against the file);
+{report.decisions_lost_by_design} lost decisions are of those kinds.
 
 {report.markdown()}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +20,7 @@ from services.personalize.recommend.router import router as recommend_router
 from services.personalize.serving.coalesce import Coalescer
 from services.personalize.serving.decide import Decider
 from services.personalize.serving.log import SnapshotCache
+from services.personalize.serving.replay import DecisionReplay
 from services.personalize.serving.router import router as serving_router
 from services.personalize.settings import PersonalizeSettings, get_personalize_settings
 from shared.web.app import platform_app, platform_resources
@@ -44,9 +47,18 @@ def create_app(settings: PersonalizeSettings | None = None) -> FastAPI:
         app.state.sync_redis = Redis.from_url(
             settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=2
         )
+        app.state.replay = DecisionReplay(
+            window_s=settings.personalize_replay_window_s,
+            max_records=settings.personalize_replay_max,
+            ttl_s=settings.personalize_decision_ttl_s,
+        )
         async with platform_resources(app, settings):
             app.state.coalescer = Coalescer(app.state.redis)
+            replaying = asyncio.create_task(app.state.replay.run(app.state.redis))
             yield
+            replaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replaying
             await app.state.coalescer.aclose()
         app.state.sync_redis.close()
 

