@@ -210,7 +210,7 @@ def test_decisions_a_cancelled_drain_took_are_logged_before_redis_can_lose_them(
         # Redis loses its data 8 s later, well before a 30 s idle claim would come.
         time.sleep(max(0.0, 8 - (time.monotonic() - taken_at)))
         redis.wipe()
-        wait(lambda: _stored(engine, served) == len(served), 15, "every answered decision")
+        wait(lambda: _stored(engine, served) == len(served), 60, "every answered decision")
     finally:
         worker.stop()
 
