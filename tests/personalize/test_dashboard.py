@@ -143,7 +143,7 @@ def test_the_recommender_card_shows_the_latest_runs_against_popularity(
     body = answer.json()
     assert body["served"] == runs["served"]  # the latest succeeded, not the newest run
     listed = {run["id"]: run for run in body["runs"]}
-    assert list(listed) == sorted(runs.values(), reverse=True)
+    assert list(listed) == list(reversed(runs.values()))  # newest first (ids are opaque)
     for name, (precision, ndcg, pop_precision, pop_ndcg) in RECOMMENDER_FIGURES.items():
         run = listed[runs[name]]
         assert run["status"] == "succeeded"

@@ -184,7 +184,7 @@ def experiment_ids(
 _RECOMMENDER_RUNS = text(
     """
     SELECT id, status, progress, created_at, finished_at, error, metrics, data_window
-    FROM recommender_run WHERE tenant_id = :t ORDER BY id DESC LIMIT :limit
+    FROM recommender_run WHERE tenant_id = :t ORDER BY created_at DESC, id DESC LIMIT :limit
     """
 )
 
@@ -193,11 +193,3 @@ def recommender_runs(session: Session, *, tenant_id: int, limit: int) -> list[di
     """The tenant's latest recommender runs, newest first."""
     rows = session.execute(_RECOMMENDER_RUNS, {"t": tenant_id, "limit": limit}).mappings()
     return [dict(row) for row in rows]
-
-
-def latest_succeeded_recommender(session: Session, *, tenant_id: int) -> int | None:
-    found = session.execute(
-        text("SELECT max(id) FROM recommender_run WHERE tenant_id = :t AND status = :succeeded"),
-        {"t": tenant_id, "succeeded": "succeeded"},
-    ).scalar_one_or_none()
-    return None if found is None else int(found)

@@ -34,6 +34,7 @@ from services.personalize.dashboard.schemas import (
 )
 from services.personalize.evaluation.service import NothingToEvaluate, Target, evaluate_placement
 from services.personalize.experiments.service import experiment_report
+from services.personalize.recommend.runs import latest_succeeded
 
 ALL_SEGMENTS = "*"
 Z_95 = 1.959963984540054
@@ -253,5 +254,5 @@ def recommender_runs(session: Session, *, tenant_id: int, limit: int) -> Recomme
         _run_summary(row)
         for row in repo.recommender_runs(session, tenant_id=tenant_id, limit=limit)
     ]
-    served = repo.latest_succeeded_recommender(session, tenant_id=tenant_id)
+    served = latest_succeeded(session, tenant_id=tenant_id)
     return RecommenderRuns(served=served, runs=runs)
