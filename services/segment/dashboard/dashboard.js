@@ -374,7 +374,8 @@
   function renderHistory(history, segments, color) {
     if (!history.length) return emptyChart("chart-history", "No successful run yet.");
     const name = names(segments);
-    const x = history.map((run) => `#${run.id}`);
+    // Run ids are opaque 15-digit numbers: the axis counts the runs shown, the hover names them.
+    const x = history.map((_, i) => String(i + 1));
     const keys = [...new Set(history.flatMap((run) => Object.keys(run.sizes)))];
     const rank = new Map(segments.map((s, i) => [s.key, i]));
     keys.sort((a, b) => (rank.get(a) ?? 99) - (rank.get(b) ?? 99));
@@ -383,12 +384,12 @@
       "chart-history",
       keys.map((key) => ({
         type: "bar", name: name(key), x, y: history.map((run) => run.sizes[key] || 0), marker: { color: color(key) },
-        customdata: history.map((run) => when(run.finished_at)),
-        hovertemplate: name(key) + "<br>run %{x} (%{customdata}): %{y} customers<extra></extra>",
+        customdata: history.map((run) => [run.id, when(run.finished_at)]),
+        hovertemplate: name(key) + "<br>run #%{customdata[0]} (%{customdata[1]}): %{y} customers<extra></extra>",
       })),
       {
         barmode: "stack", margin: { l: 56, r: 16, t: 8, b: 48 }, legend: SIDE_LEGEND,
-        xaxis: { title: { text: "run" }, type: "category" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
+        xaxis: { title: { text: "run (1 = the oldest shown)" }, type: "category" }, yaxis: { title: { text: "customers" }, gridcolor: "#eef0f3" },
       },
     );
   }
