@@ -111,6 +111,8 @@ def test_a_worker_sigkilled_mid_batch_loses_nothing_and_doubles_nothing(
                 "work in progress",
             )
             time.sleep(0.15)
+            # Celery replaces a killed pool process: wait for its successor before the next.
+            wait_until(lambda: bool(pool_children(worker)), 30, "the worker's pool process")
             for child in pool_children(worker):
                 os.kill(child.pid, signal.SIGKILL)
                 kills += 1
