@@ -4,12 +4,13 @@ and the policy learns from the storefront's feedback which offer suits which con
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from redis import Redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Row, text
 from sqlmodel import Session
 
 from services.personalize.cache import customer_key, subject_hash
@@ -50,6 +51,8 @@ def test_a_contextual_placement_is_chosen_logs_its_context_and_learns(
     assert response.status_code == 200, response.text
     assert response.json()["algorithm"] == "linear_thompson"
     shop.serving({"deal", "story"})
+    # The offers can reach the snapshot before the new algorithm does: wait for the latter.
+    wait(lambda: _served_by(shop, engine) == "linear_thompson", 30, "the contextual policy")
     tenant = tenant_of(engine, shop.admin)
     secret = settings.secret_key.get_secret_value()
     visitors = {f"ctx-{i}": BARGAIN if i % 2 else REGULAR for i in range(20)}
@@ -126,6 +129,21 @@ def _decision(engine: Engine, decision_id: str) -> tuple[str, list[float]] | Non
             {"d": decision_id},
         ).first()
     return (row.algorithm, list(row.context)) if row else None
+
+
+def _served_by(shop: Shop, engine: Engine) -> str:
+    """The algorithm that answered a fresh probe, once its decision is logged."""
+    decision_id = shop.offers(f"probe-{uuid.uuid4().hex[:6]}").json()["decision_id"]
+
+    def logged() -> Row[tuple[str | None]] | None:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT algorithm FROM decision WHERE decision_id = :d"), {"d": decision_id}
+            ).first()
+
+    wait(lambda: logged() is not None, 30, "the probe's decision")
+    row = logged()
+    return (row and row.algorithm) or ""  # a holdout answer has no algorithm
 
 
 def _unapplied(engine: Engine, tenant: int) -> int:
