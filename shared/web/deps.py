@@ -184,7 +184,10 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 @dataclass
 class _Lease:
     window: int
-    left: int
+    size: int
+    left: int = 0
+    exhausted: bool = False  # Redis granted the last of the window: no more to ask for
+    topping_up: bool = False
 
 
 class RateLimiter:
@@ -193,7 +196,10 @@ class RateLimiter:
     A process takes its quota from Redis in leases of up to 1% of the limit (one request
     at a time for small limits, so they stay exact) and spends them locally, sparing most
     requests a round trip; at worst the leases of other processes go unspent in a window.
-    A Redis outage does not stop ingestion.
+    A lease half spent is topped up in the background, so that under steady load no
+    request waits for Redis (every request of the key waited behind the one that did: a
+    convoy each lease, most of a busy route's slowest 1%). A Redis outage does not stop
+    ingestion.
     """
 
     def __init__(self, redis: Redis, default_per_minute: int, max_lease: int = 100) -> None:
@@ -202,27 +208,34 @@ class RateLimiter:
         self.max_lease = max_lease
         self._leases: dict[int, _Lease] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._top_ups: set[asyncio.Task[None]] = set()  # held until done (no early GC)
 
-    def _spend(self, key_id: int, window: int) -> bool | None:
+    def _spend(self, principal: Principal, window: int) -> bool | None:
         """True if a leased request was left; False if the window is spent; None: ask Redis."""
-        lease = self._leases.get(key_id)
+        lease = self._leases.get(principal.key_id)
         if lease is None or lease.window != window:
             return None
         if lease.left > 0:
             lease.left -= 1
+            if lease.left < lease.size // 2 and not (lease.exhausted or lease.topping_up):
+                lease.topping_up = True
+                task = asyncio.create_task(self._top_up(principal, lease))
+                self._top_ups.add(task)
+                task.add_done_callback(self._top_ups.discard)
             return True
-        return False if lease.left < 0 else None
+        return False if lease.exhausted else None
 
     async def check(self, principal: Principal) -> None:
         now = time.time()
         window = int(now // 60)
-        spent = self._spend(principal.key_id, window)
+        spent = self._spend(principal, window)
         if spent is None:
-            lock = self._locks.setdefault(principal.key_id, asyncio.Lock())
-            async with lock:
-                spent = self._spend(principal.key_id, window)
+            async with self._lock(principal.key_id):
+                spent = self._spend(principal, window)
                 if spent is None:
-                    spent = await self._lease(principal, window)
+                    # With Redis unreachable the request goes on; else it spends what came.
+                    answered = await self._lease(principal, window)
+                    spent = self._spend(principal, window) if answered else True
         if not spent:
             limit = principal.rate_limit_per_minute or self.default_per_minute
             raise ApiError(
@@ -231,7 +244,20 @@ class RateLimiter:
                 headers={"Retry-After": str(max(1, math.ceil(60 - now % 60)))},
             )
 
+    def _lock(self, key_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(key_id, asyncio.Lock())
+
+    async def _top_up(self, principal: Principal, lease: _Lease) -> None:
+        try:
+            async with self._lock(principal.key_id):
+                if self._leases.get(principal.key_id) is lease:
+                    await self._lease(principal, lease.window)
+        finally:
+            lease.topping_up = False
+
     async def _lease(self, principal: Principal, window: int) -> bool:
+        """Adds the next lease of ``window`` from Redis to this process's; False when
+        Redis could not be asked."""
         limit = principal.rate_limit_per_minute or self.default_per_minute
         size = max(1, min(self.max_lease, limit // 100))
         key = f"segmenta:ratelimit:{principal.key_id}:{window}"
@@ -241,13 +267,16 @@ class RateLimiter:
                 pipe.expire(key, 120)
                 count, _ = await pipe.execute()
         except (RedisError, OSError):
-            return True
-        granted = min(size, limit - (int(count) - size))
-        if len(self._leases) > 10_000:
-            self._leases.clear()
-        # left < 0 marks the window as spent, so further requests need no round trip.
-        self._leases[principal.key_id] = _Lease(window, granted - 1 if granted > 0 else -1)
-        return granted > 0
+            return False
+        granted = max(0, min(size, limit - (int(count) - size)))
+        lease = self._leases.get(principal.key_id)
+        if lease is None or lease.window != window:
+            if len(self._leases) > 10_000:
+                self._leases.clear()
+            lease = self._leases[principal.key_id] = _Lease(window, size)
+        lease.left += granted
+        lease.exhausted = granted < size  # the count passed the limit with this lease
+        return True
 
 
 async def get_rate_limiter(request: Request) -> RateLimiter:

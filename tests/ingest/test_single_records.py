@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from shared.web.deps import Database, RateLimiter
 from shared.web.errors import ApiError
 from tests.conftest import MakeKey
 from tests.support.http import auth, count, tenant_of
+from tests.support.servers import private_redis
 
 pytestmark = pytest.mark.integration
 
@@ -192,6 +194,42 @@ def test_leased_rate_limits_hold_across_processes(redis_url: str) -> None:
     assert allowed + len(refused) == 600
     assert {exc.status_code for exc in refused} == {429}
     assert all(1 <= int((exc.headers or {})["Retry-After"]) <= 60 for exc in refused)
+
+
+def test_a_busy_key_does_not_wait_for_redis_while_its_lease_lasts(
+    tmp_path: Path,
+) -> None:
+    """The lease is topped up in the background once half spent: with Redis answering
+    nothing for a while, the key's next requests still go through at once."""
+    principal = Principal(
+        key_id=123_456, tenant_id=1, client="t", scopes=frozenset(), rate_limit_per_minute=60_000
+    )
+
+    async def spend() -> int:
+        with private_redis(tmp_path) as url:
+            redis = Redis.from_url(url)
+            admin = Redis.from_url(url)
+            limiter = RateLimiter(redis, 6_000)  # leases of 100 requests
+            for _ in range(60):  # past half of the first lease: the top-up goes out
+                await limiter.check(principal)
+            await asyncio.sleep(0.2)  # (it is answered)
+            await admin.execute_command("CLIENT", "PAUSE", 3_000, "WRITE")
+            passed = 0
+            try:
+                async with asyncio.timeout(1.5):
+                    for _ in range(100):
+                        await limiter.check(principal)
+                        passed += 1
+            except TimeoutError:
+                pass
+            await admin.execute_command("CLIENT", "UNPAUSE")
+            await asyncio.sleep(0.1)  # the next top-up, asked during the pause, ends
+            await redis.aclose()
+            await admin.aclose()
+            return passed
+
+    # 40 left of the first lease and 100 of the second: every one without a round trip.
+    assert asyncio.run(spend()) == 100
 
 
 def test_single_records_are_stored_after_postgres_drops_the_api_connections(
