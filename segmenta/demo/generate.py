@@ -15,18 +15,22 @@ Personas (exact distributions in ``personas.PERSONA_SPECS``; table also in READM
 ====================  =====  ========  ==========  =======  =====  ================================
 persona               share  buys      last order  items    disc.  events, reviews, support
 ====================  =====  ========  ==========  =======  =====  ================================
-champion              10 %   9-20 d    0-10 d      premium  5 %    app sessions; 4-5 stars
-loyal_regular         20 %   45-90 d   5-40 d      any      10 %   store visits, newsletter; ~4
-bargain_hunter        18 %   20-45 d   3-45 d      cheap    90 %   searches, email clicks; ~3
+champion              10 %   9-20 d    buying      premium  5 %    app sessions; 4-5 stars
+loyal_regular         20 %   45-90 d   buying      any      10 %   store visits, newsletter; ~4
+bargain_hunter        18 %   20-45 d   buying      cheap    90 %   searches, email clicks; ~3
 new_customer          15 %   once      0-28 d      any      90 %   signed up < 30 d ago; few events
 lapsing_high_spender  12 %   25-60 d   200-480 d   premium  5 %    email opens; 1-2; cancel calls
 window_shopper        15 %   never     -           -        -      page views, carts, checkouts
-unhappy_returner      10 %   40-90 d   10-90 d     any      20 %   returns, refunds; 1-2 stars
+unhappy_returner      10 %   40-90 d   buying      any      20 %   returns, refunds; 1-2 stars
 ====================  =====  ========  ==========  =======  =====  ================================
 
 "buys": the customer's own mean gap between orders, from the first order (soon after
-signup) to the latest, so the history is steady in time. About 8 % of window shoppers
-have a single old order.
+signup) on. "last order": ``buying`` personas keep that rhythm up to ``now``, so their
+latest order is wherever it put it (champions' about a week ago on average); lapsing
+high spenders stopped, and new customers placed their only order, that many days ago.
+Customers sign up all through the history, so it is steady in time: an earlier window of
+the shop looks much like the latest one. About 8 % of window shoppers have a single old
+order.
 """
 
 from __future__ import annotations
@@ -161,23 +165,34 @@ class _Shop:
         """How many days ago each of the customer's orders was placed, the latest first.
 
         A customer buys at their own rhythm (a mean gap drawn from the persona's range,
-        each gap around it) from their first order, soon after signing up, to their
-        latest one: customers start buying all through the history and each keeps their
-        pace, so any past day of the shop looks much like today.
+        each gap around it) from their first order, soon after signing up: to this day
+        where the persona still buys, else up to the order at which they stopped. As
+        customers sign up all through the history and nobody's latest order is placed by
+        hand near ``now``, any past day of the shop looks much like today.
         """
         rng = self.rng
+        first = signup - rng.uniform(0, min(FIRST_ORDER_DAYS, signup))
+        mean_gap = rng.uniform(*persona.order_gap_days)
+
+        def gap() -> float:
+            return rng.gammavariate(GAP_SHAPE, mean_gap / GAP_SHAPE)
+
+        if persona.last_order_days is None:  # still buying: forward from the first order
+            ages, age = [], first
+            while age > 0:
+                ages.append(age)
+                age -= gap()
+            return ages[::-1]
         last = rng.uniform(*persona.last_order_days)
         if last >= signup:
             last = rng.uniform(0, signup)
         ages = [last]
-        if persona.order_gap_days[1] <= 0:
+        if mean_gap <= 0:
             return ages
-        mean_gap = rng.uniform(*persona.order_gap_days)
-        start = signup - rng.uniform(0, FIRST_ORDER_DAYS)  # buying starts this many days ago
-        age = last + rng.gammavariate(GAP_SHAPE, mean_gap / GAP_SHAPE)
-        while age < start:
+        age = last + gap()
+        while age < first:
             ages.append(age)
-            age += rng.gammavariate(GAP_SHAPE, mean_gap / GAP_SHAPE)
+            age += gap()
         return ages
 
     def _orders(self, cid: str, persona: Persona, signup: float) -> list[_Order]:

@@ -44,8 +44,10 @@ class Persona:
     """The customer's own mean days between orders, drawn once per customer; each gap
     varies around it. Orders run at that rhythm from the first one (soon after signup) to
     the most recent. ``(0, 0)``: a single order."""
-    last_order_days: tuple[float, float]
-    """Days between the most recent order and ``now``."""
+    last_order_days: tuple[float, float] | None
+    """Days between the most recent order and ``now``: when this customer stopped buying
+    (or placed their single order). ``None``: still buying, so the most recent order is
+    wherever the customer's own rhythm put it before ``now``."""
     lines: tuple[int, int]
     max_quantity: int
     pool: Pool
@@ -85,7 +87,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.10,
         signup_days=(400, 1500),
         order_prob=1.0,
-        last_order_days=(0, 10),
+        last_order_days=None,
         order_gap_days=(9, 20),
         lines=(2, 5),
         max_quantity=2,
@@ -118,7 +120,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.20,
         signup_days=(365, 1800),
         order_prob=1.0,
-        last_order_days=(5, 40),
+        last_order_days=None,
         order_gap_days=(45, 90),
         lines=(1, 3),
         max_quantity=1,
@@ -151,7 +153,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.18,
         signup_days=(90, 1000),
         order_prob=1.0,
-        last_order_days=(3, 45),
+        last_order_days=None,
         order_gap_days=(20, 45),
         lines=(1, 4),
         max_quantity=3,
@@ -286,7 +288,7 @@ PERSONA_SPECS: tuple[Persona, ...] = (
         share=0.10,
         signup_days=(120, 900),
         order_prob=1.0,
-        last_order_days=(10, 90),
+        last_order_days=None,
         order_gap_days=(40, 90),
         lines=(1, 3),
         max_quantity=2,

@@ -241,7 +241,10 @@ def test_personas_behave_as_documented(shop: Path, records: Records, truth: dict
     assert mean("champion", spend) > 3 * mean("loyal_regular", spend)
     assert mean("lapsing_high_spender", spend) > 3 * mean("bargain_hunter", spend)
     assert min(recency(c) for c in members["lapsing_high_spender"]) >= 180
-    assert max(recency(c) for c in members["champion"]) <= 11
+    # Still-buying personas' latest orders fall where their own rhythm put them.
+    assert mean("champion", recency) <= 10
+    assert mean("champion", recency) < mean("loyal_regular", recency) / 2
+    assert max(recency(c) for c in members["champion"]) <= 60
     assert mean("bargain_hunter", discount_share) > 0.8
     assert mean("champion", discount_share) < 0.15
     assert mean("bargain_hunter", lambda c: share(c, "search")) > 0.25
