@@ -13,11 +13,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from redis import Redis
 from sqlalchemy import Engine, text
 
+from services.personalize.cache import PlacementSnapshot, placement_key
 from tests.conftest import MakeKey
 from tests.personalize.conftest import Shop, start_beat_and_relay, wait
-from tests.support.http import auth
+from tests.support.http import auth, tenant_of
 from tests.support.servers import start_api
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
@@ -63,7 +65,10 @@ def outage_stack(
 
 @pytest.fixture
 def outage_shop(
-    outage_stack: tuple[str, TcpProxy, TcpProxy], make_key: MakeKey
+    outage_stack: tuple[str, TcpProxy, TcpProxy],
+    make_key: MakeKey,
+    env: dict[str, str],
+    engine: Engine,
 ) -> Iterator[tuple[Shop, TcpProxy, TcpProxy]]:
     base, pg, rd = outage_stack
     tenant = f"outage-{uuid.uuid4().hex[:10]}"
@@ -82,11 +87,22 @@ def outage_shop(
         )
         assert response.status_code == 200, response.text
         shop.serving({"usual", "safe"})
+        # The offers can reach the snapshot before the default does, and the fallback
+        # answers from the snapshot the API last read: wait for one with the default.
+        snapshot = placement_key(tenant_of(engine, shop.admin), "home")
+        with Redis.from_url(env["SEGMENTA_REDIS_URL"]) as redis:
+            wait(lambda: _default_offer(redis.get(snapshot)) == "safe", 30, "the default")
+        time.sleep(0.3)  # past the API's snapshot TTL (0.2 s): its next answer reads it
+        assert shop.offers("warm-up").status_code == 200
         try:
             yield shop, pg, rd
         finally:
             pg.restore()
             rd.restore()
+
+
+def _default_offer(raw: bytes | None) -> str | None:
+    return PlacementSnapshot.model_validate_json(raw).default_offer_id if raw else None
 
 
 def _logged(engine: Engine, ids: list[str]) -> int:
