@@ -89,6 +89,54 @@ class _ScoreSigmoid:
         return np.asarray(self.model.predict_proba(z[:, None])[:, 1], dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _HeldOut:
+    """The two held-out parts' scores and outcomes, for choosing and fitting calibrators.
+
+    A calibration is chosen by its Brier score out of sample on both parts in turn (fitted
+    on one, scored on the other: twice the rows of one part, so a choice less at the mercy
+    of a few hundred customers), then fitted on both parts together to serve."""
+
+    calib: FloatArray
+    y_calib: NDArray[np.int64]
+    valid: FloatArray
+    y_valid: NDArray[np.int64]
+
+    def fitted(self, sigmoid: type[_Sigmoid | _ScoreSigmoid], *, on: str) -> dict[str, Any]:
+        if on == "calibration":
+            score, y = self.calib, self.y_calib
+        else:
+            score = np.concatenate([self.calib, self.valid])
+            y = np.concatenate([self.y_calib, self.y_valid])
+        return {
+            "isotonic": IsotonicRegression(out_of_bounds="clip").fit(score, y),
+            "sigmoid": sigmoid().fit(score, y),
+        }
+
+    def crossed_brier(
+        self, sigmoid: type[_Sigmoid | _ScoreSigmoid], *, with_none: bool
+    ) -> dict[str, float]:
+        y = np.concatenate([self.y_valid, self.y_calib])
+        on_calib = self.fitted(sigmoid, on="calibration")
+        on_valid = _HeldOut(self.valid, self.y_valid, self.calib, self.y_calib).fitted(
+            sigmoid, on="calibration"
+        )
+        out: dict[str, float] = {}
+        for name in on_calib:
+            p = np.concatenate(
+                [on_calib[name].predict(self.valid), on_valid[name].predict(self.calib)]
+            )
+            out[name] = _brier(y, p)
+        if with_none:
+            out["none"] = _brier(y, np.concatenate([self.valid, self.calib]))
+        return out
+
+
+def _brier(y: NDArray[np.int64], p: FloatArray) -> float:
+    clipped = np.clip(np.asarray(p, dtype=np.float64), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    return float(np.mean((clipped - y) ** 2))
+
+
 def _split(
     y: NDArray[np.int64],
     groups: NDArray[np.int64] | None,
@@ -178,15 +226,13 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             random_state=self.seed,
         ).fit(X[train], y[train])
         self.fit_seconds_ = time.perf_counter() - started
-        raw_calib = self._raw(X[calib])
-        self.calibrators_: dict[str, Any] = {
-            "isotonic": IsotonicRegression(out_of_bounds="clip").fit(raw_calib, y[calib]),
-            "sigmoid": _Sigmoid().fit(raw_calib, y[calib]),
-        }
-        raw_valid = self._raw(X[valid])
+        raw_calib, raw_valid = self._raw(X[calib]), self._raw(X[valid])
+        held_out = _HeldOut(raw_calib, y[calib], raw_valid, y[valid])
+        self.calibrators_: dict[str, Any] = held_out.fitted(_Sigmoid, on="calibration")
         candidates = {name: self._calibrated(name, raw_valid) for name in CALIBRATIONS}
         scored = {name: metrics.calibration(y[valid], p) for name, p in candidates.items()}
-        self.calibration_ = min(CALIBRATIONS, key=lambda name: scored[name]["brier"])
+        crossed = held_out.crossed_brier(_Sigmoid, with_none=True)
+        self.calibration_ = min(CALIBRATIONS, key=lambda name: crossed[name])
         boosted_auc = metrics.ranking(y[valid], raw_valid)["auc"]
         measured = {
             name: metrics.ranking(y[valid], np.asarray(score)[valid])
@@ -210,24 +256,30 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
                 )
         if self.served_ != "model":
             score = np.asarray((baselines or {})[self.served_], dtype=np.float64)
-            self.baseline_calibrators_ = {
-                "isotonic": IsotonicRegression(out_of_bounds="clip").fit(score[calib], y[calib]),
-                "sigmoid": _ScoreSigmoid().fit(score[calib], y[calib]),
-            }
+            held_out = _HeldOut(score[calib], y[calib], score[valid], y[valid])
+            self.baseline_calibrators_ = held_out.fitted(_ScoreSigmoid, on="calibration")
             raw_valid = score[valid]
             candidates = {
                 name: self._baseline_calibrated(name, raw_valid)
                 for name in self.baseline_calibrators_
             }
             scored = {name: metrics.calibration(y[valid], p) for name, p in candidates.items()}
-            self.calibration_ = min(candidates, key=lambda name: scored[name]["brier"])
+            crossed = held_out.crossed_brier(_ScoreSigmoid, with_none=False)
+            self.calibration_ = min(candidates, key=lambda name: crossed[name])
+        # The figures below are out of sample (calibrators of the calibration part, on the
+        # validation part); what serves is then refitted on both parts: twice the rows.
         chosen = candidates[self.calibration_]
+        if self.served_ == "model":
+            self.calibrators_ = held_out.fitted(_Sigmoid, on="both")
+        else:
+            self.baseline_calibrators_ = held_out.fitted(_ScoreSigmoid, on="both")
         self.validation_ = Validation(
             metrics={
                 **metrics.ranking(y[valid], chosen),
                 **scored[self.calibration_],
                 "calibration": self.calibration_,
                 "calibration_candidates": scored,
+                "calibration_brier_crossed": {k: round(v, 4) for k, v in crossed.items()},
                 "base_rate": round(float(y[valid].mean()), 4),
                 "iterations": int(self.trees_.n_iter_),
                 "served": self.served_,
