@@ -158,10 +158,21 @@ class PrincipalCache:
         return hashlib.sha256(raw_key.encode()).digest()
 
     def get(self, raw_key: str) -> Principal | None:
+        return self.get_due(raw_key)[0]
+
+    def get_due(self, raw_key: str) -> tuple[Principal | None, bool]:
+        """The key's principal while cached, and whether its lookup is due again (past
+        half its lifetime: looked up again meanwhile, it never expires under load)."""
         entry = self._entries.get(self._key(raw_key))
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
+        if entry is None:
+            return None, False
+        left = entry[0] - time.monotonic()
+        if left < 0:
+            return None, False
+        return entry[1], left < self.ttl / 2
+
+    def discard(self, raw_key: str) -> None:
+        self._entries.pop(self._key(raw_key), None)
 
     def get_during_outage(self, raw_key: str) -> Principal | None:
         """The key as last seen, for when Postgres is unreachable."""

@@ -115,6 +115,11 @@ def source_of(request: Request) -> str | None:
 class CachedAuthenticator:
     """Keys looked up at most once per cache lifetime, however many requests present them.
 
+    A key presented past half its cache lifetime is looked up again in the background
+    while its requests go on, so that a busy key's entry does not expire under load (all
+    its requests then waited for one lookup: a convoy every lifetime). A revocation still
+    reaches the cache within one lifetime.
+
     Its principals may be revoked since: only for writes that re-check the key in their
     own transaction (``shared.auth.active_key_ids``), which is what keeps a revocation
     effective at once.
@@ -127,15 +132,26 @@ class CachedAuthenticator:
         self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def authenticate(self, raw_key: str, source: str | None = None) -> Principal | None:
-        principal = self.cache.get(raw_key)
+        principal, due = self.cache.get_due(raw_key)
         if principal is not None:
+            if due:
+                self._start(raw_key, source)
             return principal
+        return await asyncio.shield(self._start(raw_key, source))
+
+    def _start(self, raw_key: str, source: str | None) -> asyncio.Future[Principal | None]:
+        """The key's lookup in flight, started if there is none."""
         lookup = self._lookups.get(raw_key)
         if lookup is None:
             lookup = asyncio.ensure_future(self._lookup(raw_key, source))
             self._lookups[raw_key] = lookup
-            lookup.add_done_callback(lambda _: self._lookups.pop(raw_key, None))
-        return await asyncio.shield(lookup)
+            lookup.add_done_callback(lambda done: self._finished(raw_key, done))
+        return lookup
+
+    def _finished(self, raw_key: str, lookup: asyncio.Future[Principal | None]) -> None:
+        self._lookups.pop(raw_key, None)
+        if not lookup.cancelled():
+            lookup.exception()  # a background lookup's error is its awaiters' (or nobody's)
 
     async def _lookup(self, raw_key: str, source: str | None) -> Principal | None:
         try:
@@ -147,6 +163,8 @@ class CachedAuthenticator:
             return known  # reads go on while Postgres is down; writes fail there anyway
         if principal is not None:
             self.cache.put(raw_key, principal)
+        else:  # revoked (or never known): no request may go on with the cached principal
+            self.cache.discard(raw_key)
         return principal
 
 
