@@ -205,7 +205,6 @@ class _Lease:
     size: int
     left: int = 0
     exhausted: bool = False  # Redis granted the last of the window: no more to ask for
-    topping_up: bool = False
 
 
 class RateLimiter:
@@ -215,9 +214,10 @@ class RateLimiter:
     at a time for small limits, so they stay exact) and spends them locally, sparing most
     requests a round trip; at worst the leases of other processes go unspent in a window.
     A lease half spent is topped up in the background, so that under steady load no
-    request waits for Redis (every request of the key waited behind the one that did: a
-    convoy each lease, most of a busy route's slowest 1%). A Redis outage does not stop
-    ingestion.
+    request waits for Redis; requests that find it spent all wait for the one fetch in
+    flight and resume together (one at a time behind a lock, the last of them waited for
+    as many turns of the event loop as there were requests before it). A Redis outage
+    does not stop ingestion.
     """
 
     def __init__(self, redis: Redis, default_per_minute: int, max_lease: int = 100) -> None:
@@ -225,8 +225,7 @@ class RateLimiter:
         self.default_per_minute = default_per_minute
         self.max_lease = max_lease
         self._leases: dict[int, _Lease] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._top_ups: set[asyncio.Task[None]] = set()  # held until done (no early GC)
+        self._fetches: dict[int, asyncio.Future[bool]] = {}
 
     def _spend(self, principal: Principal, window: int) -> bool | None:
         """True if a leased request was left; False if the window is spent; None: ask Redis."""
@@ -235,11 +234,12 @@ class RateLimiter:
             return None
         if lease.left > 0:
             lease.left -= 1
-            if lease.left < lease.size // 2 and not (lease.exhausted or lease.topping_up):
-                lease.topping_up = True
-                task = asyncio.create_task(self._top_up(principal, lease))
-                self._top_ups.add(task)
-                task.add_done_callback(self._top_ups.discard)
+            if (
+                lease.left < lease.size // 2
+                and not lease.exhausted
+                and principal.key_id not in self._fetches
+            ):
+                self._fetch(principal, window)  # the top-up, in the background
             return True
         return False if lease.exhausted else None
 
@@ -247,13 +247,11 @@ class RateLimiter:
         now = time.time()
         window = int(now // 60)
         spent = self._spend(principal, window)
-        if spent is None:
-            async with self._lock(principal.key_id):
+        while spent is None:
+            if not await asyncio.shield(self._fetch(principal, window)):
+                spent = True  # Redis unreachable: the request goes on
+            else:
                 spent = self._spend(principal, window)
-                if spent is None:
-                    # With Redis unreachable the request goes on; else it spends what came.
-                    answered = await self._lease(principal, window)
-                    spent = self._spend(principal, window) if answered else True
         if not spent:
             limit = principal.rate_limit_per_minute or self.default_per_minute
             raise ApiError(
@@ -262,16 +260,15 @@ class RateLimiter:
                 headers={"Retry-After": str(max(1, math.ceil(60 - now % 60)))},
             )
 
-    def _lock(self, key_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(key_id, asyncio.Lock())
-
-    async def _top_up(self, principal: Principal, lease: _Lease) -> None:
-        try:
-            async with self._lock(principal.key_id):
-                if self._leases.get(principal.key_id) is lease:
-                    await self._lease(principal, lease.window)
-        finally:
-            lease.topping_up = False
+    def _fetch(self, principal: Principal, window: int) -> asyncio.Future[bool]:
+        """The key's lease fetch in flight, started if there is none."""
+        key_id = principal.key_id
+        fetch = self._fetches.get(key_id)
+        if fetch is None:
+            fetch = asyncio.ensure_future(self._lease(principal, window))
+            self._fetches[key_id] = fetch
+            fetch.add_done_callback(lambda _: self._fetches.pop(key_id, None))
+        return fetch
 
     async def _lease(self, principal: Principal, window: int) -> bool:
         """Adds the next lease of ``window`` from Redis to this process's; False when
