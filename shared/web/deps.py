@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, TypeVar
 
 import anyio.to_thread
@@ -142,14 +143,15 @@ class CachedAuthenticator:
     def _start(self, raw_key: str, source: str | None) -> asyncio.Future[Principal | None]:
         """The key's lookup in flight, started if there is none."""
         lookup = self._lookups.get(raw_key)
-        if lookup is None:
+        if lookup is None or lookup.done():  # (a finished one may predate a revocation)
             lookup = asyncio.ensure_future(self._lookup(raw_key, source))
             self._lookups[raw_key] = lookup
-            lookup.add_done_callback(lambda done: self._finished(raw_key, done))
+            lookup.add_done_callback(partial(self._finished, raw_key))
         return lookup
 
     def _finished(self, raw_key: str, lookup: asyncio.Future[Principal | None]) -> None:
-        self._lookups.pop(raw_key, None)
+        if self._lookups.get(raw_key) is lookup:
+            del self._lookups[raw_key]
         if not lookup.cancelled():
             lookup.exception()  # a background lookup's error is its awaiters' (or nobody's)
 
@@ -237,11 +239,15 @@ class RateLimiter:
             if (
                 lease.left < lease.size // 2
                 and not lease.exhausted
-                and principal.key_id not in self._fetches
+                and not self._fetching(principal.key_id)
             ):
                 self._fetch(principal, window)  # the top-up, in the background
             return True
         return False if lease.exhausted else None
+
+    def _fetching(self, key_id: int) -> bool:
+        fetch = self._fetches.get(key_id)
+        return fetch is not None and not fetch.done()
 
     async def check(self, principal: Principal) -> None:
         now = time.time()
@@ -261,14 +267,22 @@ class RateLimiter:
             )
 
     def _fetch(self, principal: Principal, window: int) -> asyncio.Future[bool]:
-        """The key's lease fetch in flight, started if there is none."""
+        """The key's lease fetch in flight, started if there is none.
+
+        A finished fetch is never handed out again, even before its clean-up has run: it
+        may be of the minute before, and awaiting a finished future does not yield, so
+        ``check`` would spin on it without the event loop ever turning again."""
         key_id = principal.key_id
         fetch = self._fetches.get(key_id)
-        if fetch is None:
+        if fetch is None or fetch.done():
             fetch = asyncio.ensure_future(self._lease(principal, window))
             self._fetches[key_id] = fetch
-            fetch.add_done_callback(lambda _: self._fetches.pop(key_id, None))
+            fetch.add_done_callback(partial(self._forget_fetch, key_id))
         return fetch
+
+    def _forget_fetch(self, key_id: int, fetch: asyncio.Future[bool]) -> None:
+        if self._fetches.get(key_id) is fetch:
+            del self._fetches[key_id]
 
     async def _lease(self, principal: Principal, window: int) -> bool:
         """Adds the next lease of ``window`` from Redis to this process's; False when

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -230,6 +232,37 @@ def test_a_busy_key_does_not_wait_for_redis_while_its_lease_lasts(
 
     # 40 left of the first lease and 100 of the second: every one without a round trip.
     assert asyncio.run(spend()) == 100
+
+
+def test_a_key_checked_as_the_minute_turns_does_not_hang_the_api(tmp_path: Path) -> None:
+    """The last minute's lease fetch can be finished but not yet cleared when a request of
+    the new minute checks the key (its clean-up waits for a turn of the event loop): the
+    check must start the new minute's fetch, not await the finished one again and again
+    (awaiting a finished future never yields: the loop, and so the API, stood still)."""
+    principal = Principal(
+        key_id=123_457, tenant_id=1, client="t", scopes=frozenset(), rate_limit_per_minute=60_000
+    )
+    minute = 29_000_000 * 60.0
+    outcome: list[str] = []
+
+    async def across_the_minute() -> None:
+        with private_redis(tmp_path) as url:
+            redis = Redis.from_url(url)
+            limiter = RateLimiter(redis, 6_000)
+            with patch("shared.web.deps.time.time", return_value=minute - 0.5):
+                await limiter.check(principal)
+            finished = asyncio.get_running_loop().create_future()
+            finished.set_result(True)  # the last minute's fetch: done, not yet cleared
+            limiter._fetches[principal.key_id] = finished
+            with patch("shared.web.deps.time.time", return_value=minute + 0.5):
+                await limiter.check(principal)
+            outcome.append("checked")
+            await redis.aclose()
+
+    runner = threading.Thread(target=asyncio.run, args=(across_the_minute(),), daemon=True)
+    runner.start()
+    runner.join(timeout=10)
+    assert outcome == ["checked"]
 
 
 def test_single_records_are_stored_after_postgres_drops_the_api_connections(
