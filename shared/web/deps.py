@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -27,6 +27,7 @@ from shared.web.errors import ApiError
 from shared.web.keygate import KeyGate, unauthorized
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class ThreadLane:
@@ -113,6 +114,34 @@ def source_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+class InFlight(Generic[K, T]):
+    """At most one call per key at a time: who asks while it runs shares its future.
+
+    A finished call is never handed out again, even before its clean-up has run: it may
+    be stale (a lookup before a revocation, a lease of the minute before), and awaiting a
+    finished future does not yield, so a caller looping on it would spin without the
+    event loop ever turning again. Each call clears only its own entry, and its error is
+    retrieved (it belongs to its awaiters; a call nobody awaits must not log it)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[K, asyncio.Future[T]] = {}
+
+    def start(self, key: K, call: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Future[T]:
+        running = self._calls.get(key)
+        if running is not None and not running.done():
+            return running
+        future = asyncio.ensure_future(call())
+        self._calls[key] = future
+        future.add_done_callback(partial(self._finished, key))
+        return future
+
+    def _finished(self, key: K, future: asyncio.Future[T]) -> None:
+        if self._calls.get(key) is future:
+            del self._calls[key]
+        if not future.cancelled():
+            future.exception()
+
+
 class CachedAuthenticator:
     """Keys looked up at most once per cache lifetime, however many requests present them.
 
@@ -130,7 +159,7 @@ class CachedAuthenticator:
         self.database = database
         self.cache = cache
         self.gate = gate
-        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
+        self._lookups: InFlight[str, Principal | None] = InFlight()
 
     async def authenticate(self, raw_key: str, source: str | None = None) -> Principal | None:
         principal, due = self.cache.get_due(raw_key)
@@ -141,19 +170,7 @@ class CachedAuthenticator:
         return await asyncio.shield(self._start(raw_key, source))
 
     def _start(self, raw_key: str, source: str | None) -> asyncio.Future[Principal | None]:
-        """The key's lookup in flight, started if there is none."""
-        lookup = self._lookups.get(raw_key)
-        if lookup is None or lookup.done():  # (a finished one may predate a revocation)
-            lookup = asyncio.ensure_future(self._lookup(raw_key, source))
-            self._lookups[raw_key] = lookup
-            lookup.add_done_callback(partial(self._finished, raw_key))
-        return lookup
-
-    def _finished(self, raw_key: str, lookup: asyncio.Future[Principal | None]) -> None:
-        if self._lookups.get(raw_key) is lookup:
-            del self._lookups[raw_key]
-        if not lookup.cancelled():
-            lookup.exception()  # a background lookup's error is its awaiters' (or nobody's)
+        return self._lookups.start(raw_key, partial(self._lookup, raw_key, source))
 
     async def _lookup(self, raw_key: str, source: str | None) -> Principal | None:
         try:
@@ -227,7 +244,7 @@ class RateLimiter:
         self.default_per_minute = default_per_minute
         self.max_lease = max_lease
         self._leases: dict[int, _Lease] = {}
-        self._fetches: dict[int, asyncio.Future[bool]] = {}
+        self._fetches: InFlight[int, bool] = InFlight()
 
     def _spend(self, principal: Principal, window: int) -> bool | None:
         """True if a leased request was left; False if the window is spent; None: ask Redis."""
@@ -236,18 +253,10 @@ class RateLimiter:
             return None
         if lease.left > 0:
             lease.left -= 1
-            if (
-                lease.left < lease.size // 2
-                and not lease.exhausted
-                and not self._fetching(principal.key_id)
-            ):
-                self._fetch(principal, window)  # the top-up, in the background
+            if lease.left < lease.size // 2 and not lease.exhausted:
+                self._fetch(principal, window)  # the top-up, in the background (once)
             return True
         return False if lease.exhausted else None
-
-    def _fetching(self, key_id: int) -> bool:
-        fetch = self._fetches.get(key_id)
-        return fetch is not None and not fetch.done()
 
     async def check(self, principal: Principal) -> None:
         now = time.time()
@@ -267,22 +276,8 @@ class RateLimiter:
             )
 
     def _fetch(self, principal: Principal, window: int) -> asyncio.Future[bool]:
-        """The key's lease fetch in flight, started if there is none.
-
-        A finished fetch is never handed out again, even before its clean-up has run: it
-        may be of the minute before, and awaiting a finished future does not yield, so
-        ``check`` would spin on it without the event loop ever turning again."""
-        key_id = principal.key_id
-        fetch = self._fetches.get(key_id)
-        if fetch is None or fetch.done():
-            fetch = asyncio.ensure_future(self._lease(principal, window))
-            self._fetches[key_id] = fetch
-            fetch.add_done_callback(partial(self._forget_fetch, key_id))
-        return fetch
-
-    def _forget_fetch(self, key_id: int, fetch: asyncio.Future[bool]) -> None:
-        if self._fetches.get(key_id) is fetch:
-            del self._fetches[key_id]
+        """The key's lease fetch in flight, started if there is none."""
+        return self._fetches.start(principal.key_id, partial(self._lease, principal, window))
 
     async def _lease(self, principal: Principal, window: int) -> bool:
         """Adds the next lease of ``window`` from Redis to this process's; False when

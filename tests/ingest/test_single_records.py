@@ -253,7 +253,7 @@ def test_a_key_checked_as_the_minute_turns_does_not_hang_the_api(tmp_path: Path)
                 await limiter.check(principal)
             finished = asyncio.get_running_loop().create_future()
             finished.set_result(True)  # the last minute's fetch: done, not yet cleared
-            limiter._fetches[principal.key_id] = finished
+            limiter._fetches._calls[principal.key_id] = finished
             with patch("shared.web.deps.time.time", return_value=minute + 0.5):
                 await limiter.check(principal)
             outcome.append("checked")
