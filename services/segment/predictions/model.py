@@ -89,6 +89,16 @@ class _ScoreSigmoid:
         return np.asarray(self.model.predict_proba(z[:, None])[:, 1], dtype=np.float64)
 
 
+Sigmoid = type[_Sigmoid | _ScoreSigmoid]
+
+
+def _fit_calibrators(score: FloatArray, y: NDArray[np.int64], sigmoid: Sigmoid) -> dict[str, Any]:
+    return {
+        "isotonic": IsotonicRegression(out_of_bounds="clip").fit(score, y),
+        "sigmoid": sigmoid().fit(score, y),
+    }
+
+
 @dataclass(frozen=True)
 class _HeldOut:
     """The two held-out parts' scores and outcomes, for choosing and fitting calibrators.
@@ -102,29 +112,24 @@ class _HeldOut:
     valid: FloatArray
     y_valid: NDArray[np.int64]
 
-    def fitted(self, sigmoid: type[_Sigmoid | _ScoreSigmoid], *, on: str) -> dict[str, Any]:
-        if on == "calibration":
-            score, y = self.calib, self.y_calib
-        else:
-            score = np.concatenate([self.calib, self.valid])
-            y = np.concatenate([self.y_calib, self.y_valid])
-        return {
-            "isotonic": IsotonicRegression(out_of_bounds="clip").fit(score, y),
-            "sigmoid": sigmoid().fit(score, y),
-        }
+    def on_calibration(self, sigmoid: Sigmoid) -> dict[str, Any]:
+        return _fit_calibrators(self.calib, self.y_calib, sigmoid)
+
+    def on_both(self, sigmoid: Sigmoid) -> dict[str, Any]:
+        both = np.concatenate([self.calib, self.valid])
+        return _fit_calibrators(both, np.concatenate([self.y_calib, self.y_valid]), sigmoid)
 
     def crossed_brier(
-        self, sigmoid: type[_Sigmoid | _ScoreSigmoid], *, with_none: bool
+        self, on_calibration: dict[str, Any], sigmoid: Sigmoid, *, with_none: bool
     ) -> dict[str, float]:
+        """Each calibration's Brier score on both parts, each scored by the calibrator
+        of the other (``on_calibration``: those fitted on the calibration part)."""
         y = np.concatenate([self.y_valid, self.y_calib])
-        on_calib = self.fitted(sigmoid, on="calibration")
-        on_valid = _HeldOut(self.valid, self.y_valid, self.calib, self.y_calib).fitted(
-            sigmoid, on="calibration"
-        )
+        on_validation = _fit_calibrators(self.valid, self.y_valid, sigmoid)
         out: dict[str, float] = {}
-        for name in on_calib:
+        for name, calibrator in on_calibration.items():
             p = np.concatenate(
-                [on_calib[name].predict(self.valid), on_valid[name].predict(self.calib)]
+                [calibrator.predict(self.valid), on_validation[name].predict(self.calib)]
             )
             out[name] = _brier(y, p)
         if with_none:
@@ -228,10 +233,10 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         self.fit_seconds_ = time.perf_counter() - started
         raw_calib, raw_valid = self._raw(X[calib]), self._raw(X[valid])
         held_out = _HeldOut(raw_calib, y[calib], raw_valid, y[valid])
-        self.calibrators_: dict[str, Any] = held_out.fitted(_Sigmoid, on="calibration")
+        self.calibrators_: dict[str, Any] = held_out.on_calibration(_Sigmoid)
         candidates = {name: self._calibrated(name, raw_valid) for name in CALIBRATIONS}
         scored = {name: metrics.calibration(y[valid], p) for name, p in candidates.items()}
-        crossed = held_out.crossed_brier(_Sigmoid, with_none=True)
+        crossed = held_out.crossed_brier(self.calibrators_, _Sigmoid, with_none=True)
         self.calibration_ = min(CALIBRATIONS, key=lambda name: crossed[name])
         boosted_auc = metrics.ranking(y[valid], raw_valid)["auc"]
         measured = {
@@ -257,22 +262,24 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         if self.served_ != "model":
             score = np.asarray((baselines or {})[self.served_], dtype=np.float64)
             held_out = _HeldOut(score[calib], y[calib], score[valid], y[valid])
-            self.baseline_calibrators_ = held_out.fitted(_ScoreSigmoid, on="calibration")
+            self.baseline_calibrators_ = held_out.on_calibration(_ScoreSigmoid)
             raw_valid = score[valid]
             candidates = {
                 name: self._baseline_calibrated(name, raw_valid)
                 for name in self.baseline_calibrators_
             }
             scored = {name: metrics.calibration(y[valid], p) for name, p in candidates.items()}
-            crossed = held_out.crossed_brier(_ScoreSigmoid, with_none=False)
+            crossed = held_out.crossed_brier(
+                self.baseline_calibrators_, _ScoreSigmoid, with_none=False
+            )
             self.calibration_ = min(candidates, key=lambda name: crossed[name])
         # The figures below are out of sample (calibrators of the calibration part, on the
         # validation part); what serves is then refitted on both parts: twice the rows.
         chosen = candidates[self.calibration_]
         if self.served_ == "model":
-            self.calibrators_ = held_out.fitted(_Sigmoid, on="both")
+            self.calibrators_ = held_out.on_both(_Sigmoid)
         else:
-            self.baseline_calibrators_ = held_out.fitted(_ScoreSigmoid, on="both")
+            self.baseline_calibrators_ = held_out.on_both(_ScoreSigmoid)
         self.validation_ = Validation(
             metrics={
                 **metrics.ranking(y[valid], chosen),
