@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,8 +16,14 @@ REQUESTS = Histogram(
 )
 
 
+_SERIES: dict[tuple[str, str, int], Any] = {}  # labelled children, found once per series
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).observe(seconds)
+    series = _SERIES.get((route, method, status))
+    if series is None:
+        series = _SERIES[(route, method, status)] = REQUESTS.labels(route, method, str(status))
+    series.observe(seconds)
 
 
 class MetricsMiddleware:

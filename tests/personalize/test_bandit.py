@@ -138,6 +138,20 @@ def test_propensities_match_how_often_choose_shows_each_offer_at_each_rank(n: in
     assert np.abs(seen / 20_000 - table.probabilities).max() < 0.02
 
 
+def test_a_one_offer_answer_drawn_from_its_table_shows_each_offer_as_often_as_logged() -> None:
+    policy = SegmentThompson(epsilon=0.1, draws=10_000).fit()
+    policy.update([FeedbackCount("s", "a", 30, 70), FeedbackCount("s", "b", 25, 75)])
+    eligible = ["a", "b", "c"]
+    table = policy.propensities("s", eligible, 1, np.random.default_rng(2))
+    rng = np.random.default_rng(3)
+    drawn = Counter(table.draw_first(float(rng.random()))[0] for _ in range(20_000))
+    thompson = Counter(policy.choose("s", eligible, 1, rng)[0] for _ in range(20_000))
+    for offer in eligible:
+        assert drawn[offer] / 20_000 == pytest.approx(table.of(offer), abs=0.01)
+        assert drawn[offer] / 20_000 == pytest.approx(thompson[offer] / 20_000, abs=0.015)
+    assert PropensityTable((), np.zeros((0, 1))).draw_first(0.5) == []
+
+
 def test_a_dominated_offer_keeps_a_propensity_of_at_least_epsilon_over_k() -> None:
     policy = SegmentThompson(epsilon=0.05).fit()
     policy.update([FeedbackCount("s", "good", 500, 500), FeedbackCount("s", "bad", 0, 1000)])

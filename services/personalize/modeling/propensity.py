@@ -14,14 +14,20 @@ not a fudge. With ``epsilon = 0`` a Monte Carlo zero is raised to ``1 / (2 draws
 below what the draws can resolve.
 
 Tables depend only on the posterior, so they are cached per (policy version, segment,
-eligible set, n) by `PropensityCache`; a new version (after an update) starts fresh.
+eligible set, n) by `PropensityCache`; a new version (after an update) starts fresh. A
+one-offer answer is drawn from its cached table (`PropensityTable.draw_first`) instead of
+by a fresh Thompson draw: the same distribution up to the table's Monte Carlo error, a
+fraction of the cost, and logged with exactly the probability it was drawn with.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,6 +49,19 @@ class PropensityTable:
     def for_ranking(self, ranked: Sequence[str]) -> list[float]:
         """The logged propensity of each offer of a ranking, rank by rank."""
         return [self.of(offer, rank) for rank, offer in enumerate(ranked)]
+
+    @cached_property
+    def _first_cumulative(self) -> list[float]:
+        return list(accumulate(self.probabilities[:, 0].tolist())) if self.offers else []
+
+    def draw_first(self, u: float) -> list[str]:
+        """The offer at rank 0 drawn with exactly its propensity (``u`` uniform in [0, 1)):
+        a one-offer answer sampled this way has the probability it is logged with."""
+        cumulative = self._first_cumulative
+        if not cumulative or cumulative[-1] <= 0:
+            return []
+        index = bisect_right(cumulative, u * cumulative[-1])
+        return [self.offers[min(index, len(self.offers) - 1)]]
 
     def to_dict(self) -> dict[str, list[float]]:
         return {
