@@ -23,6 +23,15 @@ from shared.web.keygate import KeyGate
 from shared.web.metrics import MetricsMiddleware
 from shared.web.openapi import install_project_error_bodies
 
+# The collector's thresholds while an API serves. With CPython's default (a young
+# collection every 700 allocations), a busy API runs one every few requests and each
+# promotes the objects of the requests then in flight; they pile up in the old generation
+# until a full collection walks them all: a 10-25 ms pause of every request in flight,
+# three times a second at 4,000 requests/s (the storefront's p99 doubled). A young
+# collection every 50,000 allocations promotes almost nothing (those objects die by
+# reference count first), and garbage in cycles still goes within a fraction of a second.
+GC_THRESHOLDS = (50_000, 20, 10)
+
 
 @asynccontextmanager
 async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
@@ -43,9 +52,12 @@ async def platform_resources(app: FastAPI, settings: Settings) -> AsyncIterator[
     # collection need not walk it (~100 ms pauses of every request under load otherwise).
     gc.collect()
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()  # an app made and closed again in one process is collectable after
         await app.state.redis.aclose()
         app.state.engine.dispose()
