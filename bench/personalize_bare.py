@@ -7,6 +7,7 @@ one Redis round trip.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,11 +16,13 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from shared.settings import RedisSettings
+from shared.web.app import GC_THRESHOLDS
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = Redis.from_url(RedisSettings().redis_url or "redis://127.0.0.1:6379/0")
+    gc.set_threshold(*GC_THRESHOLDS)  # the collector as the APIs have it: a like-for-like baseline
     yield
     await app.state.redis.aclose()
 
