@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from bench.loads import CUSTOMERS, LoadResult
-from segmenta.demo.generate import iter_events
+from segmenta.demo.event_stream import iter_events
 
 Client = Literal["raw", "httpx"]
 

@@ -28,7 +28,7 @@ from bench.servers import (
     start_uvicorn,
     wait_for_quiet,
 )
-from segmenta.demo.generate import write_events_file
+from segmenta.demo.event_stream import write_events_file
 from shared.auth import Scope, create_api_key
 from shared.db import create_db_engine, migrate, session_scope
 from shared.settings import PostgresSettings

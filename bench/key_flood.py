@@ -39,7 +39,7 @@ from bench.ingest import servers
 from bench.loads import CUSTOMERS, new_tenant
 from bench.results_file import write_section
 from bench.servers import machine_info, start_uvicorn
-from segmenta.demo.generate import iter_events
+from segmenta.demo.event_stream import iter_events
 from shared.auth import Scope, create_api_key
 from shared.db import create_db_engine, session_scope
 from shared.settings import PostgresSettings

@@ -16,7 +16,8 @@ import orjson
 import psycopg
 
 from bench.servers import RssSampler
-from segmenta.demo.generate import customer_id, iter_events
+from segmenta.demo.event_stream import iter_events
+from segmenta.demo.generate import customer_id
 
 CUSTOMERS = 10_000
 COPY_BLOCK = 1 << 20

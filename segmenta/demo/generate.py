@@ -7,8 +7,7 @@ record validates against the ingest record contract. The same ``seed`` (and ``no
 always gives byte-identical files; times are relative to ``now``, which defaults to the
 fixed ``DEFAULT_NOW`` rather than the wall clock.
 
-``iter_events``/``write_events_file`` stream large, cheap event files for benchmarks
-without holding them in memory.
+Large, cheap event streams for benchmarks are ``segmenta.demo.event_stream``'s.
 
 Personas (exact distributions in ``personas.PERSONA_SPECS``; table also in README.md):
 
@@ -36,18 +35,18 @@ order.
 from __future__ import annotations
 
 import csv
-import json
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, TypeVar
 
 from segmenta.demo import texts
 from segmenta.demo.anomalies import TRUTH_FILE as ANOMALY_TRUTH
 from segmenta.demo.anomalies import plant_anomalies
+from segmenta.demo.formats import compact_json, iso_time
 from segmenta.demo.personas import (
     PERSONA_BY_NAME,
     PERSONAS,
@@ -59,11 +58,10 @@ from segmenta.demo.personas import (
 )
 from segmenta.demo.texts import Product, build_catalogue, product_count
 
-__all__ = ["DEFAULT_NOW", "PERSONAS", "generate", "iter_events", "write_events_file"]
+__all__ = ["DAY", "DEFAULT_NOW", "PERSONAS", "customer_id", "generate"]
 
 DEFAULT_NOW = datetime(2026, 11, 1, tzinfo=UTC)
 FILES = ("customers", "products", "orders", "events", "reviews", "transcripts")
-EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "channel", "properties")
 DAY = 86_400
 FIRST_ORDER_DAYS = 30  # a buyer starts buying within this many days of signing up
 GAP_SHAPE = 3.0  # gamma shape of the days between orders: regular, not clockwork
@@ -72,14 +70,6 @@ K = TypeVar("K")
 
 def _pick(rng: random.Random, weights: Mapping[K, float]) -> K:
     return rng.choices(list(weights), list(weights.values()))[0]
-
-
-def _ts(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _dumps(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 def customer_id(index: int) -> str:
@@ -121,7 +111,7 @@ class _Shop:
 
     def _write(self, kind: str, record: Mapping[str, Any]) -> None:
         self.counts[kind] += 1
-        self.files[kind].write(_dumps(record) + "\n")
+        self.files[kind].write(compact_json(record) + "\n")
 
     def _ago(self, days: tuple[float, float], signup: float) -> float:
         """A time ``days`` ago, never before ``signup`` (days ago) nor after now."""
@@ -142,7 +132,7 @@ class _Shop:
         }
         if (phone := fake_phone(rng, country)) and rng.random() < 0.8:
             record["phone"] = phone
-        record["signup_at"] = _ts(self.now - signup * DAY)
+        record["signup_at"] = iso_time(self.now - signup * DAY)
         record["attributes"] = {
             "country": country,
             "birth_year": rng.randint(1950, 2007),
@@ -225,7 +215,7 @@ class _Shop:
             record: dict[str, Any] = {
                 "order_id": order.order_id,
                 "customer_id": cid,
-                "placed_at": _ts(order.at),
+                "placed_at": iso_time(order.at),
                 "currency": "EUR",
                 "total": total,
                 "channel": order.channel,
@@ -273,7 +263,7 @@ class _Shop:
                 "event_id": f"e-{self.counts['events'] + 1:08d}",
                 "customer_id": cid,
             }
-            record.update(type=kind, occurred_at=_ts(at), channel=channel, properties=props)
+            record.update(type=kind, occurred_at=iso_time(at), channel=channel, properties=props)
             self._write("events", record)
 
     def _reviews(
@@ -302,7 +292,7 @@ class _Shop:
                 "rating": rating,
                 "text": texts.review_text(rng, language, tone, persona.aspects, product),
                 "language": language,
-                "created_at": _ts(at),
+                "created_at": iso_time(at),
             }
             self._write("reviews", record)
 
@@ -318,14 +308,14 @@ class _Shop:
         offsets = list(accumulate(rng.uniform(*gap) for _ in lines))
         started = min(started, self.now - offsets[-1] - 60)
         turns = [
-            {"speaker": speaker, "text": text, "at": _ts(started + offset)}
+            {"speaker": speaker, "text": text, "at": iso_time(started + offset)}
             for (speaker, text), offset in zip(lines, offsets, strict=True)
         ]
         record = {
             "transcript_id": f"t-{self.counts['transcripts'] + 1:06d}",
             "customer_id": cid,
             "channel": channel,
-            "started_at": _ts(started),
+            "started_at": iso_time(started),
             "turns": turns,
         }
         self._write("transcripts", record)
@@ -373,74 +363,3 @@ def generate(
         (out / ANOMALY_TRUTH).unlink(missing_ok=True)  # none from an earlier run either
         return dict(shop.counts)
     return {**shop.counts, **plant_anomalies(out, seed=seed, now=now, customers=customers)}
-
-
-_STREAM_TYPES = {
-    "page_view": 40, "search": 12, "add_to_cart": 10, "checkout_start": 4, "email_open": 12,
-    "email_click": 4, "app_session": 8, "store_visit": 2, "support_contact": 1,
-    "purchase": 5, "return": 1, "refund": 1,
-}  # fmt: skip
-
-
-def iter_events(n: int, seed: int, customers: int = 10_000) -> Iterator[dict[str, Any]]:
-    """Yield ``n`` valid event records cheaply, one at a time (memory stays flat).
-
-    Customers are ``c-000001`` .. ``customer_id(customers)`` as in ``generate``; event ids
-    are ``e-b<seed>-<n>`` so they never collide with ``generate``'s. Times fall within
-    the year before ``DEFAULT_NOW``.
-    """
-    if n < 0 or customers < 1:
-        raise ValueError("n must not be negative and customers must be positive")
-    rng = random.Random(seed)
-    types = list(_STREAM_TYPES)
-    cumulative = list(accumulate(_STREAM_TYPES.values()))
-    products = product_count(customers)
-    start = int(DEFAULT_NOW.timestamp()) - 365 * DAY
-    channels = ("web", "web", "app")
-    for i in range(n):
-        kind = rng.choices(types, cum_weights=cumulative)[0]
-        product = f"p-{rng.randrange(products) + 1:04d}"
-        props: dict[str, Any]
-        if kind == "search":
-            props = {"query": rng.choice(texts.SEARCH_TERMS)}
-        elif kind in ("purchase", "refund"):
-            props = {"amount": round(rng.uniform(5, 400), 2)}
-        elif kind.startswith("email"):
-            props = {"campaign": rng.choice(texts.CAMPAIGNS)}
-        else:
-            props = {"product_id": product}
-        yield {
-            "event_id": f"e-b{seed}-{i + 1:09d}",
-            "customer_id": customer_id(rng.randrange(customers) + 1),
-            "type": kind,
-            "occurred_at": _ts(start + rng.randrange(365 * DAY)),
-            "channel": "email" if kind.startswith("email") else rng.choice(channels),
-            "properties": props,
-        }
-
-
-def write_events_file(
-    path: Path, n: int, seed: int, fmt: Literal["jsonl", "csv"], *, customers: int = 10_000
-) -> int:
-    """Stream ``n`` events from ``iter_events`` into ``path``; return the rows written.
-
-    CSV columns are ``EVENT_COLUMNS``; ``properties`` is a JSON-encoded string.
-    """
-    if fmt not in ("jsonl", "csv"):
-        raise ValueError(f"unknown format {fmt!r}; use 'jsonl' or 'csv'")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        if fmt == "jsonl":
-            for event in iter_events(n, seed, customers):
-                handle.write(_dumps(event) + "\n")
-                written += 1
-        else:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(EVENT_COLUMNS)
-            for event in iter_events(n, seed, customers):
-                props = _dumps(event["properties"])
-                writer.writerow([*(event[c] for c in EVENT_COLUMNS[:-1]), props])
-                written += 1
-    return written
