@@ -60,17 +60,26 @@ class Choice:
     context: tuple[float, ...] | None = None  # logged (and learnt from) when personalised
 
 
+PolicyKey = tuple[int, str, int | None, int]
+
+
+def _policy_key(snapshot: PlacementSnapshot) -> PolicyKey:
+    """What names a policy's state: its version counts from 0 again in a new run of the
+    placement (a placement deleted and created again), so the run is part of the name."""
+    return (snapshot.tenant_id, snapshot.placement, snapshot.policy_run_id, snapshot.policy_version)
+
+
 class Decider:
     """Per process: turns snapshots into policies once per version, caches propensities."""
 
     def __init__(self, rng: np.random.Generator | None = None) -> None:
         self.rng = rng or np.random.default_rng()
         self.propensities = PropensityCache()
-        self._policies: dict[tuple[int, str, int], SegmentThompson] = {}
-        self._contextual: dict[tuple[int, str, int], LinearThompson] = {}
+        self._policies: dict[PolicyKey, SegmentThompson] = {}
+        self._contextual: dict[PolicyKey, LinearThompson] = {}
 
     def policy(self, snapshot: PlacementSnapshot) -> SegmentThompson:
-        key = (snapshot.tenant_id, snapshot.placement, snapshot.policy_version)
+        key = _policy_key(snapshot)
         policy = self._policies.get(key)
         if policy is None:
             if snapshot.policy is not None:
@@ -84,7 +93,7 @@ class Decider:
 
     def contextual(self, snapshot: PlacementSnapshot) -> LinearThompson:
         """The placement's linear Thompson policy (learnt next to the segment bandit)."""
-        key = (snapshot.tenant_id, snapshot.placement, snapshot.policy_version)
+        key = _policy_key(snapshot)
         policy = self._contextual.get(key)
         if policy is None:
             policy = contextual_policy(snapshot.policy)
@@ -134,7 +143,7 @@ class Decider:
             table = contextual.propensities(x, ids, n, self.rng)
         else:
             policy = self.policy(snapshot)
-            key = (snapshot.tenant_id, snapshot.placement, policy.version_, segment, tuple(ids), n)
+            key = (*_policy_key(snapshot), segment, tuple(ids), n)
             table = self.propensities.get(
                 key, lambda: policy.propensities(segment, ids, n, self.rng)
             )
