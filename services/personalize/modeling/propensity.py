@@ -13,8 +13,9 @@ mixture whose propensities are logged, ``(1 - epsilon) p + epsilon / k``: at lea
 not a fudge. With ``epsilon = 0`` a Monte Carlo zero is raised to ``1 / (2 draws)``,
 below what the draws can resolve.
 
-Tables depend only on the posterior, so they are cached per (policy version, segment,
-eligible set, n) by `PropensityCache`; a new version (after an update) starts fresh. A
+Tables depend only on the posterior, so they are cached per (policy run and version,
+segment, eligible set, n) by `PropensityCache`; a new version (after an update) starts
+fresh. A
 one-offer answer is drawn from its cached table (`PropensityTable.draw_first`) instead of
 by a fresh Thompson draw: the same distribution up to the table's Monte Carlo error, a
 fraction of the cost, and logged with exactly the probability it was drawn with.
@@ -107,7 +108,7 @@ def static_table(ranked: Sequence[str], offers: Sequence[str], n: int) -> Propen
 
 
 class PropensityCache:
-    """A small LRU of propensity tables keyed by (version, segment, eligible set, n)."""
+    """A small LRU of propensity tables keyed by (run, version, segment, eligible set, n)."""
 
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
