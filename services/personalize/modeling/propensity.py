@@ -15,10 +15,9 @@ below what the draws can resolve.
 
 Tables depend only on the posterior, so they are cached per (policy run and version,
 segment, eligible set, n) by `PropensityCache`; a new version (after an update) starts
-fresh. A
-one-offer answer is drawn from its cached table (`PropensityTable.draw_first`) instead of
-by a fresh Thompson draw: the same distribution up to the table's Monte Carlo error, a
-fraction of the cost, and logged with exactly the probability it was drawn with.
+fresh. A one-offer answer is drawn from its cached table (`PropensityTable.draw_first`)
+instead of by a fresh Thompson draw: the same distribution up to the table's Monte Carlo
+error, a fraction of the cost, and logged with exactly the probability it was drawn with.
 """
 
 from __future__ import annotations
