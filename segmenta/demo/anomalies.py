@@ -19,11 +19,12 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from segmenta.demo import texts
+from segmenta.demo.formats import compact_json, iso_time
 
 DAY = 86_400
 SHARE = 0.004
@@ -48,11 +49,7 @@ def _read(path: Path) -> list[Record]:
 def _write(path: Path, records: list[Record]) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-
-
-def _ts(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            handle.write(compact_json(record) + "\n")
 
 
 def _t(stamp: str) -> float:
@@ -140,7 +137,7 @@ class _Planter:
                 {
                     "order_id": self._id("o"),
                     "customer_id": cid,
-                    "placed_at": _ts(self._recent(cid)),
+                    "placed_at": iso_time(self._recent(cid)),
                     "currency": "EUR",
                     "total": total,
                     "channel": history[-1]["channel"],
@@ -168,7 +165,7 @@ class _Planter:
                 "event_id": self._id("e"),
                 "customer_id": cid,
                 "type": kind,
-                "occurred_at": _ts(at),
+                "occurred_at": iso_time(at),
                 "channel": channel,
                 "properties": props,
             }
@@ -210,7 +207,7 @@ class _Planter:
                     "rating": 1,
                     "text": texts.review_text(self.rng, language, "negative", aspects, entry),
                     "language": language,
-                    "created_at": _ts(self._recent(cid)),
+                    "created_at": iso_time(self._recent(cid)),
                 }
             )
 

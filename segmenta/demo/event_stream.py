@@ -16,7 +16,6 @@ from typing import Any, Literal
 from segmenta.demo import texts
 from segmenta.demo.formats import compact_json, iso_time
 from segmenta.demo.generate import DAY, DEFAULT_NOW, customer_id
-from segmenta.demo.texts import product_count
 
 EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "channel", "properties")
 
@@ -39,7 +38,7 @@ def iter_events(n: int, seed: int, customers: int = 10_000) -> Iterator[dict[str
     rng = random.Random(seed)
     types = list(_STREAM_TYPES)
     cumulative = list(accumulate(_STREAM_TYPES.values()))
-    products = product_count(customers)
+    products = texts.product_count(customers)
     start = int(DEFAULT_NOW.timestamp()) - 365 * DAY
     channels = ("web", "web", "app")
     for i in range(n):

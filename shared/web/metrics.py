@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,7 +15,7 @@ REQUESTS = Histogram(
 )
 
 
-_SERIES: dict[tuple[str, str, int], Any] = {}  # labelled children, found once per series
+_SERIES: dict[tuple[str, str, int], Histogram] = {}  # labelled children, found once per series
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
