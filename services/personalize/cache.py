@@ -110,6 +110,7 @@ class PlacementSnapshot(_Frozen):
     strategy: Strategy = "bandit"
     algorithm: Algorithm = "thompson"
     holdout_share: float = 0.05
+    exploration: float = 0.02  # the bandit's uniform share (snapshots before it: 2%)
     default_offer_id: str | None = None
     offers: tuple[CachedOffer, ...] = ()
     # The active policy run: its id, version and state (``SegmentThompson.to_dict()``);

@@ -39,6 +39,7 @@ def build_snapshot(session: Session, placement: Placement, run: PolicyRun) -> Pl
         strategy=placement.strategy,
         algorithm=placement.algorithm,
         holdout_share=placement.holdout_share,
+        exploration=placement.exploration,
         default_offer_id=placement.default_offer_id,
         offers=tuple(
             CachedOffer(

@@ -88,6 +88,19 @@ def test_a_placement_default_must_be_an_offer_served_there(shop: Shop) -> None:
         "/v1/placements/home", json={"holdout_share": 0.9}, headers=auth(shop.admin)
     )
     assert fields(bad_share) == ["holdout_share"]
+    for exploration in (-0.1, 1.5, "high"):
+        bad_exploration = shop.client.put(
+            "/v1/placements/home", json={"exploration": exploration}, headers=auth(shop.admin)
+        )
+        assert fields(bad_exploration) == ["exploration"], exploration
+    explored = shop.client.put(
+        "/v1/placements/home", json={"exploration": 0.1}, headers=auth(shop.admin)
+    )
+    assert explored.json()["exploration"] == 0.1
+    assert (
+        shop.client.get("/v1/placements/cart", headers=auth(shop.admin)).json()["exploration"]
+        == 0.02
+    )  # the default
 
 
 def test_the_storefront_key_gets_403_everywhere_but_offers_and_feedback(

@@ -142,7 +142,7 @@
     const observed = evaluation.observed;
     const tiles = [
       ["Decisions", fmt(placement.decisions, number), `in the last ${$("days").value} days`],
-      ["Strategy", placement.strategy || "–", placement.algorithm || "not configured"],
+      ["Strategy", placement.strategy || "–", placement.strategy === "bandit" ? `${placement.algorithm}, ${fmt(placement.exploration, percent)} explored` : placement.algorithm || "not configured"],
       ["Policy version", placement.policy_version === null ? "–" : String(placement.policy_version), "the active bandit's updates"],
       ["Holdout", fmt(placement.holdout_share, percent), `default offer ${placement.default_offer_id || "none"}`],
       ["Conversion", fmt(observed.rate, percent), observed.rate === null ? "no policy decisions" : `${percent.format(observed.ci_low)}–${percent.format(observed.ci_high)} · ${offers.offers.length} offers`],

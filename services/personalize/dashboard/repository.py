@@ -26,7 +26,8 @@ _PLACEMENTS = text(
         WHERE tenant_id = :t AND created_at >= :since GROUP BY placement
     )
     SELECT coalesce(p.name, c.placement) AS name, p.strategy, p.algorithm, p.holdout_share,
-           p.default_offer_id, r.version AS policy_version, coalesce(c.decisions, 0) AS decisions
+           p.exploration, p.default_offer_id, r.version AS policy_version,
+           coalesce(c.decisions, 0) AS decisions
     FROM (SELECT * FROM placement WHERE tenant_id = :t) p
     FULL JOIN counted c ON c.placement = p.name
     LEFT JOIN policy_run r ON r.tenant_id = :t AND r.placement = coalesce(p.name, c.placement)

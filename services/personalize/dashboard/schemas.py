@@ -20,6 +20,7 @@ class PlacementSummary(BaseModel):
     strategy: str | None = Field(description="null when only decisions name the placement")
     algorithm: str | None
     holdout_share: float | None
+    exploration: float | None = Field(description="the bandit's uniformly drawn share")
     default_offer_id: str | None
     policy_version: int | None = Field(description="the active bandit policy's version")
     decisions: int = Field(description="decisions in the window")

@@ -10,7 +10,7 @@ scikit-learn's is).
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Self
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -27,6 +27,15 @@ class Estimator:
             if p.name != "self" and p.kind is not p.VAR_KEYWORD
         ]
         return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set parameters by name (unknown names raise ValueError), as scikit-learn does."""
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

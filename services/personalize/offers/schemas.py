@@ -104,6 +104,9 @@ class PlacementUpdate(_Input):
     strategy: Strategy = "bandit"
     algorithm: Algorithm = "thompson"
     holdout_share: float = Field(default=0.05, strict=True, ge=0, le=0.5)
+    # Share of a bandit's answers drawn uniformly among the eligible offers: the floor of
+    # every logged propensity (exploration / offers), which off-policy estimates divide by.
+    exploration: float = Field(default=0.02, strict=True, ge=0, le=1)
     default_offer_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
@@ -112,6 +115,7 @@ class PlacementPublic(BaseModel):
     strategy: str
     algorithm: str
     holdout_share: float
+    exploration: float
     default_offer_id: str | None
     updated_at: datetime | None
 

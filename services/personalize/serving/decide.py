@@ -60,13 +60,20 @@ class Choice:
     context: tuple[float, ...] | None = None  # logged (and learnt from) when personalised
 
 
-PolicyKey = tuple[int, str, int | None, int]
+PolicyKey = tuple[int, str, int | None, int, float]
 
 
 def _policy_key(snapshot: PlacementSnapshot) -> PolicyKey:
-    """What names a policy's state: its version counts from 0 again in a new run of the
-    placement (a placement deleted and created again), so the run is part of the name."""
-    return (snapshot.tenant_id, snapshot.placement, snapshot.policy_run_id, snapshot.policy_version)
+    """What names a policy as it serves: its version counts from 0 again in a new run of
+    the placement (a placement deleted and created again), so the run is part of the name,
+    and the placement's exploration changes its propensities without a new version."""
+    return (
+        snapshot.tenant_id,
+        snapshot.placement,
+        snapshot.policy_run_id,
+        snapshot.policy_version,
+        snapshot.exploration,
+    )
 
 
 class Decider:
@@ -86,6 +93,7 @@ class Decider:
                 policy = SegmentThompson.from_dict(snapshot.policy)
             else:
                 policy = SegmentThompson().fit()
+            policy.set_params(epsilon=snapshot.exploration)
             if len(self._policies) > 1024:
                 self._policies.clear()
             self._policies[key] = policy
@@ -96,7 +104,7 @@ class Decider:
         key = _policy_key(snapshot)
         policy = self._contextual.get(key)
         if policy is None:
-            policy = contextual_policy(snapshot.policy)
+            policy = contextual_policy(snapshot.policy).set_params(epsilon=snapshot.exploration)
             if len(self._contextual) > 1024:
                 self._contextual.clear()
             self._contextual[key] = policy
