@@ -62,7 +62,8 @@ class Quality:
         return (
             f"last quarter: {rates}, oracle {t.rate(ORACLE, TAIL):.2%}; bandit/oracle "
             f"{self.ratio():.0%}; uniform truth {self.truth():.2%}, SNIPS "
-            f"{self.run.ope['snips']['estimate']:.2%}"
+            f"{self.run.ope['snips']['estimate']:.2%}; {self.run.seconds:.0f} s; "
+            f"{self.run.lags.describe()}"
         )
 
 
@@ -148,7 +149,15 @@ def quality_section(sims: list[Quality], cfg: Any) -> list[str]:
         "offer. The same uniform draw decides every policy's conversion in a visit. "
         "*Realised*: conversions per visit; *true*: mean true rate of the offers shown."
     )
-    header = ["seed", "bandit / oracle, last quarter", "target", "OPE covers truth", "result"]
+    header = [
+        "seed",
+        "bandit / oracle, last quarter",
+        "target",
+        "OPE covers truth",
+        "feedback learnt, p95",
+        "visits took",
+        "result",
+    ]
     summary = [
         [
             f"{q.seed}" + (" (held out)" if q.held_out else ""),
@@ -157,6 +166,8 @@ def quality_section(sims: list[Quality], cfg: Any) -> list[str]:
             f"IPS {'yes' if q.covered('ips') else 'no'}, "
             f"SNIPS {'yes' if q.covered('snips') else 'no'}, "
             f"DR {'yes' if q.covered('dr') else 'no'}",
+            f"{q.run.lags.learnt[1]:.2f} s",
+            f"{q.run.seconds:.0f} s",
             _verdict(q.ok()),
         ]
         for q in sims
@@ -172,6 +183,7 @@ def quality_section(sims: list[Quality], cfg: Any) -> list[str]:
             "true, last quarter",
         ]
         lines += [render_table(head, quality_rows(q)), ""]
+        lines += [f"Behind the visits: {q.run.lags.describe()}.", ""]
         warning = f"; {q.run.ope['warning']}" if q.run.ope.get("warning") else ""
         lines.append(
             f"Off-policy estimate of the uniform policy from the bandit's own log "

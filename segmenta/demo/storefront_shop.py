@@ -140,18 +140,29 @@ class Shop:
     engine: Engine
 
 
-def placement_settings(tastes: Tastes, strategy: str) -> dict[str, Any]:
-    """No holdout: every visit is decided by the strategy compared."""
+def placement_settings(
+    tastes: Tastes, strategy: str, exploration: float | None = None
+) -> dict[str, Any]:
+    """No holdout: every visit is decided by the strategy compared. ``exploration``: the
+    bandit's uniformly drawn share (the placement's default when None)."""
     settings: dict[str, Any] = {"strategy": strategy, "holdout_share": 0}
     if strategy == "static":
         settings["default_offer_id"] = tastes.best_static()
+    if strategy == "bandit" and exploration is not None:
+        settings["exploration"] = exploration
     return settings
 
 
-def prepare(shop: Shop, tastes: Tastes, population: Population, strategies: dict[str, str]) -> None:
+def prepare(
+    shop: Shop,
+    tastes: Tastes,
+    population: Population,
+    strategies: dict[str, str],
+    exploration: float | None = None,
+) -> None:
     """Offers, placements, customers and their segments, until they are served."""
     with httpx.Client(base_url=shop.personalize_url, timeout=30) as personalize:
-        settings = {p: placement_settings(tastes, s) for p, s in strategies.items()}
+        settings = {p: placement_settings(tastes, s, exploration) for p, s in strategies.items()}
         configure(personalize, shop.admin_key, tastes, settings)
     with httpx.Client(base_url=shop.ingest_url, timeout=60) as ingest:
         ingest_customers(ingest, shop.ingest_key, population)
@@ -180,12 +191,57 @@ def evaluate_uniform(shop: Shop, placement: str, since: datetime) -> dict[str, A
     return dict(answer.json())
 
 
+_LAGS = text(
+    """
+    SELECT percentile_cont(ARRAY[0.5, 0.95, 1.0]) WITHIN GROUP (ORDER BY seconds), count(*)
+    FROM (SELECT extract(epoch FROM logged_at - created_at) AS seconds FROM decision
+          WHERE tenant_id = :t AND created_at >= :s) logged
+    UNION ALL
+    SELECT percentile_cont(ARRAY[0.5, 0.95, 1.0]) WITHIN GROUP (ORDER BY seconds),
+           count(*) FILTER (WHERE seconds IS NULL)
+    FROM (SELECT extract(epoch FROM applied_at - received_at) AS seconds FROM feedback
+          WHERE tenant_id = :t AND received_at >= :s) learnt
+    """
+)
+
+
+@dataclass(frozen=True)
+class Lags:
+    """How far behind the visits the platform was: answer -> decision stored, feedback
+    received -> learnt by the policy (seconds: median, p95, max), and feedback unlearnt."""
+
+    logged: tuple[float, float, float]
+    learnt: tuple[float, float, float]
+    unlearnt: int
+
+    def describe(self) -> str:
+        def three(q: tuple[float, float, float]) -> str:
+            return " / ".join(f"{v:.2f}" for v in q)
+
+        return (
+            f"stored {three(self.logged)} s, learnt {three(self.learnt)} s "
+            f"(median / p95 / max), {self.unlearnt} unlearnt"
+        )
+
+
+def lags(engine: Engine, tenant_id: int, since: datetime) -> Lags:
+    with engine.connect() as conn:
+        (logged, _), (learnt, unlearnt) = conn.execute(_LAGS, {"t": tenant_id, "s": since}).all()
+
+    def three(q: list[float] | None) -> tuple[float, float, float]:
+        a, b, c = q if q and None not in q else (float("nan"),) * 3
+        return float(a), float(b), float(c)
+
+    return Lags(three(logged), three(learnt), int(unlearnt))
+
+
 @dataclass
 class Simulation:
     tally: Tally
     ope: dict[str, Any]
     since: datetime
     seconds: float
+    lags: Lags
 
 
 def simulate(
@@ -196,10 +252,11 @@ def simulate(
     visits: int,
     seed: int,
     evaluate: str | None = None,
+    exploration: float | None = None,
 ) -> Simulation:
     """Prepare the shop, make ``visits`` visits, wait for the decision log to hold them
     all, and (``evaluate``: a placement) estimate the uniform policy from its log."""
-    prepare(shop, tastes, population, strategies)
+    prepare(shop, tastes, population, strategies, exploration)
     store = Storefront(shop.personalize_url, shop.storefront_key, tastes, population, seed)
     try:
         wait_serving(store, strategies)
@@ -215,4 +272,4 @@ def simulate(
         "every decision in the log",
     )
     ope = evaluate_uniform(shop, evaluate, since) if evaluate else {}
-    return Simulation(tally, ope, since, seconds)
+    return Simulation(tally, ope, since, seconds, lags(shop.engine, shop.tenant_id, since))

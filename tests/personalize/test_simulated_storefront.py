@@ -24,6 +24,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 VISITS = 3_000
 CUSTOMERS = 600
+# The bandit explores 10% of its answers here instead of the default 2%: at 2% an
+# unexplored offer's propensity is 0.33%, so each of its conversions weighs 50 visits in
+# the estimate, and over 3,000 visits a few of them move it by more than 40% about once
+# in 75 logs (an offline replay of this bandit, 300 logs); at 10%, 0 in 1,000 did.
+EXPLORATION = 0.1
 UNLIMITED = 1_000_000_000
 
 
@@ -58,6 +63,7 @@ def test_the_bandit_learns_the_segments_tastes_and_its_log_evaluates_uniform(
         VISITS,
         seed,
         evaluate="home",
+        exploration=EXPLORATION,
     )
     tally = run.tally
     assert tally.rejected == 0  # every conversion named a decision and offer it showed
@@ -66,20 +72,23 @@ def test_the_bandit_learns_the_segments_tastes_and_its_log_evaluates_uniform(
     bandit = tally.rate("home", 0.5, expected=True)
     random = tally.rate("lucky", 0.5, expected=True)
     oracle = tally.rate(ORACLE, 0.5, expected=True)
-    assert bandit >= 1.5 * random, (bandit, random, oracle)
-    assert bandit >= 0.7 * oracle, (bandit, random, oracle)
+    behind = run.lags.describe()  # a failure shows whether the platform fell behind
+    assert bandit >= 1.5 * random, (bandit, random, oracle, behind)
+    assert bandit >= 0.7 * oracle, (bandit, random, oracle, behind)
     assert tally.rate("home", 0.5) > tally.rate("lucky", 0.5)
     # The uniform policy's truth (mean of the visitors' rates) as the log estimates it. The
     # 95% intervals' coverage is a property of many logs (test_ope: 200 of them); one log
     # of a learning bandit shows whether decisions, propensities and conversions reach the
     # estimate right: wrong propensities put it off by a factor (ignored ones give the
-    # bandit's own rate, ~3x), where chance moved it 27% at the most in 12 runs.
+    # bandit's own rate, ~3x), where chance moves it by 9% in half the logs and by 30% in
+    # one in a hundred (see EXPLORATION).
     truth = tally.rate(UNIFORM_TRUTH, expected=True)
     for estimator in ("ips", "snips"):
         estimate = run.ope[estimator]["estimate"]
-        assert abs(estimate / truth - 1) <= 0.4, (estimator, truth, run.ope)
+        assert abs(estimate / truth - 1) <= 0.4, (estimator, truth, run.ope, behind)
     assert run.ope["rows"] == VISITS
     print(
         f"seed {seed}: second half expected bandit {bandit:.4f} random {random:.4f} "
-        f"oracle {oracle:.4f}; uniform truth {truth:.4f}; OPE {run.ope}; {run.seconds:.0f} s"
+        f"oracle {oracle:.4f}; uniform truth {truth:.4f}; OPE {run.ope}; {run.seconds:.0f} s; "
+        f"{behind}"
     )
