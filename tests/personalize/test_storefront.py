@@ -302,6 +302,11 @@ def test_parameters_at_their_bounds_are_answered_like_any_other_and_the_key_come
     shop.create_offer("edge-a")
     shop.create_offer("edge-b")
     shop.create_offer("edge-c")
+    # No holdout: the customer's hash under this run's tenant must not get the default.
+    placed = shop.client.put(
+        "/v1/placements/home", json={"holdout_share": 0}, headers=auth(shop.admin)
+    )
+    assert placed.status_code == 200, placed.text
     shop.serving({"edge-a", "edge-b", "edge-c"})
     customer = "c" * 128  # the longest id allowed
     plain = [shop.offers(customer, n=10) for _ in range(20)]
