@@ -17,6 +17,9 @@ class PersonalizeSettings(Settings, RecommendSettings):
     personalize_propensity_draws: int = Field(default=4_000, ge=100)
     # Decisions are drained from the Redis stream to Postgres in batches of this size.
     personalize_drain_batch: int = Field(default=2_000, ge=1)
+    # One drain stops after this many seconds (and a batch at least), leaving the rest of
+    # a backlog to the next tick, so that learning queued meanwhile is not held up by it.
+    personalize_drain_slice_s: float = Field(default=1.0, gt=0)
     # How long feedback may name a decision that is still on its way to Postgres.
     personalize_decision_ttl_s: int = Field(default=3_600, ge=60)
     # Each API process keeps the decisions it logged this many seconds (at most

@@ -5,6 +5,7 @@ the decision log every second.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from celery import Task
@@ -43,7 +44,14 @@ secret = settings.secret_key.get_secret_value()
 attempts = settings.max_task_attempts
 
 app.conf.beat_schedule = {
-    "drain-decisions": {"task": PERSONALIZE_DRAIN_DECISIONS, "schedule": 1.0},
+    # A tick that waited in the queue behind a backlog for 5 s is dropped (the next one
+    # comes a second later), so ticks do not pile up ahead of the learning queued with
+    # them. (Expiry compares beat's clock with the worker's: well above their skew.)
+    "drain-decisions": {
+        "task": PERSONALIZE_DRAIN_DECISIONS,
+        "schedule": 1.0,
+        "options": {"expires": 5.0},
+    },
     "attribute-orders": {"task": PERSONALIZE_ATTRIBUTE_ORDERS, "schedule": 5.0},
     "schedule-recommenders": {
         "task": PERSONALIZE_SCHEDULE_RECOMMENDERS,
@@ -76,17 +84,19 @@ def _feedback(session: Session, subjects: Sequence[Subject]) -> None:
 @app.task(name=PERSONALIZE_DRAIN_DECISIONS, acks_late=True, bind=True)
 def _drain(self: Task[[], int]) -> int:
     """A timer, not outbox work: the stream itself holds what is left to drain. The
-    worker's node name (``-n``, kept across restarts) names its consumer in the stream."""
+    worker's node name (``-n``, kept across restarts) names its consumer in the stream.
+    Batch after batch until the stream is empty or the slice is spent: behind a backlog,
+    the conversions queued meanwhile are learnt between ticks, not after the backlog."""
     consumer = self.request.hostname or tasks.CONSUMER
     with session_scope(engine.get()) as session:
         cache_guard.rebuild_if_lost(session, redis.get(), secret)  # Redis lost its data
-    drained = 0
+    drained, deadline = 0, time.monotonic() + settings.personalize_drain_slice_s
     while True:
         with session_scope(engine.get()) as session:
             entries = tasks.drain_decisions(session, redis.get(), settings, consumer)
         tasks.acknowledge(redis.get(), entries)  # only after the commit
         drained += len(entries)
-        if len(entries) < settings.personalize_drain_batch:
+        if len(entries) < settings.personalize_drain_batch or time.monotonic() > deadline:
             return drained
 
 
