@@ -32,6 +32,10 @@ from shared.pii import keyed_hash
 
 DECISION_STREAM = "personalize:decisions"
 DECISION_GROUP = "personalize-drain"
+# Entries the drain could not store (a record Postgres refuses), kept for an operator
+# instead of stopping the log behind them: ``XRANGE personalize:decisions:rejected - +``.
+REJECTED_DECISIONS = "personalize:decisions:rejected"
+REJECTED_MAX = 100_000
 Strategy = Literal["bandit", "static", "random"]
 Algorithm = Literal["thompson", "linear_thompson"]
 

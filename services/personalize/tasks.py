@@ -18,11 +18,14 @@ from typing import Any
 
 from redis import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, col, select
 
 from services.personalize.cache import (
     DECISION_GROUP,
     DECISION_STREAM,
+    REJECTED_DECISIONS,
+    REJECTED_MAX,
     customer_key,
     subject_hash,
 )
@@ -273,12 +276,48 @@ def drain_decisions(
     if len(entries) < batch:
         entries += _read_group(redis, consumer, ">", batch - len(entries))
     taken = dict(entries)  # an entry both pending here and claimed: once
-    records = [fields[b"d"] for fields in taken.values() if fields]
-    stored = insert_decisions(session, records)
+    records = [(entry_id, fields[b"d"]) for entry_id, fields in taken.items() if fields]
+    stored = _store(session, redis, records)
     changes, contextual = _shows(stored)
     _learn(session, redis, settings, changes, contextual)
     _queue_waiting_feedback(session, [d.decision_id for d in stored])
     return list(taken)
+
+
+# What a record Postgres refuses raises (a value out of range or of the wrong shape, a
+# missing one, JSON that is not a record); connection errors are not among them and fail
+# the drain, which the next tick retries.
+_REFUSED = (DataError, IntegrityError, ValueError)
+
+
+def _store(
+    session: Session, redis: Redis, records: list[tuple[bytes, bytes]]
+) -> list[StoredDecision]:
+    """Store a batch in one statement. If Postgres refuses it, store each record alone
+    and set aside the ones it refuses (`REJECTED_DECISIONS`, with the error's class and
+    SQLSTATE only: no values), so that one bad entry never stops the log behind it. The
+    API writes no such record; a writer of another version, or a hand-made entry, could."""
+    try:
+        with session.begin_nested():
+            return insert_decisions(session, [record for _, record in records])
+    except _REFUSED:
+        pass
+    stored: list[StoredDecision] = []
+    for entry_id, record in records:
+        try:
+            with session.begin_nested():
+                stored += insert_decisions(session, [record])
+        except _REFUSED as exc:
+            reason = type(getattr(exc, "orig", None) or exc).__name__
+            sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+            redis.xadd(
+                REJECTED_DECISIONS,
+                {"entry": entry_id, "d": record, "error": reason, "sqlstate": sqlstate},
+                maxlen=REJECTED_MAX,
+                approximate=True,
+            )
+            log.error("decision entry %s set aside: %s %s", entry_id.decode(), reason, sqlstate)
+    return stored
 
 
 def _read_group(redis: Redis, consumer: str, after: str, count: int) -> list[Any]:

@@ -7,10 +7,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import MakeKey
@@ -102,6 +104,32 @@ class Shop:
 
     def feedback(self, events: list[dict[str, Any]] | dict[str, Any]) -> httpx.Response:
         return self.client.post("/v1/feedback", json=events, headers=auth(self.storefront))
+
+
+def logged_decision(tenant_id: int, offer_id: str, **fields: Any) -> bytes:
+    """A decision record as the API writes it into the stream: by default a personalised
+    bandit answer to an unknown visitor; ``fields`` replace its values."""
+    return orjson.dumps(
+        {
+            "decision_id": uuid.uuid4().hex,
+            "tenant_id": tenant_id,
+            "customer_pk": None,
+            "subject_hash": uuid.uuid4().hex,
+            "placement": "home",
+            "segment_key": None,
+            "strategy": "bandit",
+            "offers": [{"offer_id": offer_id, "rank": 0, "propensity": 1.0}],
+            "eligible": [offer_id],
+            "policy_version": 0,
+            "experiment_id": None,
+            "arm": None,
+            "personalised": True,
+            "algorithm": "thompson",
+            "context": None,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        | fields
+    )
 
 
 def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:

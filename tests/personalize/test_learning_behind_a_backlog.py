@@ -10,7 +10,6 @@ served stale posteriors for as long. A drain now takes a slice of the backlog at
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -20,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from services.personalize.cache import DECISION_STREAM, placement_key
 from tests.conftest import MakeKey
-from tests.personalize.conftest import Shop, wait
+from tests.personalize.conftest import Shop, logged_decision, wait
 from tests.support.http import auth, tenant_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -34,30 +33,6 @@ def _learnt(redis: Redis, tenant_id: int) -> float:
     policy = orjson.loads(raw).get("policy") if raw else None  # type: ignore[arg-type]
     counts = policy["counts"] if policy else {}
     return float(sum(cell[0] for offers in counts.values() for cell in offers.values()))
-
-
-def _record(tenant_id: int, offer_id: str) -> bytes:
-    """A decision as the API logs it: a personalised bandit answer to an unknown visitor."""
-    return orjson.dumps(
-        {
-            "decision_id": uuid.uuid4().hex,
-            "tenant_id": tenant_id,
-            "customer_pk": None,
-            "subject_hash": uuid.uuid4().hex,
-            "placement": "home",
-            "segment_key": None,
-            "strategy": "bandit",
-            "offers": [{"offer_id": offer_id, "rank": 0, "propensity": 1.0}],
-            "eligible": [offer_id],
-            "policy_version": 0,
-            "experiment_id": None,
-            "arm": None,
-            "personalised": True,
-            "algorithm": "thompson",
-            "context": None,
-            "created_at": datetime.now(UTC).isoformat(),
-        }
-    )
 
 
 def _stored(engine: Engine, tenant_id: int) -> int:
@@ -89,7 +64,7 @@ def test_a_conversion_is_learnt_while_a_backlog_of_decisions_is_still_draining(
         # At once (MULTI): a drain running meanwhile sees the whole backlog or none of it.
         pipe = redis.pipeline(transaction=True)
         for _ in range(BACKLOG):
-            pipe.xadd(DECISION_STREAM, {"d": _record(tenant_id, "spring-10")})
+            pipe.xadd(DECISION_STREAM, {"d": logged_decision(tenant_id, "spring-10")})
         pipe.execute()
         # The conversion arrives once the worker is busy with the backlog.
         wait(lambda: _stored(engine, tenant_id) > before, 30, "the backlog's drain started")
