@@ -144,8 +144,9 @@ def quality_section(sims: list[Quality], cfg: Any) -> list[str]:
         f"{cfg.visits:,} visits per taste matrix by {cfg.sim_customers:,} customers of 4 "
         "behaviour types (6 offers; rates and shares generated from the seed by "
         "`segmenta.demo.storefront.Tastes.generate`). Every visit asks three placements "
-        "through the API: `home` (bandit), `lucky` (strategy random), `best` (static, the "
-        "offer with the best population-wide rate); the oracle shows each type its best "
+        "through the API: `home` (bandit, default 5% exploration), `lucky` (strategy "
+        "random), `best` (static, the offer with the best population-wide rate); the "
+        "oracle shows each type its best "
         "offer. The same uniform draw decides every policy's conversion in a visit. "
         "*Realised*: conversions per visit; *true*: mean true rate of the offers shown."
     )

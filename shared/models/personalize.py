@@ -80,7 +80,7 @@ class Placement(SQLModel, table=True):
     algorithm: str = Field(default="thompson", max_length=32)
     holdout_share: float = 0.05
     # Share of a bandit's answers drawn uniformly: the floor of every logged propensity.
-    exploration: float = Field(default=0.02, sa_column_kwargs={"server_default": text("0.02")})
+    exploration: float = Field(default=0.05, sa_column_kwargs={"server_default": text("0.05")})
     default_offer_id: str | None = Field(default=None, max_length=128)
     updated_at: datetime | None = timestamp_field(server_now=True)
 

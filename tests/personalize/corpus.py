@@ -85,7 +85,7 @@ PLACEMENT: dict[str, Any] = {
     "strategy": "bandit",
     "algorithm": "linear_thompson",
     "holdout_share": 0.05,
-    "exploration": 0.02,
+    "exploration": 0.05,
     "default_offer_id": "spring-10",
 }
 TARGETS: Final = (

@@ -99,7 +99,7 @@ def test_a_placement_default_must_be_an_offer_served_there(shop: Shop) -> None:
     assert explored.json()["exploration"] == 0.1
     assert (
         shop.client.get("/v1/placements/cart", headers=auth(shop.admin)).json()["exploration"]
-        == 0.02
+        == 0.05
     )  # the default
 
 

@@ -106,7 +106,7 @@ class PlacementUpdate(_Input):
     holdout_share: float = Field(default=0.05, strict=True, ge=0, le=0.5)
     # Share of a bandit's answers drawn uniformly among the eligible offers: the floor of
     # every logged propensity (exploration / offers), which off-policy estimates divide by.
-    exploration: float = Field(default=0.02, strict=True, ge=0, le=1)
+    exploration: float = Field(default=0.05, strict=True, ge=0, le=1)
     default_offer_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
