@@ -228,11 +228,11 @@ def lags(engine: Engine, tenant_id: int, since: datetime) -> Lags:
     with engine.connect() as conn:
         (logged, _), (learnt, unlearnt) = conn.execute(_LAGS, {"t": tenant_id, "s": since}).all()
 
-    def three(q: list[float] | None) -> tuple[float, float, float]:
-        a, b, c = q if q and None not in q else (float("nan"),) * 3
+    def quantiles(q: list[float] | None) -> tuple[float, float, float]:
+        a, b, c = q if q and None not in q else (float("nan"),) * 3  # no rows: NaN
         return float(a), float(b), float(c)
 
-    return Lags(three(logged), three(learnt), int(unlearnt))
+    return Lags(quantiles(logged), quantiles(learnt), int(unlearnt))
 
 
 @dataclass

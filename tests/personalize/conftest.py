@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
+from services.personalize.cache import CachedOffer
+from services.personalize.serving.decide import Choice, Shown, Visitor
+from services.personalize.serving.log import decision_record
 from tests.conftest import MakeKey
 from tests.support.http import auth
 from tests.support.servers import Process, start_api, start_worker
@@ -106,29 +108,21 @@ class Shop:
         return self.client.post("/v1/feedback", json=events, headers=auth(self.storefront))
 
 
-def logged_decision(tenant_id: int, offer_id: str, **fields: Any) -> bytes:
-    """A decision record as the API writes it into the stream: by default a personalised
-    bandit answer to an unknown visitor; ``fields`` replace its values."""
-    return orjson.dumps(
-        {
-            "decision_id": uuid.uuid4().hex,
-            "tenant_id": tenant_id,
-            "customer_pk": None,
-            "subject_hash": uuid.uuid4().hex,
-            "placement": "home",
-            "segment_key": None,
-            "strategy": "bandit",
-            "offers": [{"offer_id": offer_id, "rank": 0, "propensity": 1.0}],
-            "eligible": [offer_id],
-            "policy_version": 0,
-            "experiment_id": None,
-            "arm": None,
-            "personalised": True,
-            "algorithm": "thompson",
-            "context": None,
-            "created_at": datetime.now(UTC).isoformat(),
-        }
-        | fields
+def logged_decision(tenant_id: int, offer_id: str, decision_id: str | None = None) -> bytes:
+    """A decision record as the API writes it into the stream (`decision_record`): a
+    personalised bandit answer showing ``offer_id`` to an unknown visitor."""
+    offer = CachedOffer(offer_id=offer_id, name=offer_id, kind="discount")
+    choice = Choice(
+        "bandit", None, (Shown(offer, 0, 1.0),), True, eligible=(offer_id,), algorithm="thompson"
+    )
+    return decision_record(
+        decision_id=decision_id or uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        placement="home",
+        visitor=Visitor(uuid.uuid4().hex, None, True, None),
+        choice=choice,
+        policy_version=0,
+        created_at=datetime.now(UTC),
     )
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import orjson
 import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from services.personalize.cache import DECISION_STREAM, placement_key
+from bench.personalize_load import learnt_conversions
+from services.personalize.cache import DECISION_STREAM
 from tests.conftest import MakeKey
 from tests.personalize.conftest import Shop, logged_decision, wait
 from tests.support.http import auth, tenant_of
@@ -25,14 +25,6 @@ from tests.support.http import auth, tenant_of
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BACKLOG = 100_000  # several seconds of draining (about 16,000 a second here)
-
-
-def _learnt(redis: Redis, tenant_id: int) -> float:
-    """Conversions the published home policy holds."""
-    raw = redis.get(placement_key(tenant_id, "home"))
-    policy = orjson.loads(raw).get("policy") if raw else None  # type: ignore[arg-type]
-    counts = policy["counts"] if policy else {}
-    return float(sum(cell[0] for offers in counts.values() for cell in offers.values()))
 
 
 def _stored(engine: Engine, tenant_id: int) -> int:
@@ -72,7 +64,7 @@ def test_a_conversion_is_learnt_while_a_backlog_of_decisions_is_still_draining(
             {"decision_id": answer["decision_id"], "offer_id": "spring-10", "kind": "conversion"}
         )
         assert accepted.json()["accepted"] == 1, accepted.text
-        wait(lambda: _learnt(redis, tenant_id) >= 1, 60, "the conversion learnt")
+        wait(lambda: learnt_conversions(redis, tenant_id, "home") >= 1, 60, "the conversion learnt")
         # Learnt while the drain was still storing the backlog, not after it.
         behind = before + BACKLOG - _stored(engine, tenant_id)
         assert behind > 0, "learnt only once the whole backlog was stored"
