@@ -118,7 +118,7 @@ def _shown(shown: Shown) -> dict[str, object]:
         "kind": offer.kind,
         "discount_code": offer.discount_code,
         "rank": shown.rank,
-        "propensity": round(shown.propensity, 6),
+        "propensity": shown.propensity,  # exactly as logged
     }
 
 
