@@ -88,6 +88,17 @@ class Shop:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
+    def configure(self, placement: str = "home", **settings: Any) -> dict[str, Any]:
+        """Set the placement's settings. Call it before creating the placement's offers:
+        the snapshot that first shows all of them was read after these settings, so once
+        ``serving`` returns they are served too (set after the offers, they could reach the
+        snapshot a rebuild later than the offers do)."""
+        response = self.client.put(
+            f"/v1/placements/{placement}", json=settings, headers=auth(self.admin)
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
     def offers(self, customer_id: str, **params: Any) -> httpx.Response:
         return self.client.get(
             f"/v1/offers/{customer_id}", params=params, headers=auth(self.storefront)

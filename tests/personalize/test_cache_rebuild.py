@@ -20,7 +20,6 @@ from services.personalize.cache_guard import MARKER
 from shared.db import session_scope
 from tests.conftest import MakeKey
 from tests.personalize.conftest import Shop, wait
-from tests.support.http import auth
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +29,9 @@ def test_a_lost_cache_is_rebuilt_and_offers_are_answered_again(
 ) -> None:
     tenant = f"shop-{uuid.uuid4().hex[:12]}"
     shop = Shop(make_key("admin", tenant=tenant), make_key("offers:read", tenant=tenant), pclient)
-    shop.create_offer("spring-10")
     # No holdout: "c-lost" must be shown the offer whatever its hash under this tenant.
-    placed = shop.client.put(
-        "/v1/placements/home", json={"holdout_share": 0}, headers=auth(shop.admin)
-    )
-    assert placed.status_code == 200, placed.text
+    shop.configure(holdout_share=0)
+    shop.create_offer("spring-10")
     shop.serving({"spring-10"})
     with session_scope(engine) as session:
         tenant_id = session.execute(

@@ -30,13 +30,9 @@ def redis(redis_url: str) -> Iterator[Redis]:
 @pytest.fixture
 def capped_shop(shop: Shop) -> Shop:
     """``capped`` (twice a day per customer) and ``free`` (no cap) at home, no holdout."""
+    shop.configure(holdout_share=0)
     shop.create_offer("capped", max_impressions_per_customer_per_day=2)
     shop.create_offer("free")
-    response = shop.client.put(
-        "/v1/placements/home", json={"holdout_share": 0}, headers=auth(shop.admin)
-    )
-    assert response.status_code == 200, response.text
-    wait(lambda: shop.offers("probe", n=2).json().get("strategy") == "bandit", 30, "no holdout")
     shop.serving({"capped", "free"})
     return shop
 

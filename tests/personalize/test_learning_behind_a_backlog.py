@@ -20,7 +20,7 @@ from bench.personalize_load import learnt_conversions
 from services.personalize.cache import DECISION_STREAM
 from tests.conftest import MakeKey
 from tests.personalize.conftest import Shop, logged_decision, wait
-from tests.support.http import auth, tenant_of
+from tests.support.http import tenant_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,9 +42,8 @@ def test_a_conversion_is_learnt_while_a_backlog_of_decisions_is_still_draining(
     tenant = f"shop-{uuid.uuid4().hex[:12]}"
     admin = make_key("admin", tenant=tenant)
     shop = Shop(admin, make_key("offers:read", "feedback:write", tenant=tenant), pclient)
+    shop.configure(holdout_share=0)
     shop.create_offer("spring-10")
-    placed = shop.client.put("/v1/placements/home", json={"holdout_share": 0}, headers=auth(admin))
-    assert placed.status_code == 200, placed.text
     shop.serving({"spring-10"})
     tenant_id = tenant_of(engine, admin)
     answer = shop.offers("visitor-1", placement="home").json()

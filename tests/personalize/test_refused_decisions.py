@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from services.personalize.cache import DECISION_STREAM, REJECTED_DECISIONS
 from tests.conftest import MakeKey
 from tests.personalize.conftest import Shop, logged_decision, wait
-from tests.support.http import auth, tenant_of
+from tests.support.http import tenant_of
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,7 @@ def test_a_refused_record_is_set_aside_and_the_decisions_around_it_are_stored(
     tenant = f"shop-{uuid.uuid4().hex[:12]}"
     admin = make_key("admin", tenant=tenant)
     shop = Shop(admin, make_key("offers:read", tenant=tenant), pclient)
+    shop.configure(holdout_share=0)
     shop.create_offer("spring-10")
     tenant_id = tenant_of(engine, admin)
     good = [uuid.uuid4().hex for _ in range(4)]
@@ -60,8 +61,6 @@ def test_a_refused_record_is_set_aside_and_the_decisions_around_it_are_stored(
         assert rejected[0][b"sqlstate"] == b"22001"
     assert _stored(engine, [refused]) == set()
     # Later decisions are stored and learnt as before.
-    placed = shop.client.put("/v1/placements/home", json={"holdout_share": 0}, headers=auth(admin))
-    assert placed.status_code == 200, placed.text
     shop.serving({"spring-10"})
     answer = shop.offers("visitor-after", placement="home").json()
     wait(lambda: bool(_stored(engine, [answer["decision_id"]])), 30, "a later answer stored")

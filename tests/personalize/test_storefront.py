@@ -206,8 +206,8 @@ def test_orders_with_an_offers_code_or_after_a_click_convert_its_decision(
     import httpx
 
     ingest_key = _ingest_key(shop, engine)
+    shop.configure(holdout_share=0)
     shop.create_offer("coded", discount_code="TAKE10")
-    shop.client.put("/v1/placements/home", json={"holdout_share": 0}, headers=auth(shop.admin))
     shop.serving({"coded"})
     order = {
         "placed_at": "2026-01-01T00:00:00Z",
@@ -299,14 +299,11 @@ def test_parameters_at_their_bounds_are_answered_like_any_other_and_the_key_come
     shop: Shop,
 ) -> None:
     """Plainly valid parameters take a shorter path than the rest: both answer alike."""
+    # No holdout: the customer's hash under this run's tenant must not get the default.
+    shop.configure(holdout_share=0)
     shop.create_offer("edge-a")
     shop.create_offer("edge-b")
     shop.create_offer("edge-c")
-    # No holdout: the customer's hash under this run's tenant must not get the default.
-    placed = shop.client.put(
-        "/v1/placements/home", json={"holdout_share": 0}, headers=auth(shop.admin)
-    )
-    assert placed.status_code == 200, placed.text
     shop.serving({"edge-a", "edge-b", "edge-c"})
     customer = "c" * 128  # the longest id allowed
     plain = [shop.offers(customer, n=10) for _ in range(20)]
