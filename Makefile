@@ -46,6 +46,7 @@ bench: install ## Run every benchmark; each rewrites its section of bench/RESULT
 	$(UV) run python -m bench.segment
 	$(UV) run python -m bench.personalize
 	$(UV) run python -m bench.personalize_exploration
+	$(UV) run python -m bench.personalize_context
 	$(UV) run python -m bench.recommend
 	$(UV) run python -m bench.attribution
 	$(UV) run python -m bench.predictions

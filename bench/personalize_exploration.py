@@ -37,6 +37,62 @@ CUSTOMERS = 2_000
 
 
 @dataclass(frozen=True)
+class Visits:
+    """One replayed log, a row per visit: what the bandit showed with its logged
+    propensity and the draw, and the true conversion rates of the shown offer, of the
+    uniform policy, of the best offer for the customer's segment and for its type."""
+
+    shown: list[str]
+    propensity: list[float]
+    reward: list[float]
+    chosen: list[float]
+    uniform: list[float]
+    segment_best: list[float]
+    best: list[float]
+
+    def last_quarter(self, rates: list[float]) -> float:
+        return float(np.mean(rates[len(rates) * 3 // 4 :]))
+
+
+def simulate(
+    tastes: Tastes, population: Population, share: float, rng: np.random.Generator, visits: int
+) -> Visits:
+    """``visits`` visits of random customers under the segment bandit exploring ``share``,
+    learning after every round of ``ROUND`` visits."""
+    policy = SegmentThompson(epsilon=share, draws=2_000).fit()
+    offers = list(tastes.offers)
+    segments = np.array(population.segments)
+    # The best single offer per segment for the types it holds (the segment oracle).
+    segment_best = {
+        s: int(np.argmax(tastes.rates[population.kinds[segments == s]].mean(axis=0)))
+        for s in set(population.segments)
+    }
+    log = Visits([], [], [], [], [], [], [])
+    size = len(population.customer_ids)
+    for _ in range(visits // ROUND):
+        customers, luck = rng.integers(size, size=ROUND), rng.random(ROUND)
+        tables, outcomes = {}, []
+        for customer, u in zip(customers, luck, strict=True):
+            segment, kind = population.segments[customer], int(population.kinds[customer])
+            if segment not in tables:
+                tables[segment] = policy.propensities(segment, offers, 1, rng)
+            table = tables[segment]
+            offer = table.draw_first(float(rng.random()))[0]
+            rate = float(tastes.rates[kind, offers.index(offer)])
+            converted = float(u < rate)
+            log.shown.append(offer)
+            log.propensity.append(table.of(offer))
+            log.reward.append(converted)
+            log.chosen.append(rate)
+            log.uniform.append(float(tastes.rates[kind].mean()))
+            log.segment_best.append(float(tastes.rates[kind, segment_best[segment]]))
+            log.best.append(float(tastes.rates[kind].max()))
+            outcomes.append((segment, offer, 1.0, converted))
+        policy.record(outcomes)
+    return log
+
+
+@dataclass(frozen=True)
 class Replay:
     share: float
     seed: int
@@ -49,39 +105,21 @@ def replay(share: float, seed: int, log_seed: int, visits: int) -> Replay:
     """One log of ``visits`` visits under the bandit exploring ``share``."""
     tastes = Tastes.generate(seed)
     population = Population.draw(tastes, CUSTOMERS, seed)
-    rng = np.random.default_rng(log_seed)
-    policy = SegmentThompson(epsilon=share, draws=2_000).fit()
-    offers = list(tastes.offers)
-    shown, propensity, reward, uniform, chosen, best = [], [], [], [], [], []
-    for _ in range(visits // ROUND):
-        customers, luck = rng.integers(CUSTOMERS, size=ROUND), rng.random(ROUND)
-        tables, outcomes = {}, []
-        for customer, u in zip(customers, luck, strict=True):
-            segment, kind = population.segments[customer], int(population.kinds[customer])
-            if segment not in tables:
-                tables[segment] = policy.propensities(segment, offers, 1, rng)
-            table = tables[segment]
-            offer = table.draw_first(float(rng.random()))[0]
-            rate = float(tastes.rates[kind, offers.index(offer)])
-            converted = float(u < rate)
-            shown.append(offer)
-            propensity.append(table.of(offer))
-            reward.append(converted)
-            uniform.append(float(tastes.rates[kind].mean()))
-            chosen.append(rate)
-            best.append(float(tastes.rates[kind].max()))
-            outcomes.append((segment, offer, 1.0, converted))
-        policy.record(outcomes)
-    log = DecisionLog.from_arrays(shown, reward, propensity, np.full(len(shown), 1 / len(offers)))
+    visited = simulate(tastes, population, share, np.random.default_rng(log_seed), visits)
+    log = DecisionLog.from_arrays(
+        visited.shown,
+        visited.reward,
+        visited.propensity,
+        np.full(len(visited.shown), 1 / len(tastes.offers)),
+    )
     report = evaluate(log, seed=log_seed)
-    truth = float(np.mean(uniform))
-    tail = len(chosen) * 3 // 4
+    truth = float(np.mean(visited.uniform))
     return Replay(
         share,
         seed,
         report.ips.ci_low <= truth <= report.ips.ci_high,
         report.snips.ci_low <= truth <= report.snips.ci_high,
-        float(np.mean(chosen[tail:]) / np.mean(best[tail:])),
+        visited.last_quarter(visited.chosen) / visited.last_quarter(visited.best),
     )
 
 
