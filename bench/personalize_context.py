@@ -19,21 +19,24 @@ go to the ``personalize-context`` section of ``bench/RESULTS.md``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from bench.personalize_exploration import CUSTOMERS, simulate
-from bench.report import render_table
+from bench.personalize_exploration import (
+    CUSTOMERS,
+    ROUND,
+    replay_arguments,
+    seed_tables,
+    simulate,
+    spread,
+)
 from bench.results_file import write_section
 from segmenta.demo.storefront import Population, Tastes
 
-HERE = Path(__file__).resolve().parent
 SHARE = 0.05  # a new placement's exploration
 CATALOGUES = ((4, 6), (8, 12))  # (behaviour types, offers)
 PURITIES = (1.0, 0.8, 0.6)
@@ -69,20 +72,17 @@ def rows(results: list[Context], seeds: tuple[int, ...]) -> list[list[str]]:
     out = []
     for types, offers in CATALOGUES:
         for purity in PURITIES:
-            mine = [
-                r
-                for r in results
-                if (r.types, r.offers, r.purity) == (types, offers, purity) and r.seed in seeds
-            ]
+            setting = (types, offers, purity)
+            mine = [r for r in results if (r.types, r.offers, r.purity) == setting]
+            mine = [r for r in mine if r.seed in seeds]
             if not mine:
                 continue
-            segment = [r.over_segment_oracle for r in mine]
             out.append(
                 [
                     f"{types} x {offers}",
                     f"{purity:.0%}",
                     f"{len(mine)}",
-                    f"{np.median(segment):.1%} (lowest {min(segment):.1%})",
+                    spread([r.over_segment_oracle for r in mine]),
                     f"{np.median([r.over_type_oracle for r in mine]):.1%}",
                     f"{np.median([r.segment_over_type for r in mine]):.1%}",
                 ]
@@ -91,21 +91,14 @@ def rows(results: list[Context], seeds: tuple[int, ...]) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.personalize_context")
-    parser.add_argument("--visits", type=int, default=20_000)
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--held-out", default="4242,7,99")
+    parser = replay_arguments("python -m bench.personalize_context")
     parser.add_argument("--repeats", type=int, default=3, help="logs per seed and setting")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
-    tuning = tuple(int(s) for s in args.seeds.split(","))
-    held_out = tuple(int(s) for s in args.held_out.split(","))
     jobs = [
         (types, offers, purity, seed, 1_000 + repeat, args.visits)
         for types, offers in CATALOGUES
         for purity in PURITIES
-        for seed in tuning + held_out
+        for seed in args.seeds + args.held_out
         for repeat in range(args.repeats)
     ]
     started = time.monotonic()
@@ -125,21 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`python -m bench.personalize_context`: offline replays of the segment bandit at "
         f"{SHARE:.0%} exploration, {args.visits:,} visits per log over {CUSTOMERS:,} "
-        f"customers, learning every 50 visits; true conversion over the last quarter. "
+        f"customers, learning every {ROUND} visits; true conversion over the last quarter. "
         f"Purity: the share of customers whose segment is their behaviour type (the rest "
         f"are in a random segment). The segment oracle shows each segment its best single "
         f"offer, the most a policy seeing only segments can earn; the type oracle knows "
         f"each customer's type. Medians over the logs; {len(jobs)} logs in "
         f"{minutes:.0f} min.",
         "",
-        f"Taste seeds {', '.join(map(str, tuning))} (the bandit's defaults were chosen on "
-        f"these, at 4 x 6 and purity 100%):",
-        "",
-        render_table(header, rows(results, tuning)),
-        "",
-        f"Held-out taste seeds {', '.join(map(str, held_out))}:",
-        "",
-        render_table(header, rows(results, held_out)),
+        *seed_tables(
+            header,
+            lambda seeds: rows(results, seeds),
+            args,
+            "the bandit's defaults were chosen on these, at 4 x 6 and purity 100%",
+        ),
     ]
     markdown = "\n".join(lines)
     write_section(args.out, "personalize-context", markdown)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,43 +128,73 @@ def _replay(job: tuple[float, int, int, int]) -> Replay:
     return replay(*job)
 
 
+def spread(values: list[float]) -> str:
+    return f"{np.median(values):.1%} (lowest {min(values):.1%})"
+
+
 def rows(results: list[Replay], shares: list[float], seeds: tuple[int, ...]) -> list[list[str]]:
     out = []
     for share in shares:
         mine = [r for r in results if r.share == share and r.seed in seeds]
         if not mine:
             continue
-        ratios = [r.bandit_over_oracle for r in mine]
         out.append(
             [
                 f"{share:.0%}",
                 f"{len(mine)}",
                 f"{np.mean([r.ips_covers for r in mine]):.1%}",
                 f"{np.mean([r.snips_covers for r in mine]):.1%}",
-                f"{np.median(ratios):.1%} (lowest {min(ratios):.1%})",
+                spread([r.bandit_over_oracle for r in mine]),
             ]
         )
     return out
 
 
+def replay_arguments(prog: str) -> argparse.ArgumentParser:
+    """The options of every offline replay: visits per log, the taste seeds tuned on and
+    held out, worker processes and the results file."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--visits", type=int, default=20_000)
+    parser.add_argument("--seeds", type=seed_list, default=(1, 2, 3))
+    parser.add_argument("--held-out", type=seed_list, default=(4242, 7, 99))
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    return parser
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    return tuple(int(s) for s in text.split(","))
+
+
+def seed_tables(
+    header: list[str],
+    table: Callable[[tuple[int, ...]], list[list[str]]],
+    args: argparse.Namespace,
+    tuned: str,
+) -> list[str]:
+    """The results on the taste seeds chosen on, then on the held-out ones."""
+    return [
+        f"Taste seeds {', '.join(map(str, args.seeds))} ({tuned}):",
+        "",
+        render_table(header, table(args.seeds)),
+        "",
+        f"Held-out taste seeds {', '.join(map(str, args.held_out))}:",
+        "",
+        render_table(header, table(args.held_out)),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.personalize_exploration")
+    parser = replay_arguments("python -m bench.personalize_exploration")
     parser.add_argument("--shares", default="0.02,0.05,0.1")
     parser.add_argument("--logs", type=int, default=120, help="logs per share (tuning seeds)")
     parser.add_argument("--held-out-logs", type=int, default=60, help="logs per share")
-    parser.add_argument("--visits", type=int, default=20_000)
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--held-out", default="4242,7,99")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
     shares = [float(s) for s in args.shares.split(",")]
-    tuning = tuple(int(s) for s in args.seeds.split(","))
-    held_out = tuple(int(s) for s in args.held_out.split(","))
     jobs = [
         (share, seeds[i % len(seeds)], 1_000 + i, args.visits)
         for share in shares
-        for seeds, logs in ((tuning, args.logs), (held_out, args.held_out_logs))
+        for seeds, logs in ((args.seeds, args.logs), (args.held_out, args.held_out_logs))
         for i in range(logs)
     ]
     started = time.monotonic()
@@ -187,13 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         f"a coverage has a standard error of about sqrt(0.05 * 0.95 / n) "
         f"({np.sqrt(0.05 * 0.95 / args.logs):.1%} at {args.logs}).",
         "",
-        f"Taste seeds {', '.join(map(str, tuning))} (the default was chosen on these):",
-        "",
-        render_table(header, rows(results, shares, tuning)),
-        "",
-        f"Held-out taste seeds {', '.join(map(str, held_out))}:",
-        "",
-        render_table(header, rows(results, shares, held_out)),
+        *seed_tables(
+            header,
+            lambda seeds: rows(results, shares, seeds),
+            args,
+            "the default was chosen on these",
+        ),
     ]
     markdown = "\n".join(lines)
     write_section(args.out, "personalize-exploration", markdown)
