@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from services.personalize.offers.schemas import OfferCreate, OfferUpdate, PlacementUpdate
+from services.personalize.policies import explore
 from shared.contracts import PERSONALIZE_REFRESH_PLACEMENTS
 from shared.models.personalize import Offer, Placement
 from shared.outbox import enqueue
@@ -135,5 +136,6 @@ def configure_placement(
     placement.updated_at = session.exec(select(func.now())).one()
     session.add(placement)
     session.flush()
+    explore(session, tenant_id=tenant_id, placement=name, share=placement.exploration)
     refresh_placements(session, tenant_id=tenant_id, names=[name])
     return placement
