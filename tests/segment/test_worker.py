@@ -93,7 +93,8 @@ def test_a_run_trains_activates_and_explains_the_shop(
     wait_until(
         lambda: rows(engine, status, r=run_id)[0][:2] == ("succeeded", True),
         180,
-        f"run {run_id} to succeed\n{worker_logs(segment_stack)}",
+        f"run {run_id} to succeed",
+        logs=lambda: f"run: {rows(engine, status, r=run_id)}\n{worker_logs(segment_stack)}",
     )
     members = rows(
         engine,
@@ -186,7 +187,8 @@ def test_a_new_order_refreshes_the_customers_features_within_seconds(
     wait_until(
         lambda: rows(engine, features, t=tenant_id, c="c-000001")[0][1] > before[1],
         30,
-        f"the refreshed features\n{worker_logs(segment_stack)}",
+        "the refreshed features",
+        logs=lambda: worker_logs(segment_stack),
     )
     after = rows(engine, features, t=tenant_id, c="c-000001")[0]
     assert after[0] != before[0]  # the order counts: frequency and spend went up
@@ -255,13 +257,15 @@ def test_another_tenants_queued_trainings_do_not_delay_a_refresh(
         wait_until(
             lambda: rows(engine, waiting)[0][0] > 0,
             60,
-            f"the runs worker to start a training\n{worker_logs(segment_stack)}",
+            "the runs worker to start a training",
+            logs=lambda: worker_logs(segment_stack),
         )
         place_order(api, key, "c-000002")
         wait_until(
             lambda: rows(engine, features, t=tenant_id)[0][0] > before,
             30,
-            f"the refreshed features\n{worker_logs(segment_stack)}",
+            "the refreshed features",
+            logs=lambda: worker_logs(segment_stack),
         )
         pending = rows(engine, in_flight, ids=queued, s=["pending", "running"])[0][0]
         assert pending == len(queued)  # the refresh did not wait for any of them
@@ -270,7 +274,8 @@ def test_another_tenants_queued_trainings_do_not_delay_a_refresh(
     wait_until(
         lambda: rows(engine, in_flight, ids=queued, s=["pending", "running"])[0][0] == 0,
         180,
-        f"the queued trainings to end\n{worker_logs(segment_stack)}",
+        "the queued trainings to end",
+        logs=lambda: worker_logs(segment_stack),
     )
 
 

@@ -13,13 +13,16 @@ import psutil
 from tests.support.servers import Process, start_api, start_worker
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, logs: Callable[[], str] | None = None
+) -> None:
+    """Wait for ``condition``; ``logs`` is read when the wait times out, for the message."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{logs()}" if logs else ""))
 
 
 class ServiceStack:
